@@ -1,0 +1,16 @@
+"""Encore's contract: machine parameters, instruction set, numerics and program container.
+
+``compiler``, ``sim`` and ``hw`` import from here and never from each other.
+"""
+
+from .fields import FIELDS, INSTR_BITS, INSTR_BYTES, LAYOUT, PARAM_ROWS_PER_BLOCK
+from .instructions import DecodeError, Instruction, decode_program, encode_program
+from .opcodes import ErrorCode, Mem, Opcode, Queue, queue_of
+from .params import SUPPORTED_DIMS, MachineConfig
+from .program import Program, ProgramFileError, TensorInfo
+
+__all__ = [
+    "FIELDS", "INSTR_BITS", "INSTR_BYTES", "LAYOUT", "PARAM_ROWS_PER_BLOCK", "SUPPORTED_DIMS",
+    "DecodeError", "ErrorCode", "Instruction", "MachineConfig", "Mem", "Opcode", "Program",
+    "ProgramFileError", "Queue", "TensorInfo", "decode_program", "encode_program", "queue_of",
+]

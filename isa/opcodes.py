@@ -1,0 +1,62 @@
+"""Opcodes, queues and error codes shared by the compiler, the simulators and the RTL."""
+
+from __future__ import annotations
+
+import enum
+
+from amaranth.lib import enum as hw_enum
+
+OPCODE_BITS = 5
+
+
+class Opcode(hw_enum.IntEnum, shape=OPCODE_BITS):
+    """Instruction opcodes (bits [4:0] of every instruction word)."""
+
+    NOP = 0  #: compute queue; does nothing but carry dependency flags
+    LOAD = 1  #: load queue; DRAM -> scratchpad / accumulator, 2-D strided
+    STORE = 2  #: store queue; scratchpad / accumulator -> DRAM, 2-D strided
+    GEMM = 3  #: compute queue; systolic array, weight-stationary, K-chained
+    REQUANT = 4  #: compute queue; vector unit: acc + bias -> int8
+    GELU = 5  #: compute queue; vector unit: acc + bias -> integer GELU -> int8
+    RESADD = 6  #: compute queue; vector unit: acc + bias (+) int8 residual -> int32
+    LAYERNORM = 7  #: compute queue; vector unit: int32 rows -> integer LayerNorm -> int8
+    ATTN = 8  #: compute queue; attention engine: softmax(Q K^T) V for one head
+
+
+class Queue(enum.IntEnum):
+    """The three decoupled instruction queues (VTA-style access/execute split)."""
+
+    LOAD = 0
+    COMPUTE = 1
+    STORE = 2
+
+
+QUEUE_OF = {
+    Opcode.LOAD: Queue.LOAD,
+    Opcode.STORE: Queue.STORE,
+}
+
+
+def queue_of(op: Opcode) -> Queue:
+    """The queue that executes ``op`` (everything but LOAD and STORE computes)."""
+    return QUEUE_OF.get(op, Queue.COMPUTE)
+
+
+class ErrorCode(hw_enum.IntEnum, shape=4):
+    """Values of the ERROR status register; the simulators raise the same codes."""
+
+    NONE = 0
+    ILLEGAL_OPCODE = 1  #: opcode not in :class:`Opcode`
+    UNIMPLEMENTED = 2  #: a valid opcode this hardware build does not execute
+    SRAM_RANGE = 3  #: a scratchpad / accumulator access past the end of the memory
+    DRAM_RANGE = 4  #: a DRAM access outside the program's DRAM image
+    BAD_FIELD = 5  #: a field value the instruction does not admit (e.g. rows = 0)
+    DEPENDENCY = 6  #: a dependency flag towards a queue that does not exist, or token underflow
+    TIMEOUT = 7  #: reserved for the host driver: the device did not finish in time
+
+
+class Mem(enum.IntEnum):
+    """The ``mem`` field of LOAD / STORE."""
+
+    SP = 0  #: scratchpad, int8 elements
+    ACC = 1  #: accumulator, int32 elements (little-endian in DRAM)

@@ -1,0 +1,196 @@
+"""The program container: instructions + DRAM image + tensor map, and its file format.
+
+File format (``.encore``)::
+
+    magic   8 bytes  b"ENCOREPG"
+    version u32      FORMAT_VERSION
+    hlen    u64      length of the JSON header
+    header  hlen     UTF-8 JSON: config, tensors, meta, sizes, sha256 of the payload
+    payload          instruction words (16 bytes each) then the initialised DRAM prefix
+
+Everything past the initialised prefix of DRAM (inputs, activations) starts as zeros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .fields import INSTR_BYTES
+from .instructions import Instruction, decode_program, encode_program
+from .layout import from_blocked, nblocks, to_blocked
+from .params import DRAM_ADDR_BITS, MachineConfig
+
+MAGIC = b"ENCOREPG"
+FORMAT_VERSION = 1
+DTYPES = {"int8": np.int8, "int32": np.int32}
+ROLES = ("const", "input", "output", "activation")
+
+
+class ProgramFileError(ValueError):
+    """A program file that cannot be read: wrong magic, version, truncated, or corrupt."""
+
+
+@dataclass
+class TensorInfo:
+    """One tensor in DRAM, blocked layout (see isa/layout.py).
+
+    ``scale``: real value = integer * scale (None for tensors without one, e.g. masks).
+    """
+
+    name: str
+    addr: int
+    rows: int
+    cols: int
+    dtype: str
+    role: str
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"tensor {self.name}: dtype {self.dtype!r} not in {list(DTYPES)}")
+        if self.role not in ROLES:
+            raise ValueError(f"tensor {self.name}: role {self.role!r} not in {list(ROLES)}")
+
+    @property
+    def esize(self) -> int:
+        return np.dtype(DTYPES[self.dtype]).itemsize
+
+    def nbytes(self, dim: int) -> int:
+        return nblocks(self.cols, dim) * self.rows * dim * self.esize
+
+
+@dataclass
+class Program:
+    config: MachineConfig
+    instructions: list[Instruction]
+    dram_init: bytes
+    dram_size: int
+    tensors: dict[str, TensorInfo] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dram_size < len(self.dram_init):
+            raise ValueError("dram_size is smaller than the initialised DRAM image")
+        if self.dram_size > 1 << DRAM_ADDR_BITS:
+            raise ValueError(
+                f"program needs {self.dram_size} bytes of DRAM, more than the "
+                f"{DRAM_ADDR_BITS}-bit address space"
+            )
+
+    # -- DRAM image helpers -----------------------------------------------------------------
+    def new_dram(self) -> np.ndarray:
+        """A fresh DRAM image (uint8) with constants in place and zeros elsewhere."""
+        dram = np.zeros(self.dram_size, dtype=np.uint8)
+        dram[: len(self.dram_init)] = np.frombuffer(self.dram_init, dtype=np.uint8)
+        return dram
+
+    def tensor(self, name: str) -> TensorInfo:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise KeyError(
+                f"program has no tensor {name!r}; it has {sorted(self.tensors)[:20]}..."
+            ) from None
+
+    def write_tensor(self, dram: np.ndarray, name: str, array: np.ndarray) -> None:
+        """Store a [rows, cols] integer array into ``dram`` in blocked layout."""
+        t = self.tensor(name)
+        array = np.asarray(array)
+        if array.shape != (t.rows, t.cols):
+            raise ValueError(f"tensor {name}: expected shape {(t.rows, t.cols)}, got {array.shape}")
+        blocked = to_blocked(array.astype(DTYPES[t.dtype]), self.config.dim)
+        raw = blocked.astype(np.dtype(DTYPES[t.dtype]).newbyteorder("<")).tobytes()
+        dram[t.addr : t.addr + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+
+    def read_tensor(self, dram: np.ndarray, name: str) -> np.ndarray:
+        """Read a tensor back as a [rows, cols] int array."""
+        t = self.tensor(name)
+        dim = self.config.dim
+        nb = nblocks(t.cols, dim)
+        raw = dram[t.addr : t.addr + t.nbytes(dim)].tobytes()
+        arr = np.frombuffer(raw, dtype=np.dtype(DTYPES[t.dtype]).newbyteorder("<"))
+        return from_blocked(arr.reshape(nb, t.rows, dim).astype(DTYPES[t.dtype]), t.cols)
+
+    # -- statistics -------------------------------------------------------------------------
+    def opcode_histogram(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ins in self.instructions:
+            counts[ins.op.name] = counts.get(ins.op.name, 0) + 1
+        return dict(sorted(counts.items()))
+
+    # -- file I/O -----------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        code = encode_program(self.instructions)
+        payload = code + self.dram_init
+        header = {
+            "config": self.config.to_dict(),
+            "tensors": [asdict(t) for t in self.tensors.values()],
+            "meta": self.meta,
+            "n_instructions": len(self.instructions),
+            "dram_size": self.dram_size,
+            "dram_init_bytes": len(self.dram_init),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+        hbytes = json.dumps(header).encode()
+        return MAGIC + struct.pack("<IQ", FORMAT_VERSION, len(hbytes)) + hbytes + payload
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_bytes(self.to_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "program") -> Program:
+        fixed = len(MAGIC) + 12
+        if len(data) < fixed or data[: len(MAGIC)] != MAGIC:
+            raise ProgramFileError(
+                f"{source} is not an Encore program file (expected magic {MAGIC!r} at the start)"
+            )
+        version, hlen = struct.unpack("<IQ", data[len(MAGIC) : fixed])
+        if version != FORMAT_VERSION:
+            raise ProgramFileError(
+                f"{source}: program format version {version} is not supported "
+                f"(this Encore reads version {FORMAT_VERSION}); recompile it"
+            )
+        if len(data) < fixed + hlen:
+            raise ProgramFileError(f"{source} is truncated: its header is incomplete")
+        try:
+            header = json.loads(data[fixed : fixed + hlen].decode())
+            n_instr = int(header["n_instructions"])
+            init_len = int(header["dram_init_bytes"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise ProgramFileError(f"{source}: the header is corrupt ({e})") from None
+        payload = data[fixed + hlen :]
+        expected = n_instr * INSTR_BYTES + init_len
+        if len(payload) != expected:
+            what = "truncated" if len(payload) < expected else "longer than its header says"
+            raise ProgramFileError(
+                f"{source} is {what}: payload has {len(payload)} bytes, header promises {expected}"
+            )
+        if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+            raise ProgramFileError(f"{source} is corrupt: payload checksum does not match")
+        try:
+            config = MachineConfig.from_dict(header["config"])
+            tensors = {t["name"]: TensorInfo(**t) for t in header["tensors"]}
+            instructions = decode_program(payload[: n_instr * INSTR_BYTES])
+            return cls(
+                config=config,
+                instructions=instructions,
+                dram_init=bytes(payload[n_instr * INSTR_BYTES :]),
+                dram_size=int(header["dram_size"]),
+                tensors=tensors,
+                meta=header.get("meta", {}),
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise ProgramFileError(f"{source}: invalid contents ({e})") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Program:
+        path = Path(path)
+        if not path.is_file():
+            raise ProgramFileError(f"program file {str(path)!r} does not exist")
+        return cls.from_bytes(path.read_bytes(), source=f"program file {str(path)!r}")

@@ -1,0 +1,305 @@
+"""Functional simulator: executes a program instruction by instruction, bit-exact.
+
+This is the golden model. It implements docs/isa.md with the integer functions of
+isa/numerics.py and nothing else; the RTL must agree with it on every program. Matrix products
+use float BLAS only where the result is provably exact (every partial sum below 2**24 for float32
+or 2**53 for float64).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from isa import ErrorCode, Instruction, Mem, Opcode, Program, Queue, numerics
+from isa.fields import DEP_FLAGS
+
+from .errors import SimError
+
+_INT8_PROD = 1 << 14  # |int8 * int8| <= 2**14
+_NEIGHBOURS = {  # queue -> (prev, next)
+    Queue.LOAD: (None, Queue.COMPUTE),
+    Queue.COMPUTE: (Queue.LOAD, Queue.STORE),
+    Queue.STORE: (Queue.COMPUTE, None),
+}
+
+
+@dataclass
+class FunctionalStats:
+    instructions: int = 0
+    by_opcode: dict[str, int] = field(default_factory=dict)
+    macs: int = 0  # array multiply-accumulates, padding included
+    dram_read: int = 0
+    dram_written: int = 0
+
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray, max_abs_prod: int) -> np.ndarray:
+    """Exact integer a @ b via float BLAS; int64 result."""
+    k = a.shape[-1]
+    bound = k * max_abs_prod
+    if bound < 1 << 24:
+        return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.int64)
+    if bound < 1 << 53:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a.astype(np.int64) @ b.astype(np.int64)  # pragma: no cover - not reachable by the ISA
+
+
+class FunctionalSim:
+    """State of one accelerator (DRAM, scratchpad, accumulator, token counters)."""
+
+    def __init__(self, program: Program, dram: np.ndarray | None = None):
+        self.program = program
+        cfg = program.config
+        self.dim = cfg.dim
+        self.cfg = cfg
+        self.sp = np.zeros((cfg.sp_rows, cfg.dim), dtype=np.int8)
+        self.acc = np.zeros((cfg.acc_rows, cfg.dim), dtype=np.int32)
+        self.dram = program.new_dram() if dram is None else dram
+        if self.dram.dtype != np.uint8 or self.dram.ndim != 1:
+            raise TypeError("dram must be a 1-D uint8 array")
+        self.tokens = {(a, b): 0 for a in Queue for b in Queue if abs(a - b) == 1}
+        self.stats = FunctionalStats()
+        self.pc = 0
+
+    # -- checks ----------------------------------------------------------------------------
+    def _fail(self, code: ErrorCode, msg: str):
+        raise SimError(code, self.pc, msg)
+
+    def _sram(self, mem: Mem, addr: int, rows: int, what: str) -> None:
+        limit = self.cfg.sp_rows if mem == Mem.SP else self.cfg.acc_rows
+        if addr + rows > limit:
+            name = "scratchpad" if mem == Mem.SP else "accumulator"
+            self._fail(
+                ErrorCode.SRAM_RANGE,
+                f"{what} rows [{addr}, {addr + rows}) exceed the {name} ({limit} rows)",
+            )
+
+    def _positive(self, ins: Instruction, *names: str) -> None:
+        for n in names:
+            if ins.f[n] < 1:
+                self._fail(ErrorCode.BAD_FIELD, f"{ins.op.name}.{n} must be >= 1")
+
+    def _shifts(self, *arrays) -> None:
+        for s in arrays:
+            s = np.asarray(s)
+            if s.size and (s.min() < 0 or s.max() > numerics.MAX_SHIFT):
+                self._fail(ErrorCode.BAD_FIELD, f"shift parameter outside [0, {numerics.MAX_SHIFT}]")
+
+    # -- dependency tokens -----------------------------------------------------------------
+    def _deps_before(self, ins: Instruction) -> None:
+        q = ins.queue
+        prev, nxt = _NEIGHBOURS[q]
+        for flag, other in (("pop_prev", prev), ("pop_next", nxt), ("push_prev", prev), ("push_next", nxt)):
+            if ins.f[flag] and other is None:
+                self._fail(ErrorCode.DEPENDENCY, f"{ins.op.name} in the {q.name} queue has {flag} set "
+                           "but that queue has no such neighbour")
+        for flag, other in (("pop_prev", prev), ("pop_next", nxt)):
+            if ins.f[flag]:
+                if self.tokens[(other, q)] == 0:
+                    self._fail(ErrorCode.DEPENDENCY, f"{flag}: no token from the {other.name} queue "
+                               "was pushed earlier in program order")
+                self.tokens[(other, q)] -= 1
+
+    def _deps_after(self, ins: Instruction) -> None:
+        q = ins.queue
+        prev, nxt = _NEIGHBOURS[q]
+        if ins.f["push_prev"]:
+            self.tokens[(q, prev)] += 1
+        if ins.f["push_next"]:
+            self.tokens[(q, nxt)] += 1
+
+    # -- execution -------------------------------------------------------------------------
+    def run(self, progress: Callable[[int], None] | None = None, every: int = 256) -> FunctionalStats:
+        """Execute the whole program; raises SimError on the first error."""
+        handlers = {
+            Opcode.NOP: lambda ins: None,
+            Opcode.LOAD: self._load,
+            Opcode.STORE: self._store,
+            Opcode.GEMM: self._gemm,
+            Opcode.REQUANT: self._vector,
+            Opcode.GELU: self._vector,
+            Opcode.RESADD: self._vector,
+            Opcode.LAYERNORM: self._layernorm,
+            Opcode.ATTN: self._attn,
+        }
+        by_op = self.stats.by_opcode
+        for pc, ins in enumerate(self.program.instructions):
+            self.pc = pc
+            self._deps_before(ins)
+            handlers[ins.op](ins)
+            self._deps_after(ins)
+            by_op[ins.op.name] = by_op.get(ins.op.name, 0) + 1
+            if progress is not None and pc % every == every - 1:
+                progress(every)
+        n = len(self.program.instructions)
+        self.stats.instructions = n
+        if progress is not None and n % every:
+            progress(n % every)
+        return self.stats
+
+    def _dram_rows(self, ins: Instruction, esize: int) -> np.ndarray:
+        """Byte index matrix [rows, cols*esize] of a DMA transfer, range-checked."""
+        nbytes = ins.cols * esize
+        last = ins.dram_addr + (ins.rows - 1) * ins.dram_stride + nbytes
+        if last > self.dram.size:
+            self._fail(ErrorCode.DRAM_RANGE, f"{ins.op.name} touches DRAM bytes up to {last}, "
+                       f"past the end of DRAM ({self.dram.size} bytes)")
+        starts = ins.dram_addr + np.arange(ins.rows, dtype=np.int64) * ins.dram_stride
+        return starts[:, None] + np.arange(nbytes, dtype=np.int64)[None, :]
+
+    def _dma_check(self, ins: Instruction) -> tuple[Mem, int]:
+        self._positive(ins, "rows", "cols")
+        if ins.cols > self.dim:
+            self._fail(ErrorCode.BAD_FIELD, f"{ins.op.name}.cols={ins.cols} exceeds DIM={self.dim}")
+        mem = Mem(ins.mem)
+        self._sram(mem, ins.sram_addr, ins.rows, ins.op.name)
+        return mem, (1 if mem == Mem.SP else 4)
+
+    def _load(self, ins: Instruction) -> None:
+        mem, esize = self._dma_check(ins)
+        nbytes = ins.cols * esize
+        if ins.dram_stride == nbytes or ins.rows == 1:
+            raw = self.dram[ins.dram_addr : ins.dram_addr + ins.rows * nbytes]
+            if raw.size < ins.rows * nbytes:
+                self._dram_rows(ins, esize)  # raises DRAM_RANGE
+            raw = raw.reshape(ins.rows, nbytes)
+        else:
+            raw = self.dram[self._dram_rows(ins, esize)]
+        dtype = np.int8 if mem == Mem.SP else np.dtype("<i4")
+        values = np.ascontiguousarray(raw).view(dtype).reshape(ins.rows, ins.cols)
+        target = self.sp if mem == Mem.SP else self.acc
+        rows = slice(ins.sram_addr, ins.sram_addr + ins.rows)
+        target[rows, : ins.cols] = values
+        if ins.cols < self.dim:
+            target[rows, ins.cols :] = 0
+        self.stats.dram_read += ins.rows * nbytes
+
+    def _store(self, ins: Instruction) -> None:
+        mem, esize = self._dma_check(ins)
+        src = self.sp if mem == Mem.SP else self.acc
+        block = src[ins.sram_addr : ins.sram_addr + ins.rows, : ins.cols]
+        data = np.ascontiguousarray(block.astype(block.dtype.newbyteorder("<"))).view(np.uint8)
+        nbytes = ins.cols * esize
+        if ins.dram_stride == nbytes or ins.rows == 1:
+            end = ins.dram_addr + ins.rows * nbytes
+            if end > self.dram.size:
+                self._dram_rows(ins, esize)
+            self.dram[ins.dram_addr : end] = data.reshape(-1)
+        else:
+            self.dram[self._dram_rows(ins, esize)] = data.reshape(ins.rows, nbytes)
+        self.stats.dram_written += ins.rows * nbytes
+
+    def _gemm(self, ins: Instruction) -> None:
+        self._positive(ins, "rows", "kblocks")
+        d, rows, kb = self.dim, ins.rows, ins.kblocks
+        self._sram(Mem.SP, ins.a_addr, (kb - 1) * ins.a_stride + rows, "GEMM A")
+        self._sram(Mem.SP, ins.w_addr, kb * d, "GEMM weights")
+        self._sram(Mem.ACC, ins.c_addr, rows, "GEMM C")
+        if ins.a_stride == rows:
+            a = self.sp[ins.a_addr : ins.a_addr + kb * rows].reshape(kb, rows, d)
+        else:
+            idx = ins.a_addr + np.arange(kb)[:, None] * ins.a_stride + np.arange(rows)[None, :]
+            a = self.sp[idx]
+        a = a.transpose(1, 0, 2).reshape(rows, kb * d)
+        w = self.sp[ins.w_addr : ins.w_addr + kb * d]
+        c = _exact_matmul(a, w, _INT8_PROD)
+        out = slice(ins.c_addr, ins.c_addr + rows)
+        if ins.accumulate:
+            c = c + self.acc[out]
+        self.acc[out] = c.astype(np.int64).astype(np.uint32).view(np.int32)  # wrap to int32
+        self.stats.macs += rows * kb * d * d
+
+    def _tile(self, mem: Mem, base: int, rows: int, blocks: int, what: str) -> slice:
+        self._sram(mem, base, rows * blocks, what)
+        return slice(base, base + rows * blocks)
+
+    def _params(self, base: int, per_block: int, blocks: int, what: str) -> np.ndarray:
+        """Parameter block [blocks, per_block, DIM] (int64) from the accumulator."""
+        self._sram(Mem.ACC, base, per_block * blocks, f"{what} parameters")
+        p = self.acc[base : base + per_block * blocks].astype(np.int64)
+        return p.reshape(blocks, per_block, self.dim)
+
+    def _vector(self, ins: Instruction) -> None:
+        self._positive(ins, "rows", "blocks")
+        rows, blocks, d, op = ins.rows, ins.blocks, self.dim, ins.op
+        src = self._tile(Mem.ACC, ins.src, rows, blocks, f"{op.name} src")
+        x = self.acc[src].astype(np.int64).reshape(blocks, rows, d)
+        if op == Opcode.REQUANT:
+            p = self._params(ins.param, 3, blocks, op.name)[:, :, None, :]
+            self._shifts(p[:, 2])
+            out = numerics.requant8(x, p[:, 0], p[:, 1], p[:, 2])
+            dst = self._tile(Mem.SP, ins.dst, rows, blocks, "REQUANT dst")
+            self.sp[dst] = out.reshape(-1, d)
+        elif op == Opcode.GELU:
+            p = self._params(ins.param, 5, blocks, op.name)[:, :, None, :]
+            self._shifts(p[:, 2], p[:, 4])
+            out = numerics.gelu8(x, p[:, 0], p[:, 1], p[:, 2], p[:, 3], p[:, 4])
+            dst = self._tile(Mem.SP, ins.dst, rows, blocks, "GELU dst")
+            self.sp[dst] = out.reshape(-1, d)
+        else:  # RESADD
+            p = self._params(ins.param, 5, blocks, op.name)[:, :, None, :]
+            self._shifts(p[:, 2], p[:, 4])
+            res = self._tile(Mem.SP, ins.res, rows, blocks, "RESADD res")
+            r = self.sp[res].astype(np.int64).reshape(blocks, rows, d)
+            out = numerics.resadd(x, p[:, 0], p[:, 1], p[:, 2], r, p[:, 3], p[:, 4])
+            dst = self._tile(Mem.ACC, ins.dst, rows, blocks, "RESADD dst")
+            self.acc[dst] = out.reshape(-1, d)
+
+    def _layernorm(self, ins: Instruction) -> None:
+        self._positive(ins, "rows", "blocks")
+        rows, blocks, d = ins.rows, ins.blocks, self.dim
+        self._sram(Mem.ACC, ins.param, 1 + 2 * blocks, "LAYERNORM parameters")
+        header = self.acc[ins.param].astype(np.int64)
+        n_valid, shift = int(header[0]), int(header[1])
+        if not 1 <= n_valid <= blocks * d:
+            self._fail(ErrorCode.BAD_FIELD, f"LAYERNORM n_valid={n_valid} outside [1, {blocks * d}]")
+        self._shifts([shift])
+        p = self.acc[ins.param + 1 : ins.param + 1 + 2 * blocks].astype(np.int64)
+        p = p.reshape(blocks, 2, d)
+        gamma = p[:, 0].reshape(-1)
+        beta = p[:, 1].reshape(-1)
+        src = self._tile(Mem.ACC, ins.src, rows, blocks, "LAYERNORM src")
+        x = self.acc[src].astype(np.int64).reshape(blocks, rows, d).transpose(1, 0, 2)
+        out = numerics.layernorm8(x.reshape(rows, blocks * d), n_valid, gamma, beta, shift)
+        dst = self._tile(Mem.SP, ins.dst, rows, blocks, "LAYERNORM dst")
+        self.sp[dst] = out.reshape(rows, blocks, d).transpose(1, 0, 2).reshape(-1, d)
+
+    def _attn(self, ins: Instruction) -> None:
+        self._positive(ins, "seq", "hd_blocks")
+        seq, hb, d = ins.seq, ins.hd_blocks, self.dim
+        if seq > self.cfg.max_seq:
+            self._fail(ErrorCode.BAD_FIELD, f"ATTN seq={seq} exceeds max_seq={self.cfg.max_seq}")
+        kb = -(-seq // d)
+        self._sram(Mem.ACC, ins.param, 1 + kb, "ATTN parameters and mask")
+        m_s, s_s, m_o, s_o = (int(v) for v in self.acc[ins.param, :4])
+        self._shifts([s_s, s_o])
+        valid = (self.acc[ins.param + 1 : ins.param + 1 + kb].reshape(-1)[:seq] != 0)
+
+        def tile(base: int, what: str) -> np.ndarray:
+            sl = self._tile(Mem.SP, base, seq, hb, f"ATTN {what}")
+            return self.sp[sl].reshape(hb, seq, d).transpose(1, 0, 2).reshape(seq, hb * d)
+
+        q, k, v = tile(ins.q_addr, "Q"), tile(ins.k_addr, "K"), tile(ins.v_addr, "V")
+        scores = _exact_matmul(q, k.T, _INT8_PROD)
+        fixed = numerics.sat32(numerics.requant(scores, m_s, s_s))
+        prob = numerics.softmax_rows(fixed, valid[None, :])
+        o = _exact_matmul(prob, v, numerics.PROB_MAX * 128)
+        out = numerics.sat8(numerics.requant(o, m_o, s_o))
+        dst = self._tile(Mem.SP, ins.o_addr, seq, hb, "ATTN output")
+        self.sp[dst] = out.reshape(seq, hb, d).transpose(1, 0, 2).reshape(-1, d)
+        self.stats.macs += 2 * seq * kb * d * hb * d
+
+
+def run_program(
+    program: Program,
+    inputs: dict[str, np.ndarray] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[FunctionalSim, FunctionalStats]:
+    """Write ``inputs`` (name -> [rows, cols] ints) into a fresh DRAM image and run the program."""
+    sim = FunctionalSim(program)
+    for name, value in (inputs or {}).items():
+        program.write_tensor(sim.dram, name, value)
+    stats = sim.run(progress=progress)
+    return sim, stats
