@@ -111,9 +111,8 @@ class FunctionalSim:
             self.tokens[(q, nxt)] += 1
 
     # -- execution -------------------------------------------------------------------------
-    def run(self, progress: Callable[[int], None] | None = None, every: int = 256) -> FunctionalStats:
-        """Execute the whole program; raises SimError on the first error."""
-        handlers = {
+    def _handlers(self):
+        return {
             Opcode.NOP: lambda ins: None,
             Opcode.LOAD: self._load,
             Opcode.STORE: self._store,
@@ -124,6 +123,10 @@ class FunctionalSim:
             Opcode.LAYERNORM: self._layernorm,
             Opcode.ATTN: self._attn,
         }
+
+    def run(self, progress: Callable[[int], None] | None = None, every: int = 256) -> FunctionalStats:
+        """Execute the whole program in program order; raises SimError on the first error."""
+        handlers = self._handlers()
         by_op = self.stats.by_opcode
         for pc, ins in enumerate(self.program.instructions):
             self.pc = pc
@@ -137,6 +140,45 @@ class FunctionalSim:
         self.stats.instructions = n
         if progress is not None and n % every:
             progress(n % every)
+        return self.stats
+
+    def run_interleaved(self, seed: int = 0) -> FunctionalStats:
+        """Execute the three queues in a random interleaving that respects only in-queue order
+        and dependency tokens (as concurrent hardware may). A program whose tokens cover every
+        hazard gives the same final state as ``run()``; a deadlock raises DEPENDENCY."""
+        rng = np.random.default_rng(seed)
+        handlers = self._handlers()
+        queues: dict[Queue, list[int]] = {q: [] for q in Queue}
+        for pc, ins in enumerate(self.program.instructions):
+            queues[ins.queue].append(pc)
+        heads = dict.fromkeys(Queue, 0)
+        prog = self.program.instructions
+        remaining = len(prog)
+
+        def ready(q: Queue) -> bool:
+            if heads[q] >= len(queues[q]):
+                return False
+            ins = prog[queues[q][heads[q]]]
+            prev, nxt = _NEIGHBOURS[q]
+            if ins.f["pop_prev"] and prev is not None and self.tokens[(prev, q)] == 0:
+                return False
+            return not (ins.f["pop_next"] and nxt is not None and self.tokens[(nxt, q)] == 0)
+
+        while remaining:
+            cands = [q for q in Queue if ready(q)]
+            if not cands:
+                self.pc = min(queues[q][heads[q]] for q in Queue if heads[q] < len(queues[q]))
+                self._fail(ErrorCode.DEPENDENCY, "deadlock: every queue waits for a token")
+            q = cands[int(rng.integers(len(cands)))]
+            pc = queues[q][heads[q]]
+            heads[q] += 1
+            ins = prog[pc]
+            self.pc = pc
+            self._deps_before(ins)
+            handlers[ins.op](ins)
+            self._deps_after(ins)
+            remaining -= 1
+        self.stats.instructions = len(prog)
         return self.stats
 
     def _dram_rows(self, ins: Instruction, esize: int) -> np.ndarray:

@@ -1,0 +1,188 @@
+"""Lowering of a linear layer (Y = sum_t X_t W_t, then an epilogue) to tiled instructions.
+
+Loop order: for each M tile (rows of X), load the A tiles once; for each group of output column
+blocks, stream weight blocks through two scratchpad buffers (the load of block n+1 overlaps the
+GEMM of block n), then run the epilogue on the vector unit and store. Every buffer that two
+queues share is double-buffered so DMA runs ahead of compute; the emitter turns the buffer
+reuse into dependency tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from isa import MachineConfig, Mem, Opcode, TensorInfo
+from isa.layout import nblocks
+
+from . import dma
+from .emitter import ACC, SP, Emitter
+
+KINDS = ("acc32", "requant", "gelu", "resadd_ln")
+PARAM_ROWS = {"acc32": 0, "requant": 3, "gelu": 5, "resadd_ln": 5}
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """What happens to the int32 accumulator tile.
+
+    * ``acc32``: stored as int32 (optionally after adding ``bias``, an int32 [1, N] tensor that is
+      broadcast into the accumulator before the GEMMs).
+    * ``requant`` / ``gelu``: vector op with per-block ``params`` ([3, N] / [5, N] int32) -> int8.
+    * ``resadd_ln``: RESADD with ``params`` [5, N] and the int8 ``residual`` [M, N], then
+      LAYERNORM with ``ln_header`` [1, DIM] and ``ln_params`` [2, N] -> int8.
+    """
+
+    kind: str
+    params: TensorInfo | None = None
+    bias: TensorInfo | None = None
+    residual: TensorInfo | None = None
+    ln_header: TensorInfo | None = None
+    ln_params: TensorInfo | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"epilogue kind {self.kind!r} is not one of {KINDS}")
+        needs = {"requant": ("params",), "gelu": ("params",),
+                 "resadd_ln": ("params", "residual", "ln_header", "ln_params")}.get(self.kind, ())
+        for name in needs:
+            if getattr(self, name) is None:
+                raise ValueError(f"epilogue {self.kind} needs {name}")
+
+
+@dataclass(frozen=True)
+class LinearPlan:
+    m_tile: int
+    n_group: int
+    sp_rows: int
+    acc_rows: int
+
+
+def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) -> LinearPlan:
+    """Largest M tile (fewest weight reloads), then the widest N group that fits both SRAMs."""
+    d = cfg.dim
+    p = PARAM_ROWS[kind]
+    for tiles in range(1, m + 1):
+        mt = -(-m // tiles)
+        if mt * max(kbs) > dma.MAX_ROWS * 64:
+            continue
+        sp_fixed = sum(2 * mt * kb for kb in kbs) + 2 * max(kbs) * d
+        if kind == "resadd_ln":
+            ng = nb
+            sp = sp_fixed + 4 * mt * nb
+            acc = mt * nb + p * nb + 1 + 2 * nb
+            if sp <= cfg.sp_rows and acc <= cfg.acc_rows:
+                return LinearPlan(mt, ng, sp, acc)
+            continue
+        c_bufs = 2 if kind == "acc32" else 1
+        out_sp = 0 if kind == "acc32" else 2 * mt
+        per_block_acc = c_bufs * mt + 2 * p
+        ng = min(nb, (cfg.acc_rows // per_block_acc) if per_block_acc else nb)
+        if out_sp:
+            ng = min(ng, (cfg.sp_rows - sp_fixed) // out_sp if cfg.sp_rows > sp_fixed else 0)
+        if ng >= 1 and sp_fixed <= cfg.sp_rows:
+            return LinearPlan(mt, ng, sp_fixed + out_sp * ng, per_block_acc * ng)
+    raise ValueError(
+        f"a linear layer with M={m}, K-blocks={kbs}, N-blocks={nb} ({kind}) does not fit the "
+        f"scratchpad ({cfg.sp_rows} rows) and accumulator ({cfg.acc_rows} rows) at dim={d}: "
+        "use a machine with larger SRAMs"
+    )
+
+
+class _Bump:
+    def __init__(self) -> None:
+        self.top = 0
+
+    def take(self, rows: int) -> int:
+        base, self.top = self.top, self.top + rows
+        return base
+
+
+def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorInfo]],
+                 out: TensorInfo, ep: Epilogue) -> LinearPlan:
+    """Emit ``out = epilogue(sum_t X_t @ W_t)``.
+
+    ``terms``: (X [M, K_t] int8 activations, W [K_t padded to DIM, N] int8 weights, stored
+    blocked so that block n is the K-major weight tiles of output block n).
+    """
+    d = cfg.dim
+    m = out.rows
+    nb = nblocks(out.cols, d)
+    kbs = []
+    for x, w in terms:
+        if x.rows != m:
+            raise ValueError(f"linear: {x.name} has {x.rows} rows, {out.name} has {m}")
+        kb = nblocks(x.cols, d)
+        if w.rows != kb * d or nblocks(w.cols, d) != nb:
+            raise ValueError(f"linear: weight {w.name} shape ({w.rows}, {w.cols}) does not match "
+                             f"K-blocks {kb} x N-blocks {nb}")
+        kbs.append(kb)
+    pl = plan(cfg, m, kbs, nb, ep.kind)
+    mt_max, ng = pl.m_tile, pl.n_group
+
+    sp, acc = _Bump(), _Bump()
+    a_bufs = [[sp.take(mt_max * kb) for kb in kbs] for _ in range(2)]
+    w_bufs = [sp.take(max(kbs) * d) for _ in range(2)]
+    p = PARAM_ROWS[ep.kind]
+    if ep.kind == "resadd_ln":
+        o_bufs = [sp.take(mt_max * nb) for _ in range(2)]
+        r_bufs = [sp.take(mt_max * nb) for _ in range(2)]
+        c_bufs = [acc.take(mt_max * nb)]
+        rp = acc.take(p * nb)
+        lnp = acc.take(1 + 2 * nb)
+        dma.load(em, d, ep.params, Mem.ACC, rp, blocks=nb)
+        dma.load(em, d, ep.ln_header, Mem.ACC, lnp)
+        dma.load(em, d, ep.ln_params, Mem.ACC, lnp + 1, blocks=nb)
+    else:
+        o_bufs = [sp.take(mt_max * ng) for _ in range(2)] if ep.kind != "acc32" else []
+        c_bufs = [acc.take(mt_max * ng) for _ in range(2 if ep.kind == "acc32" else 1)]
+        p_bufs = [acc.take(p * ng) for _ in range(2)] if p else []
+
+    wcount = 0
+    gcount = 0
+    for mi, m0 in enumerate(range(0, m, mt_max)):
+        mt = min(mt_max, m - m0)
+        abuf = a_bufs[mi % 2]
+        for (x, _), kb, a in zip(terms, kbs, abuf, strict=True):
+            dma.load(em, d, x, Mem.SP, a, row0=m0, rows=mt, blocks=kb)
+        if ep.kind == "resadd_ln":
+            dma.load(em, d, ep.residual, Mem.SP, r_bufs[mi % 2], row0=m0, rows=mt, blocks=nb)
+        for n0 in range(0, nb, ng):
+            gn = min(ng, nb - n0)
+            cbuf = c_bufs[gcount % len(c_bufs)]
+            if p and ep.kind != "resadd_ln":
+                dma.load(em, d, ep.params, Mem.ACC, p_bufs[gcount % 2], block0=n0, blocks=gn)
+            preloaded = ep.kind == "acc32" and ep.bias is not None
+            if preloaded:
+                for j in range(gn):
+                    dma.load(em, d, ep.bias, Mem.ACC, cbuf + j * mt, rows=mt, block0=n0 + j,
+                             broadcast=True)
+            for n in range(n0, n0 + gn):
+                c = cbuf + (n - n0) * mt
+                for t, ((_, w), kb, a) in enumerate(zip(terms, kbs, abuf, strict=True)):
+                    wb = w_bufs[wcount % 2]
+                    wcount += 1
+                    dma.load(em, d, w, Mem.SP, wb, block0=n)
+                    em.emit(Opcode.GEMM, reads=((SP, a, a + mt * kb), (SP, wb, wb + kb * d)),
+                            writes=((ACC, c, c + mt),), accumulate=int(preloaded or t > 0),
+                            a_addr=a, a_stride=mt, w_addr=wb, c_addr=c, rows=mt, kblocks=kb)
+            tile = (ACC, cbuf, cbuf + mt * gn)
+            if ep.kind == "acc32":
+                dma.store(em, d, out, Mem.ACC, cbuf, row0=m0, rows=mt, block0=n0, blocks=gn)
+            elif ep.kind in ("requant", "gelu"):
+                obuf = o_bufs[gcount % 2]
+                pb = p_bufs[gcount % 2]
+                op = Opcode.REQUANT if ep.kind == "requant" else Opcode.GELU
+                em.emit(op, reads=(tile, (ACC, pb, pb + p * gn)),
+                        writes=((SP, obuf, obuf + mt * gn),),
+                        src=cbuf, dst=obuf, rows=mt, blocks=gn, param=pb)
+                dma.store(em, d, out, Mem.SP, obuf, row0=m0, rows=mt, block0=n0, blocks=gn)
+            else:
+                rbuf, obuf = r_bufs[mi % 2], o_bufs[mi % 2]
+                em.emit(Opcode.RESADD, reads=(tile, (SP, rbuf, rbuf + mt * nb), (ACC, rp, rp + p * nb)),
+                        writes=(tile,), src=cbuf, res=rbuf, dst=cbuf, rows=mt, blocks=nb, param=rp)
+                em.emit(Opcode.LAYERNORM, reads=(tile, (ACC, lnp, lnp + 1 + 2 * nb)),
+                        writes=((SP, obuf, obuf + mt * nb),),
+                        src=cbuf, dst=obuf, rows=mt, blocks=nb, param=lnp)
+                dma.store(em, d, out, Mem.SP, obuf, row0=m0, rows=mt, blocks=nb)
+            gcount += 1
+    return pl

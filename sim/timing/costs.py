@@ -1,0 +1,212 @@
+"""Closed-form cycle costs of every Encore instruction: the one place the timing formulas live.
+
+Every function here is pure: it takes integers (instruction fields and MachineConfig values) and
+returns cycles. docs/timing.md documents each formula, its assumptions and whether it has been
+checked against the RTL's cycle counter; tests/timing/test_costs.py checks the code against the
+same formulas written out independently. Change a formula here and in docs/timing.md together.
+
+Notation: ``d`` is the array size DIM, ``bw`` the DRAM bandwidth in bytes per cycle, ``lat`` the
+DRAM latency in cycles, ``ceil(a/b)`` integer ceiling division.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from isa import Instruction, MachineConfig, Mem, Opcode
+
+# ---- micro-architectural constants (assumptions; see docs/timing.md) ---------------------------
+#: Cycles a NOP occupies the compute queue (decode and retire).
+NOP_CYCLES = 1
+#: Cycles from an instruction's fetch to the earliest cycle its queue can start it (decode).
+DISPATCH_CYCLES = 1
+#: Vector-unit pipeline depth per opcode: accumulator read -> arithmetic stages -> write.
+VECTOR_PIPELINE = {Opcode.REQUANT: 4, Opcode.GELU: 8, Opcode.RESADD: 5}
+#: Parameter rows read per column block before the block's rows stream (isa.PARAM_ROWS_PER_BLOCK).
+VECTOR_PARAM_ROWS = {Opcode.REQUANT: 3, Opcode.GELU: 5, Opcode.RESADD: 5}
+#: LayerNorm: passes over each row (sum, sum of squared deviations, normalise).
+LAYERNORM_PASSES = 3
+#: Iterative divider (one quotient bit per cycle, 32-bit quotient): mean, variance, 2^30/std.
+DIVIDE_CYCLES = 32
+#: Integer square root of a 32-bit variance, one result bit per cycle.
+ISQRT_CYCLES = 16
+#: LayerNorm per-row statistics latency: mean divide, variance divide, isqrt, reciprocal.
+LAYERNORM_ROW_CYCLES = 3 * DIVIDE_CYCLES + ISQRT_CYCLES
+#: LayerNorm parameter rows read once per instruction: the header row.
+LAYERNORM_HEADER_ROWS = 1
+#: LayerNorm datapath pipeline depth (read, subtract/multiply, round, write).
+LAYERNORM_PIPELINE = 6
+#: Attention: softmax passes over the score buffer after QK^T (the row max is taken as scores
+#: drain from the array): 1) exp and row sum, 2) normalise to uint8 P.
+SOFTMAX_PASSES = 2
+#: Attention: latency of the pipelined reciprocal 2^32 / sum (one row issued per cycle).
+SOFTMAX_RECIP_CYCLES = DIVIDE_CYCLES
+#: Attention: cycles to read the header row and the key mask rows before QK^T starts.
+ATTN_SETUP_PER_MASK_ROW = 1
+
+
+class Unit(str, Enum):
+    """Hardware units whose busy time the model reports."""
+
+    ARRAY = "array"
+    VECTOR = "vector"
+    ATTENTION = "attention"
+    LOAD_DMA = "load_dma"
+    STORE_DMA = "store_dma"
+    CONTROL = "control"  # NOPs: the compute queue's sequencer only
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# ---- DMA --------------------------------------------------------------------------------------
+def dma_beats(rows: int, row_bytes: int, dram_stride: int, bw: int) -> int:
+    """Data cycles of a 2-D transfer of ``rows`` rows of ``row_bytes`` bytes.
+
+    Contiguous (``dram_stride == row_bytes`` or one row): one burst, ``ceil(rows*row_bytes/bw)``
+    beats, but never faster than one SRAM row per cycle (the SRAM port writes one row a cycle).
+    Strided (any other stride, including 0): one burst per row, each ``ceil(row_bytes/bw)`` beats;
+    bursts are pipelined so the DRAM latency is paid once.
+    """
+    if rows == 1 or dram_stride == row_bytes:
+        return max(rows, ceil_div(rows * row_bytes, bw))
+    return rows * ceil_div(row_bytes, bw)
+
+
+def dma_cycles(rows: int, row_bytes: int, dram_stride: int, bw: int, lat: int) -> int:
+    """LOAD / STORE: ``lat + dma_beats(...)``."""
+    return lat + dma_beats(rows, row_bytes, dram_stride, bw)
+
+
+# ---- systolic array ---------------------------------------------------------------------------
+def array_fill_drain(d: int) -> int:
+    """Skew fill plus drain of a d x d weight-stationary array: the last row's last partial sum
+    leaves the bottom ``2d - 1`` cycles after that row entered."""
+    return 2 * d - 1
+
+
+def gemm_stream(rows: int, kblocks: int, d: int) -> int:
+    """Streaming cycles: one A row per cycle per K-block; a K-block shorter than d waits for the
+    shadow weight tile (d cycles to preload) before the array can switch to the next tile."""
+    return kblocks * max(rows, d)
+
+
+def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
+    """GEMM: preload of the first weight tile (d) + streaming + fill/drain."""
+    return d + gemm_stream(rows, kblocks, d) + array_fill_drain(d)
+
+
+def gemm_macs(rows: int, kblocks: int, d: int) -> int:
+    """Multiply-accumulates the array performs (padding lanes included, as FunctionalStats)."""
+    return rows * kblocks * d * d
+
+
+# ---- vector unit ------------------------------------------------------------------------------
+def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
+    """REQUANT / GELU / RESADD: per block, read its parameter rows then stream ``rows`` rows at
+    one row (d lanes) per cycle; plus the pipeline depth once."""
+    return blocks * (VECTOR_PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
+
+
+def layernorm_cycles(rows: int, blocks: int) -> int:
+    """LAYERNORM: per row, three passes of ``blocks`` cycles (pass 3 also reads gamma/beta from a
+    second accumulator bank in the same cycle) and the serial statistics latency; plus the header
+    read and the pipeline depth once. Rows are processed one after another (no overlap)."""
+    per_row = LAYERNORM_PASSES * blocks + LAYERNORM_ROW_CYCLES
+    return LAYERNORM_HEADER_ROWS + rows * per_row + LAYERNORM_PIPELINE
+
+
+# ---- attention engine -------------------------------------------------------------------------
+def attn_matmul(seq: int, hd_blocks: int, d: int) -> int:
+    """One of QK^T or PV through the array: ``hd_blocks * ceil(seq/d)`` weight tiles, each
+    streaming ``max(seq, d)`` rows (shadow preload hidden as in GEMM), plus the first preload and
+    the fill/drain."""
+    kb = ceil_div(seq, d)
+    return d + hd_blocks * kb * max(seq, d) + array_fill_drain(d)
+
+
+def attn_softmax(seq: int, d: int) -> int:
+    """Softmax passes over the seq x seq score buffer, d scores per cycle, plus the reciprocal."""
+    return SOFTMAX_PASSES * seq * ceil_div(seq, d) + SOFTMAX_RECIP_CYCLES
+
+
+def attn_setup(seq: int, d: int) -> int:
+    """Read the header row and ``ceil(seq/d)`` mask rows."""
+    return 1 + ATTN_SETUP_PER_MASK_ROW * ceil_div(seq, d)
+
+
+def attn_cycles(seq: int, hd_blocks: int, d: int) -> int:
+    """ATTN: setup + QK^T + softmax + PV (the phases run one after another)."""
+    return attn_setup(seq, d) + 2 * attn_matmul(seq, hd_blocks, d) + attn_softmax(seq, d)
+
+
+def attn_macs(seq: int, hd_blocks: int, d: int) -> int:
+    """Useful MACs of one head: QK^T and PV over the real keys, ``2 * seq^2 * hd_blocks * d``."""
+    return 2 * seq * seq * hd_blocks * d
+
+
+# ---- per instruction --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cost:
+    """What one instruction costs: cycles on its unit, array cycles inside them, work done."""
+
+    cycles: int
+    unit: Unit
+    array_cycles: int = 0  # cycles of ``cycles`` during which the systolic array is busy
+    macs: int = 0
+    dram_read: int = 0
+    dram_written: int = 0
+
+
+class CostError(ValueError):
+    """An instruction field that has no cost (the hardware would raise BAD_FIELD)."""
+
+
+def _positive(ins: Instruction, *names: str) -> None:
+    for n in names:
+        if ins.f[n] < 1:
+            raise CostError(f"{ins.op.name}.{n}={ins.f[n]} is invalid: expected >= 1")
+
+
+def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
+    """The closed-form cost of ``ins`` on a machine ``cfg``.
+
+    Raises CostError (a ValueError) for field values the ISA rejects with BAD_FIELD.
+    """
+    op, d = ins.op, cfg.dim
+    if op in (Opcode.LOAD, Opcode.STORE):
+        _positive(ins, "rows", "cols")
+        if ins.cols > d:
+            raise CostError(f"{op.name}.cols={ins.cols} is invalid: expected 1..{d} (DIM)")
+        row_bytes = ins.cols * (4 if ins.mem == Mem.ACC else 1)
+        cycles = dma_cycles(ins.rows, row_bytes, ins.dram_stride, cfg.dram_bytes_per_cycle,
+                            cfg.dram_latency)
+        nbytes = ins.rows * row_bytes
+        if op == Opcode.LOAD:
+            return Cost(cycles, Unit.LOAD_DMA, dram_read=nbytes)
+        return Cost(cycles, Unit.STORE_DMA, dram_written=nbytes)
+    if op == Opcode.GEMM:
+        _positive(ins, "rows", "kblocks")
+        cycles = gemm_cycles(ins.rows, ins.kblocks, d)
+        return Cost(cycles, Unit.ARRAY, array_cycles=cycles, macs=gemm_macs(ins.rows, ins.kblocks, d))
+    if op in VECTOR_PIPELINE:
+        _positive(ins, "rows", "blocks")
+        return Cost(vector_cycles(op, ins.rows, ins.blocks), Unit.VECTOR)
+    if op == Opcode.LAYERNORM:
+        _positive(ins, "rows", "blocks")
+        return Cost(layernorm_cycles(ins.rows, ins.blocks), Unit.VECTOR)
+    if op == Opcode.ATTN:
+        _positive(ins, "seq", "hd_blocks")
+        if ins.seq > cfg.max_seq:
+            raise CostError(f"ATTN.seq={ins.seq} is invalid: expected 1..{cfg.max_seq} (max_seq)")
+        return Cost(
+            attn_cycles(ins.seq, ins.hd_blocks, d),
+            Unit.ATTENTION,
+            array_cycles=2 * attn_matmul(ins.seq, ins.hd_blocks, d),
+            macs=attn_macs(ins.seq, ins.hd_blocks, d),
+        )
+    if op == Opcode.NOP:
+        return Cost(NOP_CYCLES, Unit.CONTROL)
+    raise CostError(f"opcode {op!r} has no timing model")  # pragma: no cover - all opcodes above
