@@ -26,13 +26,13 @@ class DramBuilder:
         self._frozen = False
 
     def _new(self, name: str, rows: int, cols: int, dtype: str, role: str,
-             scale: float | None) -> TensorInfo:
+             scale) -> TensorInfo:
         if name in self.tensors:
             raise ValueError(f"tensor {name!r} is defined twice")
         if rows < 1 or cols < 1:
             raise ValueError(f"tensor {name!r} has an empty shape ({rows}, {cols})")
         info = TensorInfo(name=name, addr=self._end, rows=rows, cols=cols, dtype=dtype, role=role,
-                          scale=None if scale is None else float(scale))
+                          scale=scale)
         self._end = _align(self._end + info.nbytes(self.config.dim))
         self.tensors[name] = info
         return info

@@ -70,7 +70,7 @@ def linear_program(cfg: MachineConfig, m: int, k: int, n: int, *, bias: bool = F
     prog = Program(config=cfg, instructions=em.finish(), dram_init=dram.image(),
                    dram_size=dram.size, tensors=dram.tensors,
                    meta={"kind": "linear", "m": m, "k": k, "n": n, "bias": bias,
-                         "accumulate": accumulate, "seed": seed, "layers": em.layers})
+                         "accumulate": accumulate, "seed": seed, "layer_spans": em.layers})
     ref = {"y": y, "w": w, "b": b, **{f"w_{name}": wv for name, wv in terms_data}}
     return prog, inputs, ref
 
@@ -119,5 +119,5 @@ def linear_chain_program(cfg: MachineConfig, m: int, widths: list[int], *, seed:
     prog = Program(config=cfg, instructions=em.finish(), dram_init=dram.image(),
                    dram_size=dram.size, tensors=dram.tensors,
                    meta={"kind": "linear_chain", "m": m, "widths": list(widths), "seed": seed,
-                         "layers": em.layers})
+                         "layer_spans": em.layers})
     return prog, {"x": x}, {"y": val}

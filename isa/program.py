@@ -29,7 +29,7 @@ from .params import DRAM_ADDR_BITS, MachineConfig
 MAGIC = b"ENCOREPG"
 FORMAT_VERSION = 1
 DTYPES = {"int8": np.int8, "int32": np.int32}
-ROLES = ("const", "input", "output", "activation")
+ROLES = ("const", "input", "output", "activation", "host")
 
 
 class ProgramFileError(ValueError):
@@ -40,7 +40,8 @@ class ProgramFileError(ValueError):
 class TensorInfo:
     """One tensor in DRAM, blocked layout (see isa/layout.py).
 
-    ``scale``: real value = integer * scale (None for tensors without one, e.g. masks).
+    ``scale``: real value = integer * scale; a float (per tensor), a list of floats (per
+    column), or None for tensors without one (e.g. masks).
     """
 
     name: str
@@ -49,13 +50,22 @@ class TensorInfo:
     cols: int
     dtype: str
     role: str
-    scale: float | None = None
+    scale: float | list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"tensor {self.name}: dtype {self.dtype!r} not in {list(DTYPES)}")
         if self.role not in ROLES:
             raise ValueError(f"tensor {self.name}: role {self.role!r} not in {list(ROLES)}")
+        if self.scale is not None and not isinstance(self.scale, float):
+            sc = np.asarray(self.scale, dtype=np.float64)
+            if sc.ndim == 0:
+                self.scale = float(sc)
+            elif sc.shape == (self.cols,):
+                self.scale = [float(v) for v in sc]
+            else:
+                raise ValueError(f"tensor {self.name}: scale must be a float or {self.cols} "
+                                 f"per-column floats, got shape {sc.shape}")
 
     @property
     def esize(self) -> int:

@@ -11,8 +11,9 @@ DRAM latency in cycles, ``ceil(a/b)`` integer ceiling division.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from isa import Instruction, MachineConfig, Mem, Opcode
 
@@ -46,7 +47,7 @@ SOFTMAX_RECIP_CYCLES = DIVIDE_CYCLES
 ATTN_SETUP_PER_MASK_ROW = 1
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     """Hardware units whose busy time the model reports."""
 
     ARRAY = "array"
@@ -62,22 +63,29 @@ def ceil_div(a: int, b: int) -> int:
 
 
 # ---- DMA --------------------------------------------------------------------------------------
-def dma_beats(rows: int, row_bytes: int, dram_stride: int, bw: int) -> int:
-    """Data cycles of a 2-D transfer of ``rows`` rows of ``row_bytes`` bytes.
-
-    Contiguous (``dram_stride == row_bytes`` or one row): one burst, ``ceil(rows*row_bytes/bw)``
-    beats, but never faster than one SRAM row per cycle (the SRAM port writes one row a cycle).
-    Strided (any other stride, including 0): one burst per row, each ``ceil(row_bytes/bw)`` beats;
-    bursts are pipelined so the DRAM latency is paid once.
+def dma_beats(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int) -> int:
+    """Data beats of a 2-D transfer: each DRAM row is one burst over the bus-aligned span of its
+    ``row_bytes`` bytes, ``ceil((addr_i mod bw + row_bytes) / bw)`` beats for row ``i`` at
+    ``addr_i = dram_addr + i*dram_stride`` (as hw/dma.py). Bursts are pipelined, one beat per
+    cycle. The offsets ``addr_i mod bw`` repeat with period ``bw / gcd(dram_stride, bw)``, so the
+    sum is one period times the number of whole periods plus the remainder (at most ``bw``
+    terms, usually one).
     """
-    if rows == 1 or dram_stride == row_bytes:
-        return max(rows, ceil_div(rows * row_bytes, bw))
-    return rows * ceil_div(row_bytes, bw)
+    period = bw // math.gcd(dram_stride % bw, bw) if dram_stride % bw else 1
+    period = min(period, rows)
+
+    def span(i: int) -> int:
+        return (((dram_addr + i * dram_stride) % bw) + row_bytes + bw - 1) // bw
+
+    per_period = sum(span(i) for i in range(period))
+    whole, rest = divmod(rows, period)
+    return whole * per_period + sum(span(i) for i in range(rest))
 
 
-def dma_cycles(rows: int, row_bytes: int, dram_stride: int, bw: int, lat: int) -> int:
-    """LOAD / STORE: ``lat + dma_beats(...)``."""
-    return lat + dma_beats(rows, row_bytes, dram_stride, bw)
+def dma_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
+               lat: int) -> int:
+    """LOAD / STORE: ``lat + dma_beats(...)``: the latency is paid once per instruction."""
+    return lat + dma_beats(rows, row_bytes, dram_addr, dram_stride, bw)
 
 
 # ---- systolic array ---------------------------------------------------------------------------
@@ -87,15 +95,13 @@ def array_fill_drain(d: int) -> int:
     return 2 * d - 1
 
 
-def gemm_stream(rows: int, kblocks: int, d: int) -> int:
-    """Streaming cycles: one A row per cycle per K-block; a K-block shorter than d waits for the
-    shadow weight tile (d cycles to preload) before the array can switch to the next tile."""
-    return kblocks * max(rows, d)
-
-
 def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
-    """GEMM: preload of the first weight tile (d) + streaming + fill/drain."""
-    return d + gemm_stream(rows, kblocks, d) + array_fill_drain(d)
+    """GEMM, as hw/gemm.py's schedule: K-block k owns ``P = max(rows, d)`` cycles (weight row t
+    and A row t - 1 read in its cycle t, the next tile preloading into the shadow buffer while the
+    current one computes); the last K-block issues its ``rows`` A rows after one weights-only
+    cycle, then one cycle of SRAM latency, ``2d - 1`` through the array and one to
+    read-modify-write the accumulator: ``(kblocks - 1) * P + rows + 2d + 2``."""
+    return (kblocks - 1) * max(rows, d) + rows + 1 + 1 + array_fill_drain(d) + 1
 
 
 def gemm_macs(rows: int, kblocks: int, d: int) -> int:
@@ -120,11 +126,9 @@ def layernorm_cycles(rows: int, blocks: int) -> int:
 
 # ---- attention engine -------------------------------------------------------------------------
 def attn_matmul(seq: int, hd_blocks: int, d: int) -> int:
-    """One of QK^T or PV through the array: ``hd_blocks * ceil(seq/d)`` weight tiles, each
-    streaming ``max(seq, d)`` rows (shadow preload hidden as in GEMM), plus the first preload and
-    the fill/drain."""
-    kb = ceil_div(seq, d)
-    return d + hd_blocks * kb * max(seq, d) + array_fill_drain(d)
+    """One of QK^T or PV through the array: like a GEMM of ``seq`` rows whose
+    ``hd_blocks * ceil(seq/d)`` weight tiles are K^T (or V) tiles, streamed back to back."""
+    return gemm_cycles(seq, hd_blocks * ceil_div(seq, d), d)
 
 
 def attn_softmax(seq: int, d: int) -> int:
@@ -181,8 +185,8 @@ def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
         if ins.cols > d:
             raise CostError(f"{op.name}.cols={ins.cols} is invalid: expected 1..{d} (DIM)")
         row_bytes = ins.cols * (4 if ins.mem == Mem.ACC else 1)
-        cycles = dma_cycles(ins.rows, row_bytes, ins.dram_stride, cfg.dram_bytes_per_cycle,
-                            cfg.dram_latency)
+        cycles = dma_cycles(ins.rows, row_bytes, ins.dram_addr, ins.dram_stride,
+                            cfg.dram_bytes_per_cycle, cfg.dram_latency)
         nbytes = ins.rows * row_bytes
         if op == Opcode.LOAD:
             return Cost(cycles, Unit.LOAD_DMA, dram_read=nbytes)
@@ -190,7 +194,8 @@ def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
     if op == Opcode.GEMM:
         _positive(ins, "rows", "kblocks")
         cycles = gemm_cycles(ins.rows, ins.kblocks, d)
-        return Cost(cycles, Unit.ARRAY, array_cycles=cycles, macs=gemm_macs(ins.rows, ins.kblocks, d))
+        macs = gemm_macs(ins.rows, ins.kblocks, d)
+        return Cost(cycles, Unit.ARRAY, array_cycles=cycles, macs=macs)
     if op in VECTOR_PIPELINE:
         _positive(ins, "rows", "blocks")
         return Cost(vector_cycles(op, ins.rows, ins.blocks), Unit.VECTOR)

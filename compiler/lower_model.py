@@ -1,0 +1,100 @@
+"""Lowering of a quantized encoder to one program: DRAM layout, then kernel after kernel.
+
+Every kernel reads its inputs from DRAM and writes its output to DRAM, so each layer output can be
+read back and compared with PyTorch; double-buffered tiles and dependency tokens keep the DMA
+traffic under the compute.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from isa import MachineConfig, Program
+
+from .dram import DramBuilder
+from .emitter import Emitter
+from .lower_attention import lower_attention
+from .lower_layernorm import lower_layernorm
+from .lower_linear import Epilogue, lower_linear
+from .quantize import QuantizedModel
+
+
+def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
+                meta: dict | None = None) -> Program:
+    g = q.graph
+    d, h, f = cfg.dim, g.hidden, g.ffn
+    m = batch * seq
+    hp = q.hp
+    kb_seq = -(-seq // d)
+    dram = DramBuilder(cfg)
+    # -- constants
+    for name, table in q.tables.items():
+        t = dram.add_const(f"host.{name}_emb", table, "int32", scale=q.s_emb)
+        dram.tensors[t.name].role = "host"
+    emb_hdr = dram.add_const("emb.ln_hdr", q.emb_ln_hdr, "int32")
+    emb_ln = dram.add_const("emb.ln", q.emb_ln, "int32")
+    consts = []
+    for i, ql in enumerate(q.layers):
+        c = {}
+        for name in ("wqkv", "wo", "w1", "w2"):
+            c[name] = dram.add_const(f"L{i}.{name}", getattr(ql, name), "int8")
+        for name in ("p_qkv", "attn_hdr", "p_res1", "ln1_hdr", "ln1", "p_gelu", "p_res2",
+                     "ln2_hdr", "ln2"):
+            c[name] = dram.add_const(f"L{i}.{name}", getattr(ql, name), "int32")
+        consts.append(c)
+    # -- buffers
+    emb_in = dram.add_buffer("input.emb", m, h, "int32", role="input", scale=q.s_emb)
+    mask = dram.add_buffer("input.mask", batch * kb_seq, d, "int32", role="input")
+    x = dram.add_buffer("emb.out", m, h, "int8", scale=q.s_x0)
+    layer_outputs = ["emb.out"]
+    em = Emitter()
+    em.begin_layer("embeddings.layernorm")
+    lower_layernorm(em, cfg, emb_in, x, emb_hdr, emb_ln)
+    for i, (ql, c) in enumerate(zip(q.layers, consts, strict=True)):
+        sc = ql.scales
+        last = i == len(q.layers) - 1
+        qkv = dram.add_buffer(f"L{i}.qkv", m, 3 * hp, "int8")
+        ctx = dram.add_buffer(f"L{i}.ctx", m, hp, "int8", scale=sc["ctx"])
+        h1 = dram.add_buffer(f"L{i}.h1", m, h, "int8", scale=sc["h1"])
+        ff = dram.add_buffer(f"L{i}.ffn", m, f, "int8", scale=sc["f"])
+        out = dram.add_buffer(f"L{i}.out", m, h, "int8", role="output" if last else "activation",
+                              scale=sc["out"])
+        em.begin_layer(f"L{i}.qkv")
+        lower_linear(em, cfg, [(x, c["wqkv"])], qkv, Epilogue("requant", params=c["p_qkv"]))
+        em.begin_layer(f"L{i}.attention")
+        lower_attention(em, cfg, qkv, ctx, c["attn_hdr"], mask, batch=batch, seq=seq,
+                        heads=g.heads, head_blocks=q.head_blocks)
+        em.begin_layer(f"L{i}.proj_ln")
+        lower_linear(em, cfg, [(ctx, c["wo"])], h1,
+                     Epilogue("resadd_ln", params=c["p_res1"], residual=x,
+                              ln_header=c["ln1_hdr"], ln_params=c["ln1"]))
+        em.begin_layer(f"L{i}.ffn1_gelu")
+        lower_linear(em, cfg, [(h1, c["w1"])], ff, Epilogue("gelu", params=c["p_gelu"]))
+        em.begin_layer(f"L{i}.ffn2_ln")
+        lower_linear(em, cfg, [(ff, c["w2"])], out,
+                     Epilogue("resadd_ln", params=c["p_res2"], residual=h1,
+                              ln_header=c["ln2_hdr"], ln_params=c["ln2"]))
+        x = out
+        layer_outputs.append(out.name)
+    instructions = em.finish()
+    info = {
+        "arch": g.arch, "hidden": h, "heads": g.heads, "ffn": f, "layers": len(q.layers),
+        "batch": batch, "seq": seq, "pad_id": g.pad_id, "pos_offset": g.pos_offset,
+        "vocab": int(g.word_emb.shape[0]), "layer_outputs": layer_outputs,
+        "output": layer_outputs[-1], "layer_spans": em.layers,
+        "macs": int(_useful_macs(g, batch, seq)),
+    }
+    info.update(meta or {})
+    return Program(config=cfg, instructions=instructions, dram_init=dram.image(),
+                   dram_size=dram.size, tensors=dram.tensors, meta=info)
+
+
+def _useful_macs(g, batch: int, seq: int) -> int:
+    """MACs of the encoder layers without padding (linear layers + QK^T + PV)."""
+    h, f = g.hidden, g.ffn
+    m = batch * seq
+    per_layer = m * (4 * h * h + 2 * h * f) + 2 * batch * seq * seq * h
+    return len(g.layers) * per_layer
+
+
+__all__ = ["lower_model", "np"]

@@ -1,0 +1,219 @@
+"""Integer-only quantization (after I-BERT): calibration, then every integer constant.
+
+Weights: int8, symmetric, per output channel. Activations: int8, symmetric, per tensor (Q, K and V
+per head, which costs nothing since requantization is per column). Residual sums and the LayerNorm
+inputs are int32 with 2**20 levels for the calibrated maximum. Every multiplier is a fixed-point
+(m, s) pair from isa.numerics.quantize_multiplier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from isa import numerics
+from isa.layout import nblocks
+
+from .graph import EncoderGraph
+
+RES_LEVELS = float(1 << 20)  # int32 residual / LayerNorm-input full scale
+INT32_LIM = (1 << 31) - 1
+PARAM_LIM = 1 << 30
+
+
+def calibrate(graph: EncoderGraph, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Max |value| of every captured intermediate over valid tokens (per column)."""
+    cap: dict = {}
+    graph.forward(ids, mask, capture=cap)
+    stats = {}
+    for name, items in cap.items():
+        cols = [np.abs(v[k]).max(axis=0) for v, k in items]
+        stats[name] = np.max(np.stack(cols), axis=0)
+    return stats
+
+
+def _scale(maxabs: float, levels: float = 127.0) -> float:
+    return max(float(maxabs), 1e-8) / levels
+
+
+def quant_weight(w: np.ndarray, dim: int, col_map: np.ndarray | None = None,
+                 n_out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """nn.Linear W [out, in] -> (int8 K-major [ceil(in/dim)*dim, n_out], scale per out column).
+
+    ``col_map[j]`` is the destination column of output j (for per-head padding)."""
+    out, k = w.shape
+    s = np.abs(w).max(axis=1) / 127.0
+    s = np.where(s > 0, s, 1.0)
+    q = np.clip(np.round(w / s[:, None]), -127, 127).astype(np.int64)
+    n_out = out if n_out is None else n_out
+    col_map = np.arange(out) if col_map is None else col_map
+    kmaj = np.zeros((nblocks(k, dim) * dim, n_out), dtype=np.int64)
+    kmaj[:k, col_map] = q.T
+    scale = np.zeros(n_out)
+    scale[col_map] = s
+    return kmaj, scale
+
+
+def qmul(real) -> tuple[np.ndarray, np.ndarray]:
+    return numerics.quantize_multiplier(np.asarray(real, dtype=np.float64))
+
+
+def bias_q(b: np.ndarray, acc_scale: np.ndarray) -> np.ndarray:
+    safe = np.where(acc_scale > 0, acc_scale, 1.0)
+    return np.clip(np.round(b / safe), -INT32_LIM, INT32_LIM).astype(np.int64) * (acc_scale > 0)
+
+
+def ln_params(gamma: np.ndarray, beta: np.ndarray, s_out) -> tuple[np.ndarray, np.ndarray, int]:
+    """gamma/beta -> (G, B, shift) with out = (n*G + B) >> shift, n ~ x_hat * 2**LN_NORM_FRAC."""
+    g_real = gamma / (s_out * (1 << numerics.LN_NORM_FRAC))
+    b_real = beta / s_out
+    peak = max(np.abs(g_real).max(), np.abs(b_real).max(), 1e-30)
+    shift = int(np.clip(np.floor(np.log2(PARAM_LIM / peak)), 0, numerics.MAX_SHIFT))
+    return (np.round(g_real * 2.0**shift).astype(np.int64),
+            np.round(b_real * 2.0**shift).astype(np.int64), shift)
+
+
+@dataclass
+class QLayer:
+    """Integer constants of one layer (arrays are [rows, cols] as stored, see lower_model)."""
+
+    wqkv: np.ndarray
+    p_qkv: np.ndarray  # [3, 3*Hp] bias, m, s
+    attn_hdr: np.ndarray  # [heads, 4] m_s, s_s, m_o, s_o
+    wo: np.ndarray
+    p_res1: np.ndarray  # [5, H]
+    ln1_hdr: np.ndarray  # [1, 2] n_valid, shift
+    ln1: np.ndarray  # [2, H] gamma, beta
+    w1: np.ndarray
+    p_gelu: np.ndarray  # [5, F]
+    w2: np.ndarray
+    p_res2: np.ndarray
+    ln2_hdr: np.ndarray
+    ln2: np.ndarray
+    scales: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class QuantizedModel:
+    graph: EncoderGraph
+    dim: int
+    head_blocks: int  # padded head dimension in column blocks
+    s_emb: float
+    tables: dict[str, np.ndarray]  # host embedding tables, int32 at s_emb
+    emb_ln_hdr: np.ndarray
+    emb_ln: np.ndarray
+    s_x0: float
+    layers: list[QLayer]
+
+    @property
+    def hp(self) -> int:
+        """Width of Q (and of K, V, ctx) with every head padded to whole column blocks."""
+        return self.graph.heads * self.head_blocks * self.dim
+
+
+#: Migration strength of per-channel activation scales into the weights (measured best of
+#: 0.5 / 0.75 / 1.0 on all-MiniLM-L6-v2; see docs/architecture.md "Numerics").
+SMOOTH_ALPHA = 0.75
+
+
+def _chan_scale(maxabs: np.ndarray, alpha: float | None = None) -> np.ndarray:
+    """Per-channel int8 scales ``t * maxabs**alpha`` (SmoothQuant-style migration strength).
+
+    alpha = 1 gives every channel its own full range (the weights that absorb the scale then
+    carry the outliers); alpha = 0 is one scale per tensor. Near-dead channels get a floor.
+    """
+    alpha = SMOOTH_ALPHA if alpha is None else alpha
+    maxabs = np.asarray(maxabs, dtype=np.float64)
+    maxabs = np.maximum(maxabs, max(float(maxabs.max()) * 1e-4, 1e-8))
+    sigma = maxabs**alpha
+    return sigma * float((maxabs / sigma).max()) / 127.0
+
+
+def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int) -> QuantizedModel:
+    """Integer constants for every layer.
+
+    int8 activations get one scale per channel (per head for the attention output). The scale of
+    an activation that feeds a linear layer is folded into that layer's weights before they are
+    quantized per output column (as in SmoothQuant with alpha = 1), and the residual and
+    LayerNorm parameters are per lane anyway, so per-channel scales cost no hardware.
+    """
+    h, nh, dh = graph.hidden, graph.heads, graph.head_dim
+    hb = nblocks(dh, dim)
+    hdp = hb * dim
+    hp = nh * hdp
+    head_cols = (np.arange(nh)[:, None] * hdp + np.arange(dh)[None, :]).reshape(-1)
+
+    s_emb = _scale(stats["emb"].max(), RES_LEVELS)
+    tables = {"word": graph.word_emb, "pos": graph.pos_emb}
+    if graph.type_emb is not None:
+        tables["type"] = graph.type_emb
+    tables = {k: np.round(v / s_emb).astype(np.int64) for k, v in tables.items()}
+    s_x = _chan_scale(stats["emb_out"])
+    g, b, sh = ln_params(graph.emb_ln_g, graph.emb_ln_b, s_x)
+    emb_hdr, emb_ln = np.array([[h, sh]]), np.stack([g, b])
+    s_x0 = s_x
+
+    layers = []
+    for i, lw in enumerate(graph.layers):
+        st = {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith(f"{i}.")}
+        # -- QKV: one fused GEMM, columns [Q heads | K heads | V heads], each head padded.
+        wqkv = np.zeros((nblocks(h, dim) * dim, 3 * hp), dtype=np.int64)
+        s_w = np.zeros(3 * hp)
+        bq = np.zeros(3 * hp, dtype=np.int64)
+        out_s = np.zeros(3 * hp)
+        s_head = {}
+        for j, (name, w, bias) in enumerate((("q", lw.wq, lw.bq), ("k", lw.wk, lw.bk),
+                                              ("v", lw.wv, lw.bv))):
+            cmap = head_cols + j * hp
+            kmaj, sc = quant_weight(w * s_x[None, :], dim, cmap, 3 * hp)
+            wqkv[:, cmap] = kmaj[:, cmap]
+            s_w[cmap] = sc[cmap]
+            per_head = np.maximum(st[name].reshape(nh, dh).max(axis=1), 1e-8) / 127.0
+            s_head[name] = per_head
+            out_s[cmap] = np.repeat(per_head, dh)
+            bq[cmap] = bias_q(bias, sc[cmap])
+        ratio = np.where(out_s > 0, s_w / np.where(out_s > 0, out_s, 1.0), 0.0)
+        m, s = qmul(ratio)
+        p_qkv = np.stack([bq, m, s])
+        # -- attention: output scale per head
+        s_ctx_h = np.maximum(st["ctx"].reshape(nh, dh).max(axis=1), 1e-8) / 127.0
+        ms, ss = qmul(s_head["q"] * s_head["k"] / np.sqrt(dh) * (1 << numerics.SOFTMAX_FRAC))
+        mo, so = qmul(s_head["v"] * 2.0**-numerics.PROB_FRAC / s_ctx_h)
+        attn_hdr = np.stack([ms, ss, mo, so], axis=1)
+        s_ctx = np.zeros(hp)
+        s_ctx[head_cols] = np.repeat(s_ctx_h, dh)
+        # -- output projection + residual + LayerNorm 1
+        wo, s_wo = quant_weight(lw.wo * np.repeat(s_ctx_h, dh)[None, :], dim)
+        wo_pad = np.zeros((hp, h), dtype=np.int64)
+        wo_pad[head_cols] = wo[:h]
+        s_r1 = _scale(st["r1"].max(), RES_LEVELS)
+        p_res1 = _resadd_params(lw.bo, s_wo, s_r1, s_x)
+        s_h1 = _chan_scale(st["h1"])
+        g, b, sh = ln_params(lw.ln1_g, lw.ln1_b, s_h1)
+        ln1_hdr, ln1 = np.array([[h, sh]]), np.stack([g, b])
+        # -- FFN1 + GELU
+        w1, s_w1 = quant_weight(lw.w1 * s_h1[None, :], dim)
+        s_f = _chan_scale(st["f"])
+        m_in, s_in = qmul(s_w1 * (1 << numerics.GELU_FRAC))
+        m_out, s_out = qmul(2.0**-numerics.GELU_FRAC / s_f)
+        p_gelu = np.stack([bias_q(lw.b1, s_w1), m_in, s_in, m_out, s_out])
+        # -- FFN2 + residual + LayerNorm 2
+        w2, s_w2 = quant_weight(lw.w2 * s_f[None, :], dim)
+        s_r2 = _scale(st["r2"].max(), RES_LEVELS)
+        p_res2 = _resadd_params(lw.b2, s_w2, s_r2, s_h1)
+        s_out_x = _chan_scale(st["out"])
+        g, b, sh = ln_params(lw.ln2_g, lw.ln2_b, s_out_x)
+        ln2_hdr, ln2 = np.array([[h, sh]]), np.stack([g, b])
+        layers.append(QLayer(wqkv, p_qkv, attn_hdr, wo_pad, p_res1, ln1_hdr, ln1, w1, p_gelu, w2,
+                             p_res2, ln2_hdr, ln2,
+                             scales={"x": s_x, "ctx": s_ctx, "h1": s_h1, "f": s_f,
+                                     "out": s_out_x, "r1": s_r1, "r2": s_r2}))
+        s_x = s_out_x
+    return QuantizedModel(graph, dim, hb, s_emb, tables, emb_hdr, emb_ln, s_x0, layers)
+
+
+def _resadd_params(bias, acc_scale, s_r, s_res) -> np.ndarray:
+    m1, s1 = qmul(acc_scale / s_r)
+    m2, s2 = qmul(np.broadcast_to(s_res / s_r, bias.shape))
+    return np.stack([bias_q(bias, acc_scale), m1, s1, m2, s2])

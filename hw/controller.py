@@ -1,0 +1,155 @@
+"""Controller: dispatch in program order, three decoupled queues, dependency tokens, status.
+
+The dispatcher takes fetched words in program order, checks each one (hw/checks.py) and pushes
+it into the load, compute or store queue (SyncFIFOs of ``queue_depth`` words). Each queue's
+runner pops its next instruction once the tokens it pops are available, starts its engine,
+and pushes its tokens when the engine reports done (all its writes visible), as in TVM's VTA.
+
+On an error the dispatcher stops, the instructions already dispatched run to completion
+(program order guarantees their tokens come), outstanding fetches return, and only then is
+``done`` raised: DRAM holds exactly the state after the instructions before the failing one,
+as in the functional simulator.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue
+
+from .checks import InstrChecker
+from .isa_layout import header_layout
+
+
+class _TokenCounter:
+    """A counter with one producer and one consumer (either may act in the same cycle)."""
+
+    def __init__(self, m, name):
+        self.count = Signal(32, name=f"tok_{name}")
+        self.inc = Signal(name=f"tok_{name}_inc")
+        self.dec = Signal(name=f"tok_{name}_dec")
+        m.d.sync += self.count.eq(self.count + self.inc - self.dec)
+
+
+class Controller(wiring.Component):
+    """Members: program/status registers, the fetched instruction stream, and one
+    start/done/instr group per unit (``load_*``, ``compute_*``, ``store_*``)."""
+
+    def __init__(self, cfg: MachineConfig):
+        self._cfg = cfg
+        unit = {"start": Out(1), "done": In(1), "busy": In(1), "instr": Out(INSTR_BITS)}
+        super().__init__({
+            "start": In(1), "dram_size": In(32), "instr": In(stream.Signature(INSTR_BITS)),
+            "fetch_idle": In(1), "fetch_stop": Out(1), "prog_len": In(32),
+            "busy": Out(1), "done": Out(1), "launch": Out(1),
+            "error": Out(ErrorCode), "error_index": Out(32), "retired": Out(32),
+            **{f"{q}_{k}": v for q in ("load", "compute", "store") for k, v in unit.items()},
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        m.submodules.check = check = InstrChecker(cfg)
+        hdr = data.View(header_layout(), self.instr.payload)
+        # START is ignored while a run is in progress; `launch` is the accepted one.
+        m.d.comb += self.launch.eq(self.start & ~self.busy)
+        queues = {}
+        for q in Queue:
+            queues[q] = ResetInserter(self.launch)(
+                fifo.SyncFIFOBuffered(width=INSTR_BITS, depth=cfg.queue_depth))
+            m.submodules[f"queue_{q.name.lower()}"] = queues[q]
+
+        # -- dispatch -------------------------------------------------------------------------
+        index = Signal(32)
+        dispatching = Signal()
+        length = Signal(32)
+        # Program-order token counts (pushes dispatched minus pops dispatched) for the
+        # DEPENDENCY check; the run-time counters below are the ones units wait on.
+        order = {pair: Signal(32, name=f"order_{pair[0].name}_{pair[1].name}".lower())
+                 for pair in ((Queue.LOAD, Queue.COMPUTE), (Queue.COMPUTE, Queue.LOAD),
+                              (Queue.COMPUTE, Queue.STORE), (Queue.STORE, Queue.COMPUTE))}
+        prev_of = {Queue.COMPUTE: Queue.LOAD, Queue.STORE: Queue.COMPUTE}
+        next_of = {Queue.LOAD: Queue.COMPUTE, Queue.COMPUTE: Queue.STORE}
+        m.d.comb += [check.word.eq(self.instr.payload), check.dram_size.eq(self.dram_size)]
+        for q in Queue:
+            with m.If(check.queue == q):
+                if q in prev_of:
+                    m.d.comb += check.pop_prev_ok.eq(order[(prev_of[q], q)] != 0)
+                if q in next_of:
+                    m.d.comb += check.pop_next_ok.eq(order[(next_of[q], q)] != 0)
+
+        target_ready = Signal()
+        for q in Queue:
+            with m.If(check.queue == q):
+                m.d.comb += target_ready.eq(queues[q].w_rdy)
+        take = dispatching & self.instr.valid & (index != length)
+        with m.If(take & (check.error != ErrorCode.NONE)):
+            m.d.sync += [self.error.eq(check.error), self.error_index.eq(index),
+                         dispatching.eq(0)]
+        with m.Elif(take & target_ready):
+            m.d.comb += self.instr.ready.eq(1)
+            m.d.sync += index.eq(index + 1)
+            for q in Queue:
+                m.d.comb += [queues[q].w_data.eq(self.instr.payload),
+                             queues[q].w_en.eq(check.queue == q)]
+            for (src, dst), cnt in order.items():
+                # Same instruction may push to one neighbour and pop from another.
+                pushed = ((check.queue == src) & (hdr.push_next if dst == next_of.get(src)
+                                                  else hdr.push_prev))
+                popped = ((check.queue == dst) & (hdr.pop_prev if src == prev_of.get(dst)
+                                                  else hdr.pop_next))
+                m.d.sync += cnt.eq(cnt + pushed - popped)
+        with m.If(dispatching & (index == length)):
+            m.d.sync += dispatching.eq(0)
+        m.d.comb += self.fetch_stop.eq(~dispatching)
+
+        # -- queue runners --------------------------------------------------------------------
+        tok = {pair: _TokenCounter(m, f"{pair[0].name}_{pair[1].name}".lower()) for pair in order}
+        retire = []
+        idle_all = []
+        for q, unit in ((Queue.LOAD, "load"), (Queue.COMPUTE, "compute"), (Queue.STORE, "store")):
+            fifo_q = queues[q]
+            cur = Signal(INSTR_BITS, name=f"{unit}_cur")
+            running = Signal(name=f"{unit}_running")
+            cur_hdr = data.View(header_layout(), cur)
+            head = data.View(header_layout(), fifo_q.r_data)
+            ready = fifo_q.r_rdy & ~running
+            if q in prev_of:
+                ready &= ~head.pop_prev | (tok[(prev_of[q], q)].count != 0)
+            if q in next_of:
+                ready &= ~head.pop_next | (tok[(next_of[q], q)].count != 0)
+            start = getattr(self, f"{unit}_start")
+            done = getattr(self, f"{unit}_done")
+            is_nop = head.opcode == Opcode.NOP
+            m.d.comb += [fifo_q.r_en.eq(ready), getattr(self, f"{unit}_instr").eq(fifo_q.r_data)]
+            m.d.comb += start.eq(ready & ~is_nop)
+            with m.If(ready):
+                m.d.sync += [cur.eq(fifo_q.r_data), running.eq(1)]
+                if q in prev_of:
+                    m.d.comb += tok[(prev_of[q], q)].dec.eq(head.pop_prev)
+                if q in next_of:
+                    m.d.comb += tok[(next_of[q], q)].dec.eq(head.pop_next)
+            finished = running & (done | (cur_hdr.opcode == Opcode.NOP))
+            with m.If(finished):
+                m.d.sync += running.eq(0)
+                if q in prev_of:
+                    m.d.comb += tok[(q, prev_of[q])].inc.eq(cur_hdr.push_prev)
+                if q in next_of:
+                    m.d.comb += tok[(q, next_of[q])].inc.eq(cur_hdr.push_next)
+            retire.append(finished)
+            idle_all.append(~running & ~fifo_q.r_rdy)
+        m.d.sync += self.retired.eq(self.retired + retire[0] + retire[1] + retire[2])
+
+        # -- run state --------------------------------------------------------------------------
+        quiet = ~dispatching & self.fetch_idle & idle_all[0] & idle_all[1] & idle_all[2]
+        with m.If(self.busy & quiet):
+            m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+        with m.If(self.launch):
+            m.d.sync += [self.busy.eq(1), self.done.eq(0), dispatching.eq(1), index.eq(0),
+                         length.eq(self.prog_len), self.error.eq(ErrorCode.NONE),
+                         self.error_index.eq(0), self.retired.eq(0)]
+            m.d.sync += [cnt.eq(0) for cnt in order.values()]
+            m.d.sync += [t.count.eq(0) for t in tok.values()]
+        return m

@@ -1,0 +1,135 @@
+"""GEMM sequencer: streams K-chained weight tiles and A rows through the systolic array and
+accumulates the results into the accumulator (docs/isa.md, GEMM).
+
+Schedule (verified against numpy in tests/hw/test_array.py and tests/hw/test_gemm.py): with
+``P = max(rows, DIM)``, K-block k owns the cycles ``[k*P, (k+1)*P)`` after the start. In its
+cycle t it reads weight row t (t < DIM) on one scratchpad port and A row t - 1
+(1 <= t <= rows) on another. Row r of tile k is thus written (into buffer k % 2) one cycle
+before A row 0 of tile k reaches PE row r, and ``2P >= rows + DIM - 1`` keeps it from
+overwriting weights the last A row of tile k - 2 still needs: the next tile loads while the
+current one computes, with no bubble once ``rows >= DIM``.
+
+Results leave the array ``2*DIM - 1`` cycles after their A row entered and take two more
+cycles to read-modify-write the accumulator (int32 wrap). Rows of consecutive K-blocks hit
+the same ACC row P >= DIM >= 4 cycles apart, past the 2-cycle read-modify-write, so no
+forwarding is needed.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.wiring import In, Out
+
+from isa import Opcode
+
+from .array import SystolicArray
+from .isa_layout import instr_layout
+
+TAG = data.StructLayout({"row": 16, "first": 1, "last": 1})
+
+
+def gemm_cycles(rows: int, kblocks: int, dim: int) -> int:
+    """Cycles from the GEMM unit's start pulse to its done pulse.
+
+    ``(kblocks - 1) * P`` for all but the last K-block, ``rows + 1`` to issue the last one's A
+    rows (the first cycle of a period reads weights only), one cycle of SRAM latency,
+    ``2*DIM - 1`` through the array and one to read-modify-write the accumulator.
+    """
+    period = max(rows, dim)
+    return (kblocks - 1) * period + (rows + 1) + 1 + (2 * dim - 1) + 1
+
+
+class GemmUnit(wiring.Component):
+    def __init__(self, *, dim: int, sp_depth: int, acc_depth: int):
+        self._dim = dim
+        sp_aw, acc_aw = (sp_depth - 1).bit_length(), (acc_depth - 1).bit_length()
+        super().__init__({
+            "start": In(1), "instr": In(instr_layout(Opcode.GEMM)),
+            "busy": Out(1), "done": Out(1),
+            "a_rd": In(ReadPort.Signature(addr_width=sp_aw, shape=8 * dim)),
+            "w_rd": In(ReadPort.Signature(addr_width=sp_aw, shape=8 * dim)),
+            "acc_rd": In(ReadPort.Signature(addr_width=acc_aw, shape=32 * dim)),
+            "acc_wr": In(WritePort.Signature(addr_width=acc_aw, shape=32 * dim)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self._dim
+        m.submodules.array = arr = SystolicArray(dim=d, tag_width=TAG.size)
+        ins = Signal(instr_layout(Opcode.GEMM))
+        period = Signal(17)
+        issuing = Signal()
+        k = Signal(12)
+        t = Signal(17)
+        w_base = Signal(32)
+        a_base = Signal(32)
+
+        # -- issue: weight row t of K-block k, and A row t - 1 (from the previous cycle's counters,
+        # so the last A row of a block may fall into the first cycle of the next period) ------
+        t_p = Signal.like(t)
+        k_p = Signal.like(k)
+        issuing_p = Signal()
+        a_base_p = Signal.like(a_base)
+        m.d.sync += [t_p.eq(t), k_p.eq(k), issuing_p.eq(issuing), a_base_p.eq(a_base)]
+        w_issue = issuing & (t < d)
+        a_issue = issuing_p & (t_p < ins.rows)
+        m.d.comb += [
+            self.w_rd.addr.eq(w_base + t), self.w_rd.en.eq(1),
+            self.a_rd.addr.eq(a_base_p + t_p), self.a_rd.en.eq(1),
+        ]
+        with m.If(issuing):
+            m.d.sync += t.eq(t + 1)
+            with m.If(t + 1 == period):
+                m.d.sync += [t.eq(0), k.eq(k + 1), w_base.eq(w_base + d),
+                             a_base.eq(a_base + ins.a_stride)]
+                with m.If(k + 1 == ins.kblocks):
+                    m.d.sync += issuing.eq(0)
+
+        # The SRAM data arrives one cycle after the address: delay the control to match.
+        w_en_q = Signal()
+        w_idx_q = Signal(range(d))
+        w_sel_q = Signal()
+        a_sel_q = Signal()
+        a_valid_q = Signal()
+        tag_q = Signal(TAG)
+        m.d.sync += [
+            w_en_q.eq(w_issue), w_idx_q.eq(t), w_sel_q.eq(k[0]),
+            a_valid_q.eq(a_issue), a_sel_q.eq(k_p[0]),
+            tag_q.row.eq(t_p),
+            tag_q.first.eq((k_p == 0) & ~ins.accumulate),
+            tag_q.last.eq((k_p + 1 == ins.kblocks) & (t_p + 1 == ins.rows)),
+        ]
+        m.d.comb += [
+            arr.w_row.eq(self.w_rd.data), arr.w_idx.eq(w_idx_q), arr.w_buf.eq(w_sel_q),
+            arr.w_en.eq(w_en_q),
+            arr.a_row.eq(self.a_rd.data), arr.a_sel.eq(a_sel_q), arr.a_valid.eq(a_valid_q),
+            arr.a_tag.eq(tag_q),
+        ]
+
+        # -- accumulate: read the ACC row as the result leaves the array, write it back next --
+        out_tag = data.View(TAG, arr.c_tag)
+        m.d.comb += [self.acc_rd.addr.eq(ins.c_addr + out_tag.row), self.acc_rd.en.eq(1)]
+        v_q = Signal()
+        wb_tag = Signal(TAG)
+        c_q = Signal(32 * d)
+        m.d.sync += [v_q.eq(arr.c_valid), wb_tag.eq(arr.c_tag), c_q.eq(arr.c_row.as_value())]
+        old = Mux(wb_tag.first, 0, self.acc_rd.data)
+        summed = Cat(*[(old[32 * n: 32 * n + 32] + c_q[32 * n: 32 * n + 32])[:32] for n in range(d)])
+        m.d.comb += [
+            self.acc_wr.addr.eq(ins.c_addr + wb_tag.row), self.acc_wr.data.eq(summed),
+            self.acc_wr.en.eq(v_q & self.busy),
+        ]
+        with m.If(self.busy & v_q & wb_tag.last):
+            m.d.sync += self.busy.eq(0)
+            m.d.comb += self.done.eq(1)
+
+        with m.If(self.start):
+            m.d.sync += [
+                ins.eq(self.instr), self.busy.eq(1), issuing.eq(1), k.eq(0), t.eq(0),
+                issuing_p.eq(0),
+                period.eq(Mux(self.instr.rows > d, self.instr.rows, d)),
+                w_base.eq(self.instr.w_addr), a_base.eq(self.instr.a_addr),
+            ]
+        return m

@@ -1,0 +1,55 @@
+"""AXI4-Lite master driver for cocotb (the host's view of the control registers)."""
+
+from __future__ import annotations
+
+from cocotb.triggers import FallingEdge, ReadOnly
+
+
+class AxiLiteMaster:
+    def __init__(self, dut, prefix: str, clk, *, timeout: int = 1000):
+        self.clk, self.timeout = clk, timeout
+        self.s = {n: getattr(dut, f"{prefix}__{n}") for n in (
+            "awvalid", "awready", "awaddr", "wvalid", "wready", "wdata", "wstrb", "bvalid",
+            "bready", "arvalid", "arready", "araddr", "rvalid", "rready", "rdata")}
+        for n in ("awvalid", "wvalid", "bready", "arvalid", "rready", "awaddr", "wdata",
+                  "wstrb", "araddr"):
+            self.s[n].value = 0
+
+    async def write(self, addr: int, value: int) -> None:
+        s = self.s
+        await FallingEdge(self.clk)
+        s["awaddr"].value, s["awvalid"].value = addr, 1
+        s["wdata"].value, s["wstrb"].value, s["wvalid"].value = value & 0xFFFFFFFF, 0xF, 1
+        s["bready"].value = 1
+        aw = w = b = False
+        for _ in range(self.timeout):
+            await ReadOnly()
+            aw |= bool(s["awvalid"].value and s["awready"].value)
+            w |= bool(s["wvalid"].value and s["wready"].value)
+            b = bool(s["bvalid"].value)
+            await FallingEdge(self.clk)
+            if aw:
+                s["awvalid"].value = 0
+            if w:
+                s["wvalid"].value = 0
+            if b:
+                s["bready"].value = 0
+                return
+        raise TimeoutError(f"AXI4-Lite write to {addr:#x} got no response in {self.timeout} cycles")
+
+    async def read(self, addr: int) -> int:
+        s = self.s
+        await FallingEdge(self.clk)
+        s["araddr"].value, s["arvalid"].value, s["rready"].value = addr, 1, 1
+        for _ in range(self.timeout):
+            await ReadOnly()
+            ar = bool(s["arvalid"].value and s["arready"].value)
+            r = bool(s["rvalid"].value)
+            value = int(s["rdata"].value) if r else None
+            await FallingEdge(self.clk)
+            if ar:
+                s["arvalid"].value = 0
+            if r:
+                s["rready"].value = 0
+                return value
+        raise TimeoutError(f"AXI4-Lite read of {addr:#x} got no response in {self.timeout} cycles")

@@ -1,0 +1,59 @@
+"""cocotb bench: runs the jobs listed in $ENCORE_RTL_JOBS (JSON) one after the other on the DUT.
+
+Each job: ``dram`` (.npy uint8 image with the instruction words in place), ``prog_addr``,
+``prog_len``, ``dram_size``, ``out_dram`` (.npy written back), ``out_json`` (registers),
+``seed``, ``latency`` [min, max], ``ready_prob``, ``max_cycles``. The bench knows nothing of
+programs; hw/rtlsim/runner.py prepares the images and checks the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, First, RisingEdge
+
+from hw.regs import OFFSETS
+
+from .axil import AxiLiteMaster
+from .dram_model import AxiDram
+
+
+@cocotb.test()
+async def run_jobs(dut):
+    jobs = json.loads(open(os.environ["ENCORE_RTL_JOBS"]).read())
+    bus_bytes = len(dut.dram__wstrb)
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    for job in jobs:
+        dut.rst.value = 1
+        dram = np.load(job["dram"])
+        model = AxiDram(dut, "dram", dram, bus_bytes, seed=job["seed"],
+                        latency=tuple(job["latency"]), ready_prob=job["ready_prob"])
+        host = AxiLiteMaster(dut, "ctrl", dut.clk)
+        await ClockCycles(dut.clk, 3)
+        dut.rst.value = 0
+        task = cocotb.start_soon(model.run(dut.clk))
+        await host.write(OFFSETS["prog_addr"], job["prog_addr"])
+        await host.write(OFFSETS["prog_len"], job["prog_len"])
+        await host.write(OFFSETS["dram_size"], job["dram_size"])
+        t0 = time.perf_counter()
+        await host.write(OFFSETS["ctrl"], 1)
+        timed_out = False
+        if not int(dut.irq.value):
+            timeout = ClockCycles(dut.clk, job["max_cycles"])
+            fired = await First(RisingEdge(dut.irq), timeout)
+            timed_out = fired is timeout
+        wall = time.perf_counter() - t0
+        regs = {"timed_out": timed_out, "wall_seconds": wall, "model_errors": model.errors}
+        for name in ("status", "error", "error_index", "cycles", "load_busy", "compute_busy",
+                     "store_busy", "retired", "hw_config"):
+            regs[name] = await host.read(OFFSETS[name])
+        regs["irq"] = int(dut.irq.value)
+        task.cancel()
+        np.save(job["out_dram"], model.mem)
+        with open(job["out_json"], "w") as f:
+            json.dump(regs, f)

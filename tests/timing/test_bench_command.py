@@ -1,0 +1,71 @@
+"""``encore bench``: argument checks and a whole sweep on small stand-in programs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from compiler.testprogs import linear_program
+from encore.cli import main
+from encore.commands import bench
+from isa import MachineConfig
+
+
+@pytest.fixture
+def small_programs(monkeypatch):
+    """Stand-in for the compiler: a linear layer whose size grows with seq (fast)."""
+    compiled = []
+
+    def fake_compile(self, model, seq, dim):
+        compiled.append((model, seq, dim))
+        prog, _, _ = linear_program(MachineConfig(dim=dim), seq, 64, 48)
+        prog.meta["layer_spans"] = [{"name": "lin", "start": 0, "end": len(prog.instructions)}]
+        return prog
+
+    monkeypatch.setattr(bench.ProgramSource, "compile", fake_compile)
+    return compiled
+
+
+def test_sweep_writes_csv_json_and_plots_and_caches_programs(tmp_path, small_programs, capsys):
+    args = ["bench", "--models", "bert-base,minilm-l6", "--seq", "32,64", "--dims", "8,16",
+            "--bandwidths", "8,32", "--no-torch", "--out", str(tmp_path)]
+    assert main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "estimates.csv").open()))
+    assert len(rows) == 2 * 2 * 2 * 2
+    assert len(small_programs) == 2 * 2 * 2  # one compile per (model, seq, dim), not per bandwidth
+    for r in rows:
+        assert int(r["cycles"]) >= int(r["ideal_cycles"]) > 0
+    by_bw = {}
+    for r in rows:
+        by_bw.setdefault((r["model"], r["seq"], r["dim"]), {})[r["dram_bytes_per_cycle"]] = \
+            int(r["cycles"])
+    assert all(v["32"] <= v["8"] for v in by_bw.values())
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert {la["name"] for la in data["layers"]} == {"lin"}
+    for png in ("latency_vs_dim.png", "roofline.png", "breakdown.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "ideal ms" in out and "bert-base" in out
+    # second run re-times the cached programs without compiling
+    assert main(args + ["--no-plots"]) == 0
+    assert len(small_programs) == 8
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--models", "gpt2"], "model 'gpt2' is not known: expected some of"),
+    (["--dims", "12"], "array size 12 is not supported: expected some of 4, 8, 16"),
+    (["--bandwidths", "0"], "DRAM bandwidth 0 is out of range"),
+    (["--seq", "abc"], "sequence length 'abc' is not an integer"),
+])
+def test_bad_axes_are_rejected_with_a_clear_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", *argv])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_clock_is_a_user_error(tmp_path, capsys):
+    assert main(["bench", "--clock-mhz", "0", "--out", str(tmp_path), "--no-torch"]) == 2
+    assert "--clock-mhz 0.0 is invalid: expected a number > 0" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""Each instruction's cost equals its closed form (written out again here, as docs/timing.md
+states it), and the cost functions keep the properties the model relies on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from isa import Instruction, MachineConfig, Opcode
+from sim.timing import CostError, Unit, instruction_cost
+from sim.timing import costs as C
+
+dims = st.sampled_from([4, 8, 16, 32, 64])
+bws = st.integers(1, 256)
+pow2_bws = st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+lats = st.integers(0, 500)
+
+
+@given(dim=dims, bw=bws, lat=lats, rows=st.integers(1, 2000), cols=st.integers(1, 64),
+       mem=st.integers(0, 1), stride=st.one_of(st.none(), st.integers(0, 1 << 20)),
+       addr=st.integers(0, 1 << 24), store=st.booleans())
+def test_dma_cost_is_the_closed_form(dim, bw, lat, rows, cols, mem, stride, addr, store):
+    cols = min(cols, dim)
+    esize = 4 if mem else 1
+    row_bytes = cols * esize
+    stride = row_bytes if stride is None else stride
+    cfg = MachineConfig(dim=dim, dram_bytes_per_cycle=bw, dram_latency=lat)
+    op = Opcode.STORE if store else Opcode.LOAD
+    ins = Instruction(op, mem=mem, rows=rows, cols=cols, dram_addr=addr, dram_stride=stride)
+    # one burst per row over the bus-aligned span of its bytes
+    beats = sum(math.ceil(((addr + i * stride) % bw + row_bytes) / bw) for i in range(rows))
+    cost = instruction_cost(ins, cfg)
+    assert cost.cycles == lat + beats
+    assert cost.unit == (Unit.STORE_DMA if store else Unit.LOAD_DMA)
+    assert (cost.dram_written if store else cost.dram_read) == rows * row_bytes
+
+
+@given(dim=dims, rows=st.integers(1, 4000), kblocks=st.integers(1, 4095))
+def test_gemm_cost_is_the_closed_form(dim, rows, kblocks):
+    cost = instruction_cost(Instruction(Opcode.GEMM, rows=rows, kblocks=kblocks),
+                            MachineConfig(dim=dim))
+    assert cost.cycles == (kblocks - 1) * max(rows, dim) + rows + 2 * dim + 2
+    assert cost.array_cycles == cost.cycles
+    assert cost.macs == rows * kblocks * dim * dim
+    # never faster than the ideal: one A row per K-block per cycle
+    assert cost.cycles >= cost.macs // (dim * dim)
+
+
+@pytest.mark.parametrize("op,params,pipe", [(Opcode.REQUANT, 3, 4), (Opcode.GELU, 5, 8),
+                                            (Opcode.RESADD, 5, 5)])
+@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
+def test_vector_cost_is_the_closed_form(op, params, pipe, rows, blocks):
+    cost = instruction_cost(Instruction(op, rows=rows, blocks=blocks), MachineConfig())
+    assert cost.cycles == blocks * (params + rows) + pipe
+    assert cost.unit == Unit.VECTOR and cost.macs == 0
+
+
+@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
+def test_layernorm_cost_is_the_closed_form(rows, blocks):
+    ins = Instruction(Opcode.LAYERNORM, rows=rows, blocks=blocks)
+    cost = instruction_cost(ins, MachineConfig())
+    assert cost.cycles == 1 + rows * (3 * blocks + 3 * 32 + 16) + 6
+
+
+@given(dim=dims, seq=st.integers(1, 512), hb=st.integers(1, 63))
+def test_attn_cost_is_the_closed_form(dim, seq, hb):
+    cost = instruction_cost(Instruction(Opcode.ATTN, seq=seq, hd_blocks=hb), MachineConfig(dim=dim))
+    kb = math.ceil(seq / dim)
+    matmul = (hb * kb - 1) * max(seq, dim) + seq + 2 * dim + 2
+    softmax = 2 * seq * kb + 32
+    assert cost.cycles == 1 + kb + 2 * matmul + softmax
+    assert cost.array_cycles == 2 * matmul
+    assert cost.macs == 2 * seq * seq * hb * dim
+    assert cost.array_cycles >= cost.macs / (dim * dim)
+
+
+def test_nop_costs_one_cycle():
+    assert instruction_cost(Instruction(Opcode.NOP), MachineConfig()).cycles == C.NOP_CYCLES == 1
+
+
+@given(rows=st.integers(1, 3000), row_bytes=st.integers(1, 512), stride=st.integers(0, 1 << 16),
+       addr=st.integers(0, 1 << 20), bw=st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128, 256, 512]))
+def test_dma_beats_never_rise_with_a_wider_bus(rows, row_bytes, stride, addr, bw):
+    # Bus widths are powers of two (AXI); a wider bus never needs more beats for the same span.
+    wide = C.dma_beats(rows, row_bytes, addr, stride, 2 * bw)
+    assert wide <= C.dma_beats(rows, row_bytes, addr, stride, bw)
+    assert wide >= rows  # at least one beat per row
+
+
+@given(dim=st.sampled_from([4, 8, 16, 32, 64, 128]), rows=st.integers(1, 3000),
+       kblocks=st.integers(1, 4095))
+def test_gemm_matches_the_rtl_schedule(dim, rows, kblocks):
+    # hw.gemm.gemm_cycles is asserted against the RTL simulation in tests/hw/test_gemm.py.
+    from hw.gemm import gemm_cycles as rtl_gemm_cycles
+
+    assert C.gemm_cycles(rows, kblocks, dim) == rtl_gemm_cycles(rows, kblocks, dim)
+
+
+@pytest.mark.parametrize("ins,message", [
+    (Instruction(Opcode.GEMM, rows=0, kblocks=1), "GEMM.rows=0 is invalid: expected >= 1"),
+    (Instruction(Opcode.GEMM, rows=4, kblocks=0), "GEMM.kblocks=0 is invalid"),
+    (Instruction(Opcode.LOAD, rows=1, cols=17), "LOAD.cols=17 is invalid: expected 1..16"),
+    (Instruction(Opcode.STORE, rows=1, cols=0), "STORE.cols=0 is invalid"),
+    (Instruction(Opcode.GELU, rows=3, blocks=0), "GELU.blocks=0 is invalid"),
+    (Instruction(Opcode.ATTN, seq=600, hd_blocks=1), "ATTN.seq=600 is invalid: expected 1..512"),
+])
+def test_bad_fields_raise_cost_error_naming_the_value(ins, message):
+    with pytest.raises(CostError, match=message.replace(".", r"\.")):
+        instruction_cost(ins, MachineConfig())
