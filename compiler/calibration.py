@@ -23,6 +23,14 @@ SENTENCES = [
     "Photosynthesis converts light energy into chemical energy stored in glucose.",
     "Our team of twelve engineers shipped version 3.1 with 87 bug fixes.",
     "Where can I find a good vegetarian restaurant near the central station?",
+    "yes",
+    "Thanks!",
+    "good morning",
+    "Der Zug nach Berlin hat zehn Minuten Verspätung.",
+    "NASA launched the Artemis I mission in November 2022.",
+    "lol",
+    "Please call me back at 555-0199.",
+    "Neural networks learn representations from data.",
 ]
 
 

@@ -137,5 +137,6 @@ def generate_verilog(cfg: MachineConfig, *, name: str = "encore_top") -> str:
     """Verilog text of the top level for ``cfg``."""
     from amaranth.back import verilog
 
+    check_config(cfg)  # before the component exists, so a bad config leaves no half-built object
     top = EncoreTop(cfg)
     return verilog.convert(top, name=name, emit_src=False)

@@ -25,7 +25,8 @@ from .dram_model import AxiDram
 
 @cocotb.test()
 async def run_jobs(dut):
-    jobs = json.loads(open(os.environ["ENCORE_RTL_JOBS"]).read())
+    with open(os.environ["ENCORE_RTL_JOBS"]) as f:
+        jobs = json.load(f)
     bus_bytes = len(dut.dram__wstrb)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     for job in jobs:

@@ -9,6 +9,7 @@ the source of every hw/ module, so an unchanged design is never rebuilt.
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import os
 import shutil
@@ -41,7 +42,8 @@ def simulator_available(sim: str) -> str | None:
 
 def _source_hash(cfg: MachineConfig, sim: str) -> str:
     h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode() + sim.encode())
-    for path in sorted((ROOT / "hw").glob("*.py")) + sorted((ROOT / "isa").glob("*.py")):
+    sources = sorted((ROOT / "hw").glob("*.py")) + [ROOT / "hw" / "rtlsim" / "runner.py"]
+    for path in sources + sorted((ROOT / "isa").glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -63,7 +65,8 @@ def build(cfg: MachineConfig, sim: str = "verilator") -> Path:
     if stamp.exists():
         return build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
-    verilog.write_text(generate_verilog(cfg, name=TOPLEVEL))
+    text = generate_verilog(cfg, name=TOPLEVEL)
+    verilog.write_text(_icarus_kick(text) if sim == "icarus" else text)
     _ensure_verilator_on_path()
     runner = get_runner(sim)
     if sim == "verilator":
@@ -77,6 +80,16 @@ def build(cfg: MachineConfig, sim: str = "verilator") -> Path:
                  log_file=build_dir / "build.log")
     stamp.write_text("ok\n")
     return build_dir
+
+
+_KICK = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\S+ ) *= 0;$", re.M)
+
+
+def _icarus_kick(text: str) -> str:
+    """Yosys makes each ``always @*`` block sensitive to a dummy reg initialised to 0 so that it
+    runs at time 0; Icarus applies the initialiser before the blocks wait, so they never run
+    until an input changes and their outputs stay X. Toggling the reg once at 1 ns fixes it."""
+    return _KICK.sub(lambda mo: f"{mo.group(0)}\n{mo.group(1)}initial #1 {mo.group(2)} = 1;", text)
 
 
 def _ensure_verilator_on_path() -> None:
@@ -153,15 +166,21 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
     runner = get_runner(sim)
     env = {"ENCORE_RTL_JOBS": str(tmp / "jobs.json"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    runner.test(test_module="hw.rtlsim.bench", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                hdl_toplevel_lang="verilog",
-                test_dir=tmp, extra_env=env, results_xml=str(tmp / "results.xml"),
-                log_file=tmp / "sim.log")
+    log_file = tmp / "sim.log"
+    try:
+        runner.test(test_module="hw.rtlsim.bench", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                    hdl_toplevel_lang="verilog", test_dir=tmp, extra_env=env,
+                    results_xml=str(tmp / "results.xml"), log_file=log_file)
+    except SystemExit:  # cocotb_tools reports a failed cocotb test this way
+        pass
     results = []
     for n, item in enumerate(spec):
+        if not Path(item["out_json"]).exists() and log_file.exists() and "FAIL" in log_file.read_text():
+            tail = log_file.read_text()[-3000:]
+            raise RuntimeError(f"the cocotb bench failed in job {n} on {sim}; log tail:\n{tail}")
         out_json = Path(item["out_json"])
         if not out_json.exists():
-            log = (tmp / "sim.log").read_text()[-3000:] if (tmp / "sim.log").exists() else ""
+            log = log_file.read_text()[-3000:] if log_file.exists() else ""
             raise RuntimeError(f"RTL simulation of job {n} produced no result; log tail:\n{log}")
         regs = json.loads(out_json.read_text())
         dram = np.load(item["out_dram"])[: sizes[n]]

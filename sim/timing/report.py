@@ -14,6 +14,9 @@ Built from a Schedule (sim/timing/schedule.py) and the program's layer ranges. D
   during the two matmul phases of ATTN; the attention engine during the whole ATTN.
 * Layer ``cycles``: the layer's share of the critical path, ``E_k - E_{k-1}`` where ``E_k`` is
   the latest completion of any instruction in layers ``0..k``; they add up to ``cycles``.
+* ``queue_busy``: summed cost per queue; ``overlap_bound = max(queue_busy)`` is the fastest any
+  token placement could run these instructions (perfect overlap of the three queues), and
+  ``cycles - overlap_bound`` is what scheduling (tokens, queue depth) costs.
 * Layer ``bound``: ``memory`` if its load or store DMA was busy longer than its compute queue,
   else ``compute``.
 """
@@ -95,6 +98,12 @@ class TimingReport:
     layers: list[LayerReport]
     by_opcode: dict[str, dict[str, int]] = field(default_factory=dict)
     useful_macs: int | None = None  # None: same as macs
+    queue_busy: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def overlap_bound(self) -> int:
+        """Cycles with perfect overlap of the queues: the busiest queue's summed cost."""
+        return max(self.queue_busy.values(), default=0)
 
     @property
     def model_macs(self) -> int:
@@ -127,6 +136,8 @@ class TimingReport:
             "dram_bytes": {"read": self.dram_read, "written": self.dram_written},
             "units": {name: u.to_dict(self.cycles) for name, u in self.units.items()},
             "dispatch_blocked": dict(self.dispatch_blocked),
+            "queue_busy": dict(self.queue_busy),
+            "overlap_bound": self.overlap_bound,
             "layers": [layer.to_dict(dim) for layer in self.layers],
             "by_opcode": {k: dict(v) for k, v in self.by_opcode.items()},
             "config": self.config.to_dict(),
@@ -150,6 +161,8 @@ class TimingReport:
         for name, u in self.units.items():
             pct = 100.0 * u.busy / n if n else 0.0
             lines.append(f"  {name:<10} {u.busy:>14,} {u.stall:>12,} {u.starved:>12,} {pct:>6.1f}%")
+        lines.append("  queue busy: " + ", ".join(f"{k} {v:,}" for k, v in self.queue_busy.items())
+                     + f"   perfect-overlap bound {self.overlap_bound:,} cycles")
         blocked = {k: v for k, v in self.dispatch_blocked.items() if v}
         if blocked:
             lines.append("  dispatcher blocked on full queue: "
@@ -181,10 +194,14 @@ def build_report(
     units = {u.value: UnitStats() for u in REPORTED_UNITS}
     by_opcode: dict[str, dict[str, int]] = {}
     macs = dram_read = dram_written = 0
+    queue_busy = {"load": 0, "compute": 0, "store": 0}
     for i, cost in enumerate(costs):
         entry = by_opcode.setdefault(ops[i], {"count": 0, "cycles": 0})
         entry["count"] += 1
         entry["cycles"] += cost.cycles
+        queue = ("load" if cost.unit is Unit.LOAD_DMA
+                 else "store" if cost.unit is Unit.STORE_DMA else "compute")
+        queue_busy[queue] += cost.cycles
         macs += cost.macs
         dram_read += cost.dram_read
         dram_written += cost.dram_written
@@ -227,4 +244,5 @@ def build_report(
         dispatch_blocked={q.name.lower(): v for q, v in sched.dispatch_blocked.items()},
         layers=list(layers.values()),
         by_opcode=by_opcode,
+        queue_busy=queue_busy,
     )

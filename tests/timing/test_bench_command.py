@@ -32,7 +32,8 @@ def test_sweep_writes_csv_json_and_plots_and_caches_programs(tmp_path, small_pro
     args = ["bench", "--models", "bert-base,minilm-l6", "--seq", "32,64", "--dims", "8,16",
             "--bandwidths", "8,32", "--no-torch", "--out", str(tmp_path)]
     assert main(args) == 0
-    rows = list(csv.DictReader((tmp_path / "estimates.csv").open()))
+    with (tmp_path / "estimates.csv").open() as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 2 * 2 * 2
     assert len(small_programs) == 2 * 2 * 2  # one compile per (model, seq, dim), not per bandwidth
     for r in rows:

@@ -80,6 +80,7 @@ def test_report_dict_has_the_agreed_keys_and_is_json():
     assert set(d["units"]) == {"array", "vector", "attention", "load_dma", "store_dma"}
     assert set(d["units"]["array"]) == {"busy", "stall", "starved", "idle"}
     assert set(d["layers"][0]) >= {"name", "cycles", "macs", "utilization", "bound", "dram_bytes"}
+    assert d["overlap_bound"] == max(d["queue_busy"].values()) <= rep.cycles
     text = rep.format()
     assert f"cycles {rep.cycles:,}" in text and "load_dma" in text and "GEMM" in text
 

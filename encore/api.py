@@ -1,0 +1,138 @@
+"""Python API: compile, simulate and compare a model in one call (what `encore run` does)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compiler import compile_model
+from isa import MachineConfig, Program
+
+from .accuracy import layer_accuracy, mean_pool, neighbour_agreement
+from .host import run_functional, tokenize
+from .inputs import DEFAULT_TEXTS, random_ids
+
+
+@dataclass
+class RunResult:
+    report: dict
+    hidden_states: np.ndarray  # float32 [batch, seq, hidden], simulator output dequantized
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    program: Program
+    extra: dict = field(default_factory=dict)
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="instr", leave=False, mininterval=0.5)
+    return bar.update, bar.close
+
+
+def timing_section(program: Program, clock_mhz: float) -> dict | None:
+    """The timing model's report, if the timing simulator is available."""
+    try:
+        from sim import timing
+    except ImportError:
+        return None
+    return timing.estimate(program, clock_mhz=clock_mhz).to_dict()
+
+
+def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = None,
+              batch: int | None = None, config: MachineConfig | None = None, seed: int = 0,
+              clock_mhz: float = 200.0, progress: bool = False, log=None) -> RunResult:
+    """Compile ``model``, simulate it on the functional simulator, compare with PyTorch FP32."""
+    import torch
+
+    from compiler.models import load_model
+
+    config = config or MachineConfig()
+    wall: dict[str, float] = {}
+    t = time.perf_counter()
+    loaded = load_model(model, seed=seed)
+    wall["load_model"] = time.perf_counter() - t
+    tok = loaded.tokenizer
+    if texts is not None and tok is None:
+        raise ValueError(f"model {model!r} has no tokenizer, so --text cannot be used: omit it "
+                         "to run seeded random token ids of length --seq")
+    if tok is not None:
+        texts = list(texts) if texts is not None else list(DEFAULT_TEXTS)
+        if seq is None:
+            longest = max(len(tok(x)["input_ids"]) for x in texts if isinstance(x, str))
+            seq = min(128, -(-longest // 8) * 8) if longest <= 128 else longest
+        ids, mask = tokenize(tok, texts, seq)
+    else:
+        seq = 128 if seq is None else seq
+        batch = 1 if batch is None else batch
+        if not 1 <= batch <= 256:
+            raise ValueError(f"--batch {batch} is out of range: expected 1..256")
+        ids, mask = None, None
+    t = time.perf_counter()
+    cm = compile_model(model, config, seq_len=seq, batch=len(texts) if texts else batch,
+                       seed=seed, loaded=loaded, log=log)
+    wall["compile"] = time.perf_counter() - t
+    if ids is None:
+        ids, mask = random_ids(cm.graph.word_emb.shape[0], batch, seq, cm.graph.pad_id, seed)
+    prog = cm.program
+
+    t = time.perf_counter()
+    update, close = _progress_bar(len(prog.instructions), "functional sim", progress)
+    try:
+        _, stats, layers = run_functional(prog, ids, mask, progress=update)
+    finally:
+        close()
+    wall["simulate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with torch.no_grad():
+        out = loaded.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                           output_hidden_states=True)
+    refs = [h.float().numpy() for h in out.hidden_states]
+    wall["pytorch"] = time.perf_counter() - t
+
+    names = ["embeddings"] + [f"layer{i}" for i in range(len(layers) - 1)]
+    acc_layers = [layer_accuracy(n, s, r, mask) for n, s, r in zip(names, layers, refs, strict=True)]
+    sim_emb, ref_emb = mean_pool(layers[-1], mask), mean_pool(refs[-1], mask)
+    emb_cos = (sim_emb * ref_emb).sum(-1)
+
+    timing = None
+    t = time.perf_counter()
+    timing = timing_section(prog, clock_mhz)
+    if timing is not None:
+        wall["timing"] = time.perf_counter() - t
+
+    report = {
+        "model": cm.loaded.name,
+        "real_weights": cm.loaded.real_weights,
+        "seq_len": seq,
+        "batch": int(ids.shape[0]),
+        "dim": config.dim,
+        "machine": config.to_dict(),
+        "inputs": [{"text": texts[i] if texts else None, "tokens": int(mask[i].sum())}
+                   for i in range(ids.shape[0])],
+        "program": {
+            "instructions": len(prog.instructions),
+            "by_opcode": prog.opcode_histogram(),
+            "dram_image_bytes": len(prog.dram_init),
+            "dram_bytes": prog.dram_size,
+            "macs": prog.meta.get("macs"),
+        },
+        "accuracy": {
+            "embedding_cosine": [float(c) for c in emb_cos],
+            "embedding_cosine_min": float(emb_cos.min()),
+            "nearest_neighbour_agreement": neighbour_agreement(sim_emb, ref_emb),
+            "final_hidden_cosine": acc_layers[-1]["cosine"],
+            "layers": acc_layers,
+        },
+        "simulator": {"instructions": stats.instructions, "array_macs": stats.macs,
+                      "dram_read": stats.dram_read, "dram_written": stats.dram_written},
+        "wall_s": {**{f"compile.{k}": v for k, v in cm.wall_s.items()}, **wall},
+    }
+    if timing is not None:
+        report["timing"] = timing
+    return RunResult(report, layers[-1], ids, mask, prog)

@@ -1,0 +1,46 @@
+"""`encore run`: compile a model, simulate it bit-exactly, compare with PyTorch FP32."""
+
+from __future__ import annotations
+
+import sys
+
+from compiler.models import NAMED
+
+from ._common import add_machine_args, machine_from_args, save_outputs, write_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="compile + simulate + compare with PyTorch",
+                       description="Compile a model, run it on the functional simulator and "
+                       "compare it with the PyTorch FP32 model.")
+    p.add_argument("--model", required=True,
+                   help=f"one of {', '.join(NAMED)}, or a local Hugging Face model folder")
+    p.add_argument("--text", action="append", help="input text (repeat for a batch); "
+                   "default: 16 built-in sentences")
+    p.add_argument("--seq", type=int, help="sequence length (default: longest input, or 128)")
+    p.add_argument("--batch", type=int, help="batch of random inputs for models without tokenizer")
+    p.add_argument("--seed", type=int, default=0, help="seed of random weights / token ids")
+    p.add_argument("--clock-mhz", type=float, default=200.0, help="clock for latency (MHz)")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    p.add_argument("--save-outputs", metavar="PATH.npz", help="write hidden states, ids, mask")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_machine_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from encore.api import run_model
+    from encore.report import format_report
+
+    if args.clock_mhz <= 0:
+        raise ValueError(f"--clock-mhz {args.clock_mhz} must be positive")
+    res = run_model(args.model, texts=args.text, seq=args.seq, batch=args.batch,
+                    config=machine_from_args(args), seed=args.seed, clock_mhz=args.clock_mhz,
+                    progress=not args.no_progress and sys.stderr.isatty(),
+                    log=lambda m: print(m, file=sys.stderr))
+    print(format_report(res.report))
+    if args.json:
+        write_json(args.json, res.report)
+    if args.save_outputs:
+        save_outputs(args.save_outputs, res.hidden_states, res.input_ids, res.attention_mask)
+    return 0
