@@ -37,11 +37,13 @@ def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
 
 def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq_len: int = 128,
                   batch: int = 1, seed: int = 0, loaded: LoadedModel | None = None,
-                  log: Callable[[str], None] | None = None) -> CompiledModel:
+                  log: Callable[[str], None] | None = None,
+                  quant: dict | None = None) -> CompiledModel:
     """Compile a named model, a local Hugging Face folder or a transformers model object.
 
     The program runs ``batch`` sequences of exactly ``seq_len`` tokens (shorter inputs are padded
     and masked). ``seed`` fixes the random weights of named models without real weights.
+    ``quant`` overrides quantization options (``alpha``, ``ffn_alpha``; see compiler/quantize.py).
     """
     config = config or MachineConfig()
     if not isinstance(config, MachineConfig):
@@ -72,7 +74,7 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     wall["calibrate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    q = quantize(graph, stats, config.dim)
+    q = quantize(graph, stats, config.dim, **(quant or {}))
     wall["quantize"] = time.perf_counter() - t
 
     t = time.perf_counter()

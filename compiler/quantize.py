@@ -119,20 +119,20 @@ SMOOTH_ALPHA = 0.75  # LayerNorm outputs (x, h1)
 FFN_ALPHA = 0.5
 
 
-def _chan_scale(maxabs: np.ndarray, alpha: float | None = None) -> np.ndarray:
+def _chan_scale(maxabs: np.ndarray, alpha: float) -> np.ndarray:
     """Per-channel int8 scales ``t * maxabs**alpha`` (SmoothQuant-style migration strength).
 
     alpha = 1 gives every channel its own full range (the weights that absorb the scale then
     carry the outliers); alpha = 0 is one scale per tensor. Near-dead channels get a floor.
     """
-    alpha = SMOOTH_ALPHA if alpha is None else alpha
     maxabs = np.asarray(maxabs, dtype=np.float64)
     maxabs = np.maximum(maxabs, max(float(maxabs.max()) * 1e-4, 1e-8))
     sigma = maxabs**alpha
     return sigma * float((maxabs / sigma).max()) / 127.0
 
 
-def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int) -> QuantizedModel:
+def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int, *,
+             alpha: float = SMOOTH_ALPHA, ffn_alpha: float = FFN_ALPHA) -> QuantizedModel:
     """Integer constants for every layer.
 
     int8 activations get one scale per channel (per head for the attention output). The scale of
@@ -151,7 +151,7 @@ def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int) -> Qua
     if graph.type_emb is not None:
         tables["type"] = graph.type_emb
     tables = {k: np.round(v / s_emb).astype(np.int64) for k, v in tables.items()}
-    s_x = _chan_scale(stats["emb_out"])
+    s_x = _chan_scale(stats["emb_out"], alpha)
     g, b, sh = ln_params(graph.emb_ln_g, graph.emb_ln_b, s_x)
     emb_hdr, emb_ln = np.array([[h, sh]]), np.stack([g, b])
     s_x0 = s_x
@@ -191,12 +191,12 @@ def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int) -> Qua
         wo_pad[head_cols] = wo[:h]
         s_r1 = _scale(st["r1"].max(), RES_LEVELS)
         p_res1 = _resadd_params(lw.bo, s_wo, s_r1, s_x)
-        s_h1 = _chan_scale(st["h1"])
+        s_h1 = _chan_scale(st["h1"], alpha)
         g, b, sh = ln_params(lw.ln1_g, lw.ln1_b, s_h1)
         ln1_hdr, ln1 = np.array([[h, sh]]), np.stack([g, b])
         # -- FFN1 + GELU
         w1, s_w1 = quant_weight(lw.w1 * s_h1[None, :], dim)
-        s_f = _chan_scale(st["f"], FFN_ALPHA)
+        s_f = _chan_scale(st["f"], ffn_alpha)
         m_in, s_in = qmul(s_w1 * (1 << numerics.GELU_FRAC))
         m_out, s_out = qmul(2.0**-numerics.GELU_FRAC / s_f)
         p_gelu = np.stack([bias_q(lw.b1, s_w1), m_in, s_in, m_out, s_out])
@@ -206,7 +206,7 @@ def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int) -> Qua
         p_res2 = _resadd_params(lw.b2, s_w2, s_r2, s_h1)
         last = i == len(graph.layers) - 1
         # The encoder output feeds no linear layer: give every channel its full int8 range.
-        s_out_x = _chan_scale(st["out"], 1.0 if last else None)
+        s_out_x = _chan_scale(st["out"], 1.0 if last else alpha)
         g, b, sh = ln_params(lw.ln2_g, lw.ln2_b, s_out_x)
         ln2_hdr, ln2 = np.array([[h, sh]]), np.stack([g, b])
         layers.append(QLayer(wqkv, p_qkv, attn_hdr, wo_pad, p_res1, ln1_hdr, ln1, w1, p_gelu, w2,
