@@ -35,10 +35,10 @@ SENTENCES = [
 
 
 def calibration_inputs(tokenizer, vocab_size: int, seq: int, pad_id: int,
-                       n: int = 8, seed: int = 1234) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, mask) int64 [n, seq]."""
+                       n: int = 4, seed: int = 1234) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, mask) int64 [n, <= seq]: sentences are padded only to the longest of them."""
     if tokenizer is not None:
-        enc = tokenizer(SENTENCES, padding="max_length", truncation=True, max_length=seq,
+        enc = tokenizer(SENTENCES, padding="longest", truncation=True, max_length=seq,
                         return_tensors="np")
         return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
     rng = np.random.default_rng(seed)

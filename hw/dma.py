@@ -159,7 +159,7 @@ class StoreDMA(_DmaBase):
         rd_pending = Signal()
         rd_issue = Signal()
         m.d.comb += rd_issue.eq(self.busy & (rd_row != ins.rows)
-                                & (rows_fifo.level + rd_pending + 1 < depth))
+                                & (rows_fifo.level + rd_pending < depth))
         m.d.comb += [
             self.sp_rd.addr.eq(ins.sram_addr + rd_row), self.acc_rd.addr.eq(ins.sram_addr + rd_row),
             self.sp_rd.en.eq(rd_issue), self.acc_rd.en.eq(rd_issue),

@@ -140,14 +140,21 @@ class ProgramSource:
 
 # ---- the sweep ----------------------------------------------------------------------------------
 def estimate_rows(source: ProgramSource, models, seqs, dims, bws, clock_mhz, progress=None):
-    """One row per (model, seq, dim, bw), plus per-layer data for the roofline."""
+    """One row per (model, seq, dim, bw), plus per-layer data for the roofline, plus the
+    configurations the compiler rejected (e.g. SRAMs too small), as (model, seq, dim, message)."""
     import sim.timing
 
-    rows, layers = [], []
+    rows, layers, failed = [], [], []
     for model in models:
         for seq in seqs:
             for dim in dims:
-                prog = source.get(model, seq, dim)
+                try:
+                    prog = source.get(model, seq, dim)
+                except ValueError as e:  # the compiler's message names what does not fit
+                    failed.append((model, seq, dim, str(e)))
+                    if progress is not None:
+                        progress.update(len(bws))
+                    continue
                 for bw in bws:
                     cfg = prog.config.replace(dram_bytes_per_cycle=bw)
                     t = time.perf_counter()
@@ -171,7 +178,7 @@ def estimate_rows(source: ProgramSource, models, seqs, dims, bws, clock_mhz, pro
                     layers += [{**key, **layer} for layer in d["layers"]]
                     if progress is not None:
                         progress.update(1)
-    return rows, layers
+    return rows, layers, failed
 
 
 def torch_latency_ms(model, seq: int, repeats: int) -> float:
@@ -329,7 +336,7 @@ def run(args) -> int:
     source = ProgramSource(out / "programs", recompile=args.recompile)
     total = len(args.models) * len(args.seq) * len(args.dims) * len(args.bandwidths)
     with tqdm(total=total, desc="timing model", unit="point") as bar:
-        rows, layers = estimate_rows(source, args.models, args.seq, args.dims, args.bandwidths,
+        rows, layers, failed = estimate_rows(source, args.models, args.seq, args.dims, args.bandwidths,
                                      args.clock_mhz, progress=bar)
     trows: list[dict] = []
     if not args.no_torch:
@@ -345,6 +352,15 @@ def run(args) -> int:
     written = ["estimates.csv", "torch.csv" if trows else None, "layers.csv", "bench.json"]
     if not args.no_plots:
         written += write_plots(out, rows, layers, trows)
+    if failed:
+        (out / "failed.json").write_text(json.dumps(
+            [{"model": m, "seq": s, "dim": d, "error": e} for m, s, d, e in failed], indent=1))
+        written.append("failed.json")
+    if not rows:
+        raise ValueError("no configuration compiled: " + "; ".join(
+            f"{m} seq {s} DIM {d}: {e}" for m, s, d, e in failed))
     print(summary_table(rows, trows))
+    for m, s, d, e in failed:
+        print(f"skipped {m} seq {s} DIM {d}: {e}")
     print(f"wrote {', '.join(w for w in written if w)} to {out}")
     return 0

@@ -68,7 +68,9 @@ class AxiDram:
                 self.errors.append(f"WLAST mismatch in the burst to {wr[1]:#x}")
             if wr[2] == 0:
                 self.writes.popleft()
-                self.bresp.append([self.cycle + self.rng.randint(1, 4), wr[0]])
+                # B follows the last W beat after 1 cycle, plus jitter when stalls are enabled.
+                jitter = self.rng.randint(0, 3) if self.ready_prob < 1 else 0
+                self.bresp.append([self.cycle + 1 + jitter, wr[0]])
 
     async def run(self, clk) -> None:
         s, rng = self.sig, self.rng

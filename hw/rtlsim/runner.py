@@ -40,8 +40,16 @@ def simulator_available(sim: str) -> str | None:
     return f"{exe} is not installed (scripts/install.sh installs it)"
 
 
+#: The MachineConfig fields the RTL depends on (latency and max_seq only matter to programs).
+RTL_FIELDS = ("dim", "sp_kib", "acc_kib", "dram_bytes_per_cycle", "queue_depth")
+
+
+def rtl_key(cfg: MachineConfig) -> dict:
+    return {f: getattr(cfg, f) for f in RTL_FIELDS}
+
+
 def _source_hash(cfg: MachineConfig, sim: str) -> str:
-    h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode() + sim.encode())
+    h = hashlib.sha256(json.dumps(rtl_key(cfg), sort_keys=True).encode() + sim.encode())
     sources = sorted((ROOT / "hw").glob("*.py")) + [ROOT / "hw" / "rtlsim" / "runner.py"]
     for path in sources + sorted((ROOT / "isa").glob("*.py")):
         h.update(path.read_bytes())
@@ -142,8 +150,10 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
     instruction stream with raw bytes (to test illegal encodings)."""
     from cocotb_tools.runner import get_runner
 
-    if cfg.dram_bytes_per_cycle and any(j.program.config != cfg for j in jobs):
-        raise ValueError("every job's program must be compiled for the configuration built")
+    for j in jobs:
+        if rtl_key(j.program.config) != rtl_key(cfg):
+            raise ValueError(f"a program compiled for {rtl_key(j.program.config)} cannot run on "
+                             f"the RTL built for {rtl_key(cfg)}")
     build_dir = build(cfg, sim)
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="encore-rtl-"))
     tmp.mkdir(parents=True, exist_ok=True)

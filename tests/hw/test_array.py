@@ -26,11 +26,15 @@ def test_pe_double_buffer_and_mac():
 
     async def bench(ctx):
         for buf, w in ((0, -7), (1, 127)):
-            ctx.set(pe.w_en, 1); ctx.set(pe.w_buf, buf); ctx.set(pe.w_data, w)
+            ctx.set(pe.w_en, 1)
+            ctx.set(pe.w_buf, buf)
+            ctx.set(pe.w_data, w)
             await ctx.tick()
         ctx.set(pe.w_en, 0)
         for a, sel, psum in ((-128, 0, 5), (-128, 1, -3), (3, 0, 0)):
-            ctx.set(pe.a_in, a); ctx.set(pe.sel_in, sel); ctx.set(pe.psum_in, psum)
+            ctx.set(pe.a_in, a)
+            ctx.set(pe.sel_in, sel)
+            ctx.set(pe.psum_in, psum)
             await ctx.tick()
             seen.append((ctx.get(pe.psum_out), ctx.get(pe.a_out), ctx.get(pe.sel_out)))
 
@@ -73,13 +77,17 @@ def test_array_back_to_back_tiles(dim):
             t += period
         end = max(schedule) + arr.latency + 2
         for cyc in range(end):
-            ctx.set(arr.w_en, 0); ctx.set(arr.a_valid, 0)
+            ctx.set(arr.w_en, 0)
+            ctx.set(arr.a_valid, 0)
             for kind, k, j in schedule.get(cyc, []):
                 if kind == "w":
-                    ctx.set(arr.w_en, 1); ctx.set(arr.w_idx, j); ctx.set(arr.w_buf, k % 2)
+                    ctx.set(arr.w_en, 1)
+                    ctx.set(arr.w_idx, j)
+                    ctx.set(arr.w_buf, k % 2)
                     ctx.set(arr.w_row, [int(v) for v in tiles[k][j]])
                 else:
-                    ctx.set(arr.a_valid, 1); ctx.set(arr.a_sel, k % 2)
+                    ctx.set(arr.a_valid, 1)
+                    ctx.set(arr.a_sel, k % 2)
                     ctx.set(arr.a_row, [int(v) for v in acts[k][j]])
                     ctx.set(arr.a_tag, k * 256 + j)
             await ctx.tick()

@@ -66,14 +66,14 @@ def test_errors_stop_cleanly(tmp_path):
     cfg = small_config(DIM)
     cases = _cases(cfg)
     jobs, words = [], []
-    for (name, prog, raw, code, index), inputs in cases:
+    for (_, prog, raw, _, _), inputs in cases:
         dram = prog.new_dram()
         for k, v in inputs.items():
             prog.write_tensor(dram, k, v)
         jobs.append(RtlJob(prog, dram, seed=7, latency=(2, 30), max_cycles=50_000))
         words.append(raw)
     results = run_jobs(cfg, jobs, words=words, workdir=tmp_path)
-    for ((name, prog, raw, code, index), inputs), res in zip(cases, results):
+    for ((name, prog, raw, code, index), inputs), res in zip(cases, results, strict=True):
         regs = res.regs
         assert not regs["timed_out"], f"{name}: the run did not finish (hang)"
         assert regs["irq"] == 1 and regs["status"] == 2, name

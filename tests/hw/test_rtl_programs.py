@@ -27,7 +27,7 @@ def _run_and_check(dim: int, sim: str, tmp_path, cases=LINEAR_CASES):
     jobs = linear_jobs(cfg, cases)
     results = run_jobs(cfg, [j[3] for j in jobs], sim=sim, workdir=tmp_path)
     cycles = {}
-    for (prog, inputs, ref, _), res, case in zip(jobs, results, cases):
+    for (prog, inputs, ref, _), res, case in zip(jobs, results, cases, strict=True):
         regs = res.regs
         assert not regs["timed_out"], f"{case}: no interrupt within the cycle limit"
         assert regs["model_errors"] == [], regs["model_errors"]

@@ -83,7 +83,7 @@ def test_checker_matches_functional_sim(batch):
             got.append((ErrorCode(ctx.get(dut.error)), ctx.get(dut.queue)))
 
     _simulate(dut, bench, clocked=False)
-    for (ins, size), (err, queue) in zip(batch, got):
+    for (ins, size), (err, queue) in zip(batch, got, strict=True):
         assert err == _expected_error(ins, size), (ins, size)
         assert queue == queue_of(ins.op)
 
@@ -116,7 +116,7 @@ def test_row_geometry(rows, bus):
                         ctx.get(dut.first_beats)))
 
     _simulate(dut, bench, clocked=False)
-    for (addr, nbytes), (beat_addr, offset, nbeats, first) in zip(rows, got):
+    for (addr, nbytes), (beat_addr, offset, nbeats, first) in zip(rows, got, strict=True):
         assert beat_addr == addr - addr % bus and offset == addr % bus
         assert nbeats == -(-(addr + nbytes) // bus) - addr // bus
         boundary = (beat_addr // 4096 + 1) * 4096
@@ -129,14 +129,18 @@ def test_register_block_over_axi_lite():
 
     async def write(ctx, addr, value, strb=0xF):
         bus = dut.bus
-        ctx.set(bus.awaddr, addr); ctx.set(bus.awvalid, 1)
-        ctx.set(bus.wdata, value); ctx.set(bus.wstrb, strb); ctx.set(bus.wvalid, 1)
+        ctx.set(bus.awaddr, addr)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wdata, value)
+        ctx.set(bus.wstrb, strb)
+        ctx.set(bus.wvalid, 1)
         ctx.set(bus.bready, 1)
         for _ in range(10):
             accepted = ctx.get(bus.awready) and ctx.get(bus.wready)
             await ctx.tick()
             if accepted:
-                ctx.set(bus.awvalid, 0); ctx.set(bus.wvalid, 0)
+                ctx.set(bus.awvalid, 0)
+                ctx.set(bus.wvalid, 0)
             if ctx.get(bus.bvalid):
                 await ctx.tick()
                 ctx.set(bus.bready, 0)
@@ -145,7 +149,9 @@ def test_register_block_over_axi_lite():
 
     async def read(ctx, addr):
         bus = dut.bus
-        ctx.set(bus.araddr, addr); ctx.set(bus.arvalid, 1); ctx.set(bus.rready, 1)
+        ctx.set(bus.araddr, addr)
+        ctx.set(bus.arvalid, 1)
+        ctx.set(bus.rready, 1)
         for _ in range(10):
             accepted = ctx.get(bus.arready)
             await ctx.tick()
@@ -186,11 +192,15 @@ def test_ctrl_start_is_a_one_cycle_pulse():
 
     async def bench(ctx):
         bus = dut.bus
-        ctx.set(bus.awaddr, OFFSETS["ctrl"]); ctx.set(bus.awvalid, 1)
-        ctx.set(bus.wdata, 1); ctx.set(bus.wstrb, 0xF); ctx.set(bus.wvalid, 1)
+        ctx.set(bus.awaddr, OFFSETS["ctrl"])
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wdata, 1)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.wvalid, 1)
         ctx.set(bus.bready, 1)
         await ctx.tick()
-        ctx.set(bus.awvalid, 0); ctx.set(bus.wvalid, 0)
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
         for _ in range(4):
             seen.append(ctx.get(dut.ctrl))
             await ctx.tick()
