@@ -63,12 +63,11 @@ def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) -> Line
     p = PARAM_ROWS[kind]
     for tiles in range(1, m + 1):
         mt = -(-m // tiles)
-        if mt * max(kbs) > dma.MAX_ROWS * 64:
-            continue
-        sp_fixed = sum(2 * mt * kb for kb in kbs) + 2 * max(kbs) * d
+        nbuf = 1 if tiles == 1 else 2  # a single M tile needs no second A / residual buffer
+        sp_fixed = sum(nbuf * mt * kb for kb in kbs) + 2 * max(kbs) * d
         if kind == "resadd_ln":
             ng = nb
-            sp = sp_fixed + 4 * mt * nb
+            sp = sp_fixed + 2 * nbuf * mt * nb
             acc = mt * nb + p * nb + 1 + 2 * nb
             if sp <= cfg.sp_rows and acc <= cfg.acc_rows:
                 return LinearPlan(mt, ng, sp, acc)
@@ -120,12 +119,13 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
     mt_max, ng = pl.m_tile, pl.n_group
 
     sp, acc = _Bump(), _Bump()
-    a_bufs = [[sp.take(mt_max * kb) for kb in kbs] for _ in range(2)]
+    nbuf = 1 if mt_max >= m else 2
+    a_bufs = [[sp.take(mt_max * kb) for kb in kbs] for _ in range(nbuf)]
     w_bufs = [sp.take(max(kbs) * d) for _ in range(2)]
     p = PARAM_ROWS[ep.kind]
     if ep.kind == "resadd_ln":
-        o_bufs = [sp.take(mt_max * nb) for _ in range(2)]
-        r_bufs = [sp.take(mt_max * nb) for _ in range(2)]
+        o_bufs = [sp.take(mt_max * nb) for _ in range(nbuf)]
+        r_bufs = [sp.take(mt_max * nb) for _ in range(nbuf)]
         c_bufs = [acc.take(mt_max * nb)]
         rp = acc.take(p * nb)
         lnp = acc.take(1 + 2 * nb)
@@ -141,11 +141,11 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
     gcount = 0
     for mi, m0 in enumerate(range(0, m, mt_max)):
         mt = min(mt_max, m - m0)
-        abuf = a_bufs[mi % 2]
+        abuf = a_bufs[mi % nbuf]
         for (x, _), kb, a in zip(terms, kbs, abuf, strict=True):
             dma.load(em, d, x, Mem.SP, a, row0=m0, rows=mt, blocks=kb)
         if ep.kind == "resadd_ln":
-            dma.load(em, d, ep.residual, Mem.SP, r_bufs[mi % 2], row0=m0, rows=mt, blocks=nb)
+            dma.load(em, d, ep.residual, Mem.SP, r_bufs[mi % nbuf], row0=m0, rows=mt, blocks=nb)
         for n0 in range(0, nb, ng):
             gn = min(ng, nb - n0)
             cbuf = c_bufs[gcount % len(c_bufs)]
@@ -177,7 +177,7 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
                         src=cbuf, dst=obuf, rows=mt, blocks=gn, param=pb)
                 dma.store(em, d, out, Mem.SP, obuf, row0=m0, rows=mt, block0=n0, blocks=gn)
             else:
-                rbuf, obuf = r_bufs[mi % 2], o_bufs[mi % 2]
+                rbuf, obuf = r_bufs[mi % nbuf], o_bufs[mi % nbuf]
                 em.emit(Opcode.RESADD, reads=(tile, (SP, rbuf, rbuf + mt * nb), (ACC, rp, rp + p * nb)),
                         writes=(tile,), src=cbuf, res=rbuf, dst=cbuf, rows=mt, blocks=nb, param=rp)
                 em.emit(Opcode.LAYERNORM, reads=(tile, (ACC, lnp, lnp + 1 + 2 * nb)),

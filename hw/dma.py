@@ -10,7 +10,7 @@ Fields are checked by the dispatcher before an instruction reaches an engine (hw
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
@@ -22,7 +22,8 @@ from .streams import ADDR_LAYOUT, RowGeometry, log2_exact, max_beats, write_layo
 
 def _lane_mask(cols, dim: int, lane_bits: int):
     """All-ones in lanes < cols, zeros above (``dim`` lanes of ``lane_bits``)."""
-    return Cat(*[Mux(cols > lane, Const(-1, lane_bits), Const(0, lane_bits)) for lane in range(dim)])
+    ones, zeros = Const(-1, lane_bits), Const(0, lane_bits)
+    return Cat(*[Mux(cols > lane, ones, zeros) for lane in range(dim)])
 
 
 class _DmaBase(wiring.Component):
@@ -76,7 +77,8 @@ class LoadDMA(_DmaBase):
         split = req_geo.first_beats != req_geo.nbeats
         m.d.comb += [
             self.ar.valid.eq(req_active),
-            self.ar.payload.addr.eq(Mux(req_second, req_geo.beat_addr + (req_geo.first_beats << self._lw),
+            self.ar.payload.addr.eq(Mux(req_second,
+                                        req_geo.beat_addr + (req_geo.first_beats << self._lw),
                                         req_geo.beat_addr)),
             self.ar.payload.len.eq(Mux(req_second, req_geo.nbeats - req_geo.first_beats,
                                        req_geo.first_beats) - 1),
@@ -196,7 +198,8 @@ class StoreDMA(_DmaBase):
             self.w.valid.eq(have_row & (beat != geo.nbeats)),
             self.w.payload.data.eq(wide.word_select(beat, 8 * w)),
             self.w.payload.strb.eq(byte_mask.word_select(beat, w)),
-            self.w.payload.last.eq((beat + 1 == geo.nbeats) | (split & (beat + 1 == geo.first_beats))),
+            self.w.payload.last.eq((beat + 1 == geo.nbeats)
+                                   | (split & (beat + 1 == geo.first_beats))),
         ]
         aw_fire = self.aw.valid & self.aw.ready
         w_fire = self.w.valid & self.w.ready

@@ -116,7 +116,8 @@ class GemmUnit(wiring.Component):
         c_q = Signal(32 * d)
         m.d.sync += [v_q.eq(arr.c_valid), wb_tag.eq(arr.c_tag), c_q.eq(arr.c_row.as_value())]
         old = Mux(wb_tag.first, 0, self.acc_rd.data)
-        summed = Cat(*[(old[32 * n: 32 * n + 32] + c_q[32 * n: 32 * n + 32])[:32] for n in range(d)])
+        lanes = [(old[32 * n: 32 * n + 32] + c_q[32 * n: 32 * n + 32])[:32] for n in range(d)]
+        summed = Cat(*lanes)  # each lane wraps to int32
         m.d.comb += [
             self.acc_wr.addr.eq(ins.c_addr + wb_tag.row), self.acc_wr.data.eq(summed),
             self.acc_wr.en.eq(v_q & self.busy),

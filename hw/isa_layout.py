@@ -22,7 +22,8 @@ def _struct(fields: dict[str, tuple[int, int]]) -> data.StructLayout:
     pos = 0
     for name, (lsb, width) in sorted(fields.items(), key=lambda kv: kv[1][0]):
         if lsb < pos:
-            raise ValueError(f"field {name!r} at bit {lsb} overlaps the previous field (ends at {pos})")
+            raise ValueError(f"field {name!r} at bit {lsb} overlaps the previous field "
+                             f"(ends at {pos})")
         if lsb > pos:
             members[f"_pad{pos}"] = unsigned(lsb - pos)
         # The opcode is decoded as the shared enum, so RTL compares against Opcode.GEMM etc.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,15 +39,19 @@ class Register:
 #: The register map of the Encore control port (32-bit registers, byte offsets).
 REGISTERS = (
     Register("ctrl", 0x00, "w1p", 2,
-             "bit 0 START: run the program (ignored while busy); bit 1 IRQ_CLEAR: drop the interrupt"),
-    Register("status", 0x04, "ro", 2, "bit 0 BUSY, bit 1 DONE (set when a run ends, cleared by START)"),
+             "bit 0 START: run the program (ignored while busy); "
+             "bit 1 IRQ_CLEAR: drop the interrupt"),
+    Register("status", 0x04, "ro", 2,
+             "bit 0 BUSY, bit 1 DONE (set when a run ends, cleared by START)"),
     Register("prog_addr", 0x08, "rw", 32, "DRAM byte address of instruction 0 (16-byte aligned)"),
     Register("prog_len", 0x0C, "rw", 32, "number of instructions to run"),
     Register("dram_size", 0x10, "rw", 32,
              "bytes of DRAM the program may LOAD/STORE: [0, dram_size), else DRAM_RANGE"),
     Register("error", 0x14, "ro", 4, "isa.ErrorCode of the last run (0 NONE)"),
-    Register("error_index", 0x18, "ro", 32, "index of the failing instruction (valid if error != 0)"),
-    Register("cycles", 0x1C, "ro", 32, "cycles from START to DONE of the last run (live while busy)"),
+    Register("error_index", 0x18, "ro", 32,
+             "index of the failing instruction (valid if error != 0)"),
+    Register("cycles", 0x1C, "ro", 32,
+             "cycles from START to DONE of the last run (live while busy)"),
     Register("load_busy", 0x20, "ro", 32, "cycles the load unit (LOAD DMA) was executing"),
     Register("compute_busy", 0x24, "ro", 32, "cycles the compute unit was executing a GEMM"),
     Register("store_busy", 0x28, "ro", 32, "cycles the store unit (STORE DMA) was executing"),

@@ -81,6 +81,9 @@ def add_parser(subparsers) -> None:
                    help="timed PyTorch forward passes per point, median reported (default 5)")
     p.add_argument("--no-plots", action="store_true", help="write CSV and JSON only")
     p.add_argument("--recompile", action="store_true", help="ignore cached compiled programs")
+    p.add_argument("--reuse-stale", action="store_true",
+                   help="reuse cached programs compiled by an older compiler source (faster; the "
+                   "cache is otherwise keyed by a hash of compiler/*.py)")
     p.set_defaults(func=run)
 
 
@@ -97,9 +100,10 @@ def _compiler_digest() -> str:
 class ProgramSource:
     """Compiled programs per (model, seq, dim), timing-only (no DRAM image), cached on disk."""
 
-    def __init__(self, cache_dir: Path, recompile: bool = False):
+    def __init__(self, cache_dir: Path, recompile: bool = False, reuse_stale: bool = False):
         self.cache_dir = cache_dir
         self.recompile = recompile
+        self.reuse_stale = reuse_stale
         self._digest: str | None = None
         self._loaded: dict[str, object] = {}
 
@@ -123,6 +127,11 @@ class ProgramSource:
         path = self._path(model, seq, dim)
         if path.is_file() and not self.recompile:
             return Program.load(path)
+        if self.reuse_stale and not self.recompile:
+            stale = sorted(self.cache_dir.glob(f"{model}-s{seq}-d{dim}-*.encore"),
+                           key=lambda f: f.stat().st_mtime)
+            if stale:
+                return Program.load(stale[-1])
         prog = self.compile(model, seq, dim)
         slim = Program(config=prog.config, instructions=prog.instructions, dram_init=b"",
                        dram_size=prog.dram_size, meta=prog.meta)
@@ -333,11 +342,12 @@ def run(args) -> int:
         raise ValueError(f"--torch-repeats {args.torch_repeats} is invalid: expected >= 1")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    source = ProgramSource(out / "programs", recompile=args.recompile)
+    source = ProgramSource(out / "programs", recompile=args.recompile,
+                           reuse_stale=args.reuse_stale)
     total = len(args.models) * len(args.seq) * len(args.dims) * len(args.bandwidths)
     with tqdm(total=total, desc="timing model", unit="point") as bar:
-        rows, layers, failed = estimate_rows(source, args.models, args.seq, args.dims, args.bandwidths,
-                                     args.clock_mhz, progress=bar)
+        rows, layers, failed = estimate_rows(source, args.models, args.seq, args.dims,
+                                             args.bandwidths, args.clock_mhz, progress=bar)
     trows: list[dict] = []
     if not args.no_torch:
         with tqdm(total=len(args.models) * len(args.seq), desc="pytorch cpu", unit="point") as bar:

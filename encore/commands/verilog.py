@@ -37,5 +37,6 @@ def run(args: argparse.Namespace) -> int:
     text = generate_verilog(cfg, name=args.name)
     out.write_text(text)
     print(f"wrote {out} ({len(text.splitlines())} lines): {args.name}, DIM={cfg.dim}, "
-          f"SP {cfg.sp_rows} rows, ACC {cfg.acc_rows} rows, AXI {8 * cfg.dram_bytes_per_cycle} bits")
+          f"SP {cfg.sp_rows} rows, ACC {cfg.acc_rows} rows, "
+          f"AXI {8 * cfg.dram_bytes_per_cycle} bits")
     return 0

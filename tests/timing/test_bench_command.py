@@ -70,3 +70,32 @@ def test_bad_axes_are_rejected_with_a_clear_message(argv, message, capsys):
 def test_bad_clock_is_a_user_error(tmp_path, capsys):
     assert main(["bench", "--clock-mhz", "0", "--out", str(tmp_path), "--no-torch"]) == 2
     assert "--clock-mhz 0.0 is invalid: expected a number > 0" in capsys.readouterr().err
+
+
+def test_configurations_the_compiler_rejects_are_skipped_and_listed(tmp_path, monkeypatch, capsys):
+    def fake_compile(self, model, seq, dim):
+        if dim == 16:
+            raise ValueError(f"a layer does not fit the scratchpad at dim={dim}")
+        return linear_program(MachineConfig(dim=dim), seq, 32, 32)[0]
+
+    monkeypatch.setattr(bench.ProgramSource, "compile", fake_compile)
+    args = ["bench", "--models", "bert-base", "--seq", "32", "--dims", "8,16", "--bandwidths",
+            "16", "--no-torch", "--no-plots", "--out", str(tmp_path)]
+    assert main(args) == 0
+    failed = json.loads((tmp_path / "failed.json").read_text())
+    assert failed == [{"model": "bert-base", "seq": 32, "dim": 16,
+                       "error": "a layer does not fit the scratchpad at dim=16"}]
+    assert "skipped bert-base seq 32 DIM 16: a layer does not fit" in capsys.readouterr().out
+    # nothing compiles at all: a clear error, exit status 2
+    assert main(args[:6] + ["16"] + args[7:]) == 2
+    assert "no configuration compiled: bert-base seq 32 DIM 16" in capsys.readouterr().err
+
+
+def test_reuse_stale_takes_a_program_cached_by_an_older_compiler(tmp_path, small_programs):
+    base = ["bench", "--models", "bert-base", "--seq", "32", "--dims", "8", "--bandwidths", "16",
+            "--no-torch", "--no-plots", "--out", str(tmp_path)]
+    assert main(base) == 0 and len(small_programs) == 1
+    (cached,) = (tmp_path / "programs").glob("*.encore")
+    cached.rename(cached.with_name("bert-base-s32-d8-000000000000.encore"))
+    assert main(base + ["--reuse-stale"]) == 0 and len(small_programs) == 1
+    assert main(base) == 0 and len(small_programs) == 2  # without it: recompiled
