@@ -34,13 +34,12 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     return bar.update, bar.close
 
 
-def timing_section(program: Program, clock_mhz: float) -> dict | None:
-    """The timing model's report, if the timing simulator is available."""
-    try:
-        from sim import timing
-    except ImportError:
-        return None
-    return timing.estimate(program, clock_mhz=clock_mhz).to_dict()
+def timing_section(program: Program, clock_mhz: float, max_layers: int = 12) -> dict:
+    """The timing model's report as a dict, with its text rendering under ``text``."""
+    from sim import timing
+
+    rep = timing.estimate(program, clock_mhz=clock_mhz)
+    return {**rep.to_dict(), "text": rep.format(max_layers=max_layers)}
 
 
 def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = None,
@@ -100,11 +99,9 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
     sim_emb, ref_emb = mean_pool(layers[-1], mask), mean_pool(refs[-1], mask)
     emb_cos = (sim_emb * ref_emb).sum(-1)
 
-    timing = None
     t = time.perf_counter()
     timing = timing_section(prog, clock_mhz)
-    if timing is not None:
-        wall["timing"] = time.perf_counter() - t
+    wall["timing"] = time.perf_counter() - t
 
     report = {
         "model": cm.loaded.name,
@@ -133,6 +130,5 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
                       "dram_read": stats.dram_read, "dram_written": stats.dram_written},
         "wall_s": {**{f"compile.{k}": v for k, v in cm.wall_s.items()}, **wall},
     }
-    if timing is not None:
-        report["timing"] = timing
+    report["timing"] = timing
     return RunResult(report, layers[-1], ids, mask, prog)

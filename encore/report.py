@@ -36,9 +36,8 @@ def format_report(r: dict) -> str:
     ]
     if "timing" in r:
         t = r["timing"]
-        parts += ["", f"Timing model: {t['cycles']:,} cycles = {t['latency_ms']:.3f} ms at "
-                  f"{t['clock_mhz']:g} MHz, MAC utilization {t['utilization']:.3f}"]
-        if t.get("text"):
-            parts.append(t["text"])
+        parts += ["", t["text"]] if t.get("text") else [
+            "", f"Timing model: {t['cycles']:,} cycles = {t['latency_ms']:.3f} ms at "
+            f"{t['clock_mhz']:g} MHz, MAC utilization {t['utilization']:.3f}"]
     parts += ["", "Wall time: " + ", ".join(f"{k} {v:.2f}s" for k, v in r["wall_s"].items())]
     return "\n".join(parts)

@@ -64,12 +64,11 @@ def run(args) -> int:
               "dram_read": stats.dram_read, "dram_written": stats.dram_written,
               "wall_s": {"simulate": wall}}
     timing = timing_section(prog, args.clock_mhz)
-    if timing is not None:
-        report["timing"] = timing
+    report["timing"] = timing
     print(f"simulated {stats.instructions} instructions in {wall:.2f}s "
           f"({stats.macs / 1e9:.2f} G array MACs, {stats.dram_read / 2**20:.1f} MiB read, "
           f"{stats.dram_written / 2**20:.1f} MiB written)")
-    if timing is not None:
+    if timing:
         print(f"timing model: {timing['cycles']:,} cycles, {timing['latency_ms']:.3f} ms at "
               f"{timing['clock_mhz']:g} MHz, utilization {timing['utilization']:.3f}")
     if args.json:
