@@ -125,14 +125,17 @@ class Emitter:
 
     def _record(self, index: int, queue: Queue, reads, writes) -> None:
         for space, lo, hi in reads:
-            entries = self._entries(space, lo, hi)
-            if space != DRAM and not any(e.lo == lo and e.hi == hi for e in entries):
-                # Remember the reader on an entry of its own so later writers see it.
-                new = _Entry(lo, hi, writer=None)
-                self._sram[space].append(new)
-                entries = [*entries, new]
-            for e in entries:
-                e.readers[queue] = index
+            # A reader is remembered on an entry of exactly its own range: putting it on every
+            # overlapping (possibly much wider, older) entry would make later writes to
+            # neighbouring rows wait for it too.
+            if space == DRAM:
+                entry = self._entries(space, lo, hi)[0]
+            else:
+                entry = next((e for e in self._sram[space] if e.lo == lo and e.hi == hi), None)
+                if entry is None:
+                    entry = _Entry(lo, hi, writer=None)
+                    self._sram[space].append(entry)
+            entry.readers[queue] = index
         for space, lo, hi in writes:
             if space == DRAM:
                 self._dram[(lo, hi)] = _Entry(lo, hi, writer=index)
