@@ -264,6 +264,7 @@ def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dic
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     models = list(dict.fromkeys(r["model"] for r in rows))
     seqs = sorted({r["seq"] for r in rows})
@@ -285,8 +286,10 @@ def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dic
             if (m, s) in tmap:
                 ax.axhline(tmap[(m, s)]["fp32_ms"], color=colors[m], ls="--", lw=0.8)
         ax.set(xscale="log", yscale="log", xlabel="array size DIM", ylabel="latency (ms)",
-               title=f"seq {s}, {bw} B/cycle (dotted: ideal MACs/DIM², dashed: PyTorch FP32)")
+               title=f"seq {s}, {bw} B/cycle\n(dotted: ideal MACs/DIM², dashed: PyTorch FP32)")
         ax.set_xticks(dims, [str(d) for d in dims])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.title.set_fontsize(10)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "latency_vs_dim.png", dpi=120)
