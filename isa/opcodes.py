@@ -37,6 +37,14 @@ QUEUE_OF = {
 }
 
 
+#: The queue chain load <-> compute <-> store: queue -> (prev, next) neighbour (None: no such).
+NEIGHBOURS: dict[Queue, tuple[Queue | None, Queue | None]] = {
+    Queue.LOAD: (None, Queue.COMPUTE),
+    Queue.COMPUTE: (Queue.LOAD, Queue.STORE),
+    Queue.STORE: (Queue.COMPUTE, None),
+}
+
+
 def queue_of(op: Opcode) -> Queue:
     """The queue that executes ``op`` (everything but LOAD and STORE computes)."""
     return QUEUE_OF.get(op, Queue.COMPUTE)

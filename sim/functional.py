@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from isa import ErrorCode, Instruction, Mem, Opcode, Program, Queue, numerics
+from isa.opcodes import NEIGHBOURS
 
 from .errors import SimError
 
 _INT8_PROD = 1 << 14  # |int8 * int8| <= 2**14
-_NEIGHBOURS = {  # queue -> (prev, next)
-    Queue.LOAD: (None, Queue.COMPUTE),
-    Queue.COMPUTE: (Queue.LOAD, Queue.STORE),
-    Queue.STORE: (Queue.COMPUTE, None),
-}
+_NEIGHBOURS = NEIGHBOURS
 
 
 @dataclass

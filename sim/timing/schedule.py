@@ -26,15 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from isa import ErrorCode, Instruction, MachineConfig, Queue
+from isa.opcodes import NEIGHBOURS
 
 from ..errors import SimError
 from .costs import DISPATCH_CYCLES, Cost, CostError, instruction_cost
 
-_NEIGHBOURS = {  # queue -> (prev, next) in the chain load <-> compute <-> store
-    Queue.LOAD: (None, Queue.COMPUTE),
-    Queue.COMPUTE: (Queue.LOAD, Queue.STORE),
-    Queue.STORE: (Queue.COMPUTE, None),
-}
+_NEIGHBOURS = NEIGHBOURS
 
 
 @dataclass

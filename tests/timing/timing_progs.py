@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from isa import Instruction, MachineConfig, Opcode, Program, Queue
+from isa.opcodes import NEIGHBOURS
 
 DRAM = 1 << 16
 KINDS = ("load", "store", "gemm", "requant", "layernorm", "attn", "nop")
@@ -32,8 +33,7 @@ def gemm(rows=16, kblocks=1, **deps) -> Instruction:
     return Instruction(Opcode.GEMM, rows=rows, kblocks=kblocks, a_stride=rows, **deps)
 
 
-_NEIGHBOURS = {Queue.LOAD: (None, Queue.COMPUTE), Queue.COMPUTE: (Queue.LOAD, Queue.STORE),
-               Queue.STORE: (Queue.COMPUTE, None)}
+_NEIGHBOURS = NEIGHBOURS
 
 
 @st.composite
