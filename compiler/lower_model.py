@@ -7,8 +7,6 @@ traffic under the compute.
 
 from __future__ import annotations
 
-import numpy as np
-
 from isa import MachineConfig, Program
 
 from .dram import DramBuilder
@@ -96,5 +94,3 @@ def _useful_macs(g, batch: int, seq: int) -> int:
     per_layer = m * (4 * h * h + 2 * h * f) + 2 * batch * seq * seq * h
     return len(g.layers) * per_layer
 
-
-__all__ = ["lower_model", "np"]
