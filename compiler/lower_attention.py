@@ -1,20 +1,21 @@
 """Lowering of multi-head attention: one ATTN instruction per (sequence, head).
 
 Q, K and V of a head are loaded from the fused QKV tensor into double-buffered scratchpad tiles;
-the header (score and output scales) and the sequence's key mask go to the accumulator; the
+the head's parameter rows (score scale, per-column output scales) and the sequence's key mask
+go to the accumulator; the
 attention engine writes the head's output tile, which is stored into the context tensor.
 """
 
 from __future__ import annotations
 
-from isa import MachineConfig, Mem, Opcode, TensorInfo
+from isa import MachineConfig, Mem, Opcode, TensorInfo, attn_param_rows
 
 from . import dma
 from .emitter import ACC, SP, Emitter
 
 
 def lower_attention(em: Emitter, cfg: MachineConfig, qkv: TensorInfo, ctx: TensorInfo,
-                    header: TensorInfo, mask: TensorInfo, *, batch: int, seq: int, heads: int,
+                    params: TensorInfo, mask: TensorInfo, *, batch: int, seq: int, heads: int,
                     head_blocks: int) -> None:
     d = cfg.dim
     if seq > cfg.max_seq:
@@ -23,12 +24,18 @@ def lower_attention(em: Emitter, cfg: MachineConfig, qkv: TensorInfo, ctx: Tenso
     kb = -(-seq // d)
     tile = head_blocks * seq
     need_sp = 2 * 4 * tile
-    need_acc = 2 * (1 + kb)
+    p_rows = attn_param_rows(seq, head_blocks, d)
+    head_rows = p_rows - kb  # parameter rows per head in ``params``
+    if params.rows != heads * head_rows:
+        raise ValueError(f"attention parameters {params.name} have {params.rows} rows, expected "
+                         f"{heads} heads x {head_rows}")
+    need_acc = 2 * p_rows
     if need_sp > cfg.sp_rows or need_acc > cfg.acc_rows:
         raise ValueError(f"attention tiles for seq={seq}, head blocks={head_blocks} need "
-                         f"{need_sp} scratchpad rows (have {cfg.sp_rows})")
+                         f"{need_sp} scratchpad rows (have {cfg.sp_rows}) and {need_acc} "
+                         f"accumulator rows (have {cfg.acc_rows})")
     bufs = [[(4 * i + j) * tile for j in range(4)] for i in range(2)]
-    pbufs = [i * (1 + kb) for i in range(2)]
+    pbufs = [i * p_rows for i in range(2)]
     hp_blocks = heads * head_blocks
     n = 0
     for b in range(batch):
@@ -39,11 +46,11 @@ def lower_attention(em: Emitter, cfg: MachineConfig, qkv: TensorInfo, ctx: Tenso
             for base, part in ((qa, 0), (ka, 1), (va, 2)):
                 dma.load(em, d, qkv, Mem.SP, base, row0=b * seq, rows=seq,
                          block0=part * hp_blocks + h * head_blocks, blocks=head_blocks)
-            dma.load(em, d, header, Mem.ACC, pa, row0=h, rows=1)
-            dma.load(em, d, mask, Mem.ACC, pa + 1, row0=b * kb, rows=kb)
+            dma.load(em, d, params, Mem.ACC, pa, row0=h * head_rows, rows=head_rows)
+            dma.load(em, d, mask, Mem.ACC, pa + head_rows, row0=b * kb, rows=kb)
             em.emit(Opcode.ATTN,
                     reads=((SP, qa, qa + tile), (SP, ka, ka + tile), (SP, va, va + tile),
-                           (ACC, pa, pa + 1 + kb)),
+                           (ACC, pa, pa + p_rows)),
                     writes=((SP, oa, oa + tile),),
                     q_addr=qa, k_addr=ka, v_addr=va, o_addr=oa, param=pa, seq=seq,
                     hd_blocks=head_blocks)

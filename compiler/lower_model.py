@@ -36,7 +36,7 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         c = {}
         for name in ("wqkv", "wo", "w1", "w2"):
             c[name] = dram.add_const(f"L{i}.{name}", getattr(ql, name), "int8")
-        for name in ("p_qkv", "attn_hdr", "p_res1", "ln1_hdr", "ln1", "p_gelu", "p_res2",
+        for name in ("p_qkv", "attn_p", "p_res1", "ln1_hdr", "ln1", "p_gelu", "p_res2",
                      "ln2_hdr", "ln2"):
             c[name] = dram.add_const(f"L{i}.{name}", getattr(ql, name), "int32")
         consts.append(c)
@@ -60,7 +60,7 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         em.begin_layer(f"L{i}.qkv")
         lower_linear(em, cfg, [(x, c["wqkv"])], qkv, Epilogue("requant", params=c["p_qkv"]))
         em.begin_layer(f"L{i}.attention")
-        lower_attention(em, cfg, qkv, ctx, c["attn_hdr"], mask, batch=batch, seq=seq,
+        lower_attention(em, cfg, qkv, ctx, c["attn_p"], mask, batch=batch, seq=seq,
                         heads=g.heads, head_blocks=q.head_blocks)
         em.begin_layer(f"L{i}.proj_ln")
         lower_linear(em, cfg, [(ctx, c["wo"])], h1,

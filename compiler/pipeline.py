@@ -43,7 +43,8 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
 
     The program runs ``batch`` sequences of exactly ``seq_len`` tokens (shorter inputs are padded
     and masked). ``seed`` fixes the random weights of named models without real weights.
-    ``quant`` overrides quantization options (``alpha``, ``ffn_alpha``; see compiler/quantize.py).
+    ``quant`` overrides quantization options (``alpha``, ``ffn_alpha``, ``use_gptq``; see
+    compiler/quantize.py).
     """
     config = config or MachineConfig()
     if not isinstance(config, MachineConfig):
@@ -70,11 +71,11 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     t = time.perf_counter()
     ids, mask = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], seq_len,
                                    graph.pad_id)
-    stats = calibrate(graph, ids, mask)
+    calib = calibrate(graph, ids, mask)
     wall["calibrate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    q = quantize(graph, stats, config.dim, **(quant or {}))
+    q = quantize(graph, calib, config.dim, **(quant or {}))
     wall["quantize"] = time.perf_counter() - t
 
     t = time.perf_counter()

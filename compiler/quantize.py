@@ -1,9 +1,12 @@
 """Integer-only quantization (after I-BERT): calibration, then every integer constant.
 
-Weights: int8, symmetric, per output channel. Activations: int8, symmetric, per tensor (Q, K and V
-per head, which costs nothing since requantization is per column). Residual sums and the LayerNorm
-inputs are int32 with 2**20 levels for the calibrated maximum. Every multiplier is a fixed-point
-(m, s) pair from isa.numerics.quantize_multiplier.
+Weights: int8, symmetric, per output channel, codes chosen by GPTQ against the calibration inputs
+(compiler/gptq.py). Activations: int8, symmetric, one scale per channel migrated into the next
+layer's weights (SmoothQuant-style strength ``alpha``); Q and K one scale per head (they meet in
+one dot product), V per channel (the attention engine rescales each output column). Residual sums
+and the LayerNorm inputs are int32 with 2**20 levels for the calibrated maximum. Every multiplier
+is a fixed-point (m, s) pair from isa.numerics.quantize_multiplier. The measurements behind each
+choice: benchmarks/quant_ablation.py, docs/architecture.md "Numerics".
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 from isa import numerics
 from isa.layout import nblocks
 
+from . import gptq
 from .graph import EncoderGraph
 
 RES_LEVELS = float(1 << 20)  # int32 residual / LayerNorm-input full scale
@@ -22,15 +26,30 @@ INT32_LIM = (1 << 31) - 1
 PARAM_LIM = 1 << 30
 
 
-def calibrate(graph: EncoderGraph, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Max |value| of every captured intermediate over valid tokens (per column)."""
+#: Captured intermediates that feed a linear layer (their calibration rows drive GPTQ).
+LINEAR_INPUTS = ("emb_out", "out", "ctx", "h1", "f")
+
+
+@dataclass
+class Calibration:
+    """Per-column max |value| of every captured intermediate over valid tokens (``stats``) and
+    the valid-token rows of every linear layer's input (``inputs``, float64 [tokens, width])."""
+
+    stats: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def calibrate(graph: EncoderGraph, ids: np.ndarray, mask: np.ndarray) -> Calibration:
+    """Run the float graph on the calibration inputs and keep what quantization needs."""
     cap: dict = {}
     graph.forward(ids, mask, capture=cap)
-    stats = {}
+    stats, inputs = {}, {}
     for name, items in cap.items():
         cols = [np.abs(v[k]).max(axis=0) for v, k in items]
         stats[name] = np.max(np.stack(cols), axis=0)
-    return stats
+        if name.rsplit(".", 1)[-1] in LINEAR_INPUTS:
+            inputs[name] = np.concatenate([v[k] for v, k in items], axis=0)
+    return Calibration(stats, inputs)
 
 
 def _scale(maxabs: float, levels: float = 127.0) -> float:
@@ -38,14 +57,20 @@ def _scale(maxabs: float, levels: float = 127.0) -> float:
 
 
 def quant_weight(w: np.ndarray, dim: int, col_map: np.ndarray | None = None,
-                 n_out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 n_out: int | None = None,
+                 factor: gptq.Prepared | None = None) -> tuple[np.ndarray, np.ndarray]:
     """nn.Linear W [out, in] -> (int8 K-major [ceil(in/dim)*dim, n_out], scale per out column).
 
-    ``col_map[j]`` is the destination column of output j (for per-head padding)."""
+    ``col_map[j]`` is the destination column of output j (for per-head padding). With
+    ``factor`` (``gptq.prepare`` of the input's Hessian) the codes are chosen by GPTQ,
+    else rounded to nearest."""
     out, k = w.shape
     s = np.abs(w).max(axis=1) / 127.0
     s = np.where(s > 0, s, 1.0)
-    q = np.clip(np.round(w / s[:, None]), -127, 127).astype(np.int64)
+    if factor is None:
+        q = np.clip(np.round(w / s[:, None]), -127, 127).astype(np.int64)
+    else:
+        q = gptq.round_weights(w, s, factor)
     n_out = out if n_out is None else n_out
     col_map = np.arange(out) if col_map is None else col_map
     kmaj = np.zeros((nblocks(k, dim) * dim, n_out), dtype=np.int64)
@@ -80,7 +105,7 @@ class QLayer:
 
     wqkv: np.ndarray
     p_qkv: np.ndarray  # [3, 3*Hp] bias, m, s
-    attn_hdr: np.ndarray  # [heads, 4] m_s, s_s, m_o, s_o
+    attn_p: np.ndarray  # [heads * (1 + 2*head_blocks), DIM]: per head the ATTN parameter rows
     wo: np.ndarray
     p_res1: np.ndarray  # [5, H]
     ln1_hdr: np.ndarray  # [1, 2] n_valid, shift
@@ -115,8 +140,10 @@ class QuantizedModel:
 #: Migration strength of per-channel activation scales into the weights (measured best of
 #: alpha in {0, 0.25, 0.5, 0.6, 0.75, 1} on all-MiniLM-L6-v2; docs/architecture.md "Numerics").
 SMOOTH_ALPHA = 0.75  # LayerNorm outputs (x, h1)
-#: The GELU output's outliers are sparser: a weaker migration keeps FFN2's weights precise.
-FFN_ALPHA = 0.5
+#: The GELU output: 0.75 as well once GPTQ rounds the weights (0.5 was best with nearest rounding).
+FFN_ALPHA = 0.75
+#: The attention output (per channel since V is per channel): a weaker migration as well.
+CTX_ALPHA = 0.5
 
 
 def _chan_scale(maxabs: np.ndarray, alpha: float) -> np.ndarray:
@@ -131,15 +158,30 @@ def _chan_scale(maxabs: np.ndarray, alpha: float) -> np.ndarray:
     return sigma * float((maxabs / sigma).max()) / 127.0
 
 
-def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int, *,
-             alpha: float = SMOOTH_ALPHA, ffn_alpha: float = FFN_ALPHA) -> QuantizedModel:
+def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
+             alpha: float = SMOOTH_ALPHA, ffn_alpha: float = FFN_ALPHA,
+             ctx_alpha: float = CTX_ALPHA, use_gptq: bool = True,
+             act_order: bool = gptq.ACT_ORDER) -> QuantizedModel:
     """Integer constants for every layer.
 
     int8 activations get one scale per channel (per head for the attention output). The scale of
     an activation that feeds a linear layer is folded into that layer's weights before they are
     quantized per output column (as in SmoothQuant with alpha = 1), and the residual and
-    LayerNorm parameters are per lane anyway, so per-channel scales cost no hardware.
+    LayerNorm parameters are per lane anyway, so per-channel scales cost no hardware. With
+    ``use_gptq`` every weight matrix is rounded by GPTQ (compiler/gptq.py) against its
+    calibration inputs, else to nearest.
     """
+    stats = calib.stats
+
+    def factor(name: str, s_in: np.ndarray) -> gptq.Prepared | None:
+        """GPTQ factor of linear input ``name`` in the smoothed space ``x / s_in``."""
+        if not use_gptq:
+            return None
+        if name not in calib.inputs:
+            raise ValueError(f"GPTQ needs the calibration rows of {name!r}: pass a Calibration "
+                             "from compiler.quantize.calibrate or use_gptq=False")
+        return gptq.prepare(gptq.hessian(calib.inputs[name] / s_in[None, :]), act_order=act_order)
+
     h, nh, dh = graph.hidden, graph.heads, graph.head_dim
     hb = nblocks(dh, dim)
     hdp = hb * dim
@@ -165,28 +207,33 @@ def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int, *,
         bq = np.zeros(3 * hp, dtype=np.int64)
         out_s = np.zeros(3 * hp)
         s_head = {}
+        f_x = factor("emb_out" if i == 0 else f"{i - 1}.out", s_x)
         for j, (name, w, bias) in enumerate((("q", lw.wq, lw.bq), ("k", lw.wk, lw.bk),
                                               ("v", lw.wv, lw.bv))):
             cmap = head_cols + j * hp
-            kmaj, sc = quant_weight(w * s_x[None, :], dim, cmap, 3 * hp)
+            kmaj, sc = quant_weight(w * s_x[None, :], dim, cmap, 3 * hp, f_x)
             wqkv[:, cmap] = kmaj[:, cmap]
             s_w[cmap] = sc[cmap]
-            per_head = np.maximum(st[name].reshape(nh, dh).max(axis=1), 1e-8) / 127.0
-            s_head[name] = per_head
-            out_s[cmap] = np.repeat(per_head, dh)
+            if name == "v":  # per channel: the attention engine rescales each output column
+                out_s[cmap] = s_v = _chan_scale(st["v"], 1.0)
+            else:  # Q and K meet in one dot product per head: one scale per head
+                per_head = np.maximum(st[name].reshape(nh, dh).max(axis=1), 1e-8) / 127.0
+                s_head[name] = per_head
+                out_s[cmap] = np.repeat(per_head, dh)
             bq[cmap] = bias_q(bias, sc[cmap])
         ratio = np.where(out_s > 0, s_w / np.where(out_s > 0, out_s, 1.0), 0.0)
         m, s = qmul(ratio)
         p_qkv = np.stack([bq, m, s])
-        # -- attention: output scale per head
-        s_ctx_h = np.maximum(st["ctx"].reshape(nh, dh).max(axis=1), 1e-8) / 127.0
+        # -- attention: score scale per head, output scale per column
+        s_ctx_in = _chan_scale(st["ctx"], ctx_alpha)
         ms, ss = qmul(s_head["q"] * s_head["k"] / np.sqrt(dh) * (1 << numerics.SOFTMAX_FRAC))
-        mo, so = qmul(s_head["v"] * 2.0**-numerics.PROB_FRAC / s_ctx_h)
-        attn_hdr = np.stack([ms, ss, mo, so], axis=1)
+        mo, so = qmul(s_v * 2.0**-numerics.PROB_FRAC / s_ctx_in)
+        attn_p = _attn_params(ms, ss, mo, so, nh, dh, hb, dim)
         s_ctx = np.zeros(hp)
-        s_ctx[head_cols] = np.repeat(s_ctx_h, dh)
+        s_ctx[head_cols] = s_ctx_in
         # -- output projection + residual + LayerNorm 1
-        wo, s_wo = quant_weight(lw.wo * np.repeat(s_ctx_h, dh)[None, :], dim)
+        wo, s_wo = quant_weight(lw.wo * s_ctx_in[None, :], dim,
+                                factor=factor(f"{i}.ctx", s_ctx_in))
         wo_pad = np.zeros((hp, h), dtype=np.int64)
         wo_pad[head_cols] = wo[:h]
         s_r1 = _scale(st["r1"].max(), RES_LEVELS)
@@ -195,13 +242,13 @@ def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int, *,
         g, b, sh = ln_params(lw.ln1_g, lw.ln1_b, s_h1)
         ln1_hdr, ln1 = np.array([[h, sh]]), np.stack([g, b])
         # -- FFN1 + GELU
-        w1, s_w1 = quant_weight(lw.w1 * s_h1[None, :], dim)
+        w1, s_w1 = quant_weight(lw.w1 * s_h1[None, :], dim, factor=factor(f"{i}.h1", s_h1))
         s_f = _chan_scale(st["f"], ffn_alpha)
         m_in, s_in = qmul(s_w1 * (1 << numerics.GELU_FRAC))
         m_out, s_out = qmul(2.0**-numerics.GELU_FRAC / s_f)
         p_gelu = np.stack([bias_q(lw.b1, s_w1), m_in, s_in, m_out, s_out])
         # -- FFN2 + residual + LayerNorm 2
-        w2, s_w2 = quant_weight(lw.w2 * s_f[None, :], dim)
+        w2, s_w2 = quant_weight(lw.w2 * s_f[None, :], dim, factor=factor(f"{i}.f", s_f))
         s_r2 = _scale(st["r2"].max(), RES_LEVELS)
         p_res2 = _resadd_params(lw.b2, s_w2, s_r2, s_h1)
         last = i == len(graph.layers) - 1
@@ -209,7 +256,7 @@ def quantize(graph: EncoderGraph, stats: dict[str, np.ndarray], dim: int, *,
         s_out_x = _chan_scale(st["out"], 1.0 if last else alpha)
         g, b, sh = ln_params(lw.ln2_g, lw.ln2_b, s_out_x)
         ln2_hdr, ln2 = np.array([[h, sh]]), np.stack([g, b])
-        layers.append(QLayer(wqkv, p_qkv, attn_hdr, wo_pad, p_res1, ln1_hdr, ln1, w1, p_gelu, w2,
+        layers.append(QLayer(wqkv, p_qkv, attn_p, wo_pad, p_res1, ln1_hdr, ln1, w1, p_gelu, w2,
                              p_res2, ln2_hdr, ln2,
                              scales={"x": s_x, "ctx": s_ctx, "h1": s_h1, "f": s_f,
                                      "out": s_out_x, "r1": s_r1, "r2": s_r2}))
@@ -221,3 +268,15 @@ def _resadd_params(bias, acc_scale, s_r, s_res) -> np.ndarray:
     m1, s1 = qmul(acc_scale / s_r)
     m2, s2 = qmul(np.broadcast_to(s_res / s_r, bias.shape))
     return np.stack([bias_q(bias, acc_scale), m1, s1, m2, s2])
+
+
+def _attn_params(ms, ss, mo, so, nh: int, dh: int, hb: int, dim: int) -> np.ndarray:
+    """ATTN parameter rows of every head (docs/isa.md): [m_s, s_s] then per head-dimension block
+    a row of output multipliers and a row of output shifts (padded lanes 0: output 0)."""
+    p = np.zeros((nh, 1 + 2 * hb, dim), dtype=np.int64)
+    p[:, 0, 0], p[:, 0, 1] = ms, ss
+    for name, vals, k in (("m_o", mo, 1), ("s_o", so, 2)):
+        lanes = np.zeros((nh, hb * dim), dtype=np.int64)
+        lanes[:, :dh] = np.asarray(vals).reshape(nh, dh)
+        p[:, k::2] = lanes.reshape(nh, hb, dim)
+    return p.reshape(nh * (1 + 2 * hb), dim)

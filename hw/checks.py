@@ -1,11 +1,20 @@
 """Instruction decode and checks: the error code an instruction raises, before it is dispatched.
 
-All checks of docs/isa.md depend only on the instruction word, the machine parameters and the
-DRAM size register, so the dispatcher performs them in program order and an instruction that
-fails never starts. Precedence (first failing check wins): ILLEGAL_OPCODE; BAD_FIELD for
+Almost every check of docs/isa.md depends only on the instruction word, the machine parameters
+and the DRAM size register, so the dispatcher performs them in program order and an instruction
+that fails never starts. Precedence (first failing check wins): ILLEGAL_OPCODE; BAD_FIELD for
 non-zero unused bits; DEPENDENCY (a flag towards a missing neighbour, then a pop with no
 earlier push in program order, as the functional simulator reports); UNIMPLEMENTED; then the
 opcode's own checks in the order sim/functional.py makes them.
+
+The exception is REQUANT (``RUNTIME_CHECKED``): its shift parameters live in the accumulator,
+so the check "every shift lane in [0, MAX_SHIFT]" (BAD_FIELD) can only be made when the
+instruction runs, and the functional simulator makes it *before* the destination range check
+(SRAM_RANGE). The checker makes REQUANT's static checks up to the parameter range; the vector
+unit (hw/vector.py) makes the shift check and then ``requant_dst_out_of_range`` (the same
+expression ``late_error`` reports here), and the dispatcher dispatches nothing after a REQUANT
+until the unit has decided (hw/controller.py), so a failing REQUANT still stops the machine
+with nothing after it started.
 """
 
 from __future__ import annotations
@@ -14,12 +23,19 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue, queue_of
+from isa import INSTR_BITS, PARAM_ROWS_PER_BLOCK, ErrorCode, MachineConfig, Opcode, Queue, queue_of
 
 from .isa_layout import header_layout, instr_layout, used_bits
 
 #: Opcodes this hardware build executes (the rest raise UNIMPLEMENTED).
-IMPLEMENTED = (Opcode.NOP, Opcode.LOAD, Opcode.STORE, Opcode.GEMM)
+IMPLEMENTED = (Opcode.NOP, Opcode.LOAD, Opcode.STORE, Opcode.GEMM, Opcode.REQUANT)
+#: Opcodes with checks on data (their parameters): decided by their unit when they run.
+RUNTIME_CHECKED = (Opcode.REQUANT,)
+
+
+def requant_dst_out_of_range(ins, sp_rows: int):
+    """REQUANT's destination tile leaves the scratchpad (``ins``: a REQUANT layout view)."""
+    return ins.dst + ins.rows * ins.blocks > sp_rows
 
 
 class InstrChecker(wiring.Component):
@@ -37,6 +53,9 @@ class InstrChecker(wiring.Component):
             "word": In(INSTR_BITS), "dram_size": In(32),
             "pop_prev_ok": In(1), "pop_next_ok": In(1),
             "error": Out(ErrorCode), "queue": Out(2),
+            # REQUANT only: the error it raises if its shift parameters pass (NONE or
+            # SRAM_RANGE); the vector unit computes the same expression when it runs.
+            "late_error": Out(ErrorCode),
         })
 
     def elaborate(self, platform):
@@ -78,6 +97,19 @@ class InstrChecker(wiring.Component):
                     | (gm.c_addr + gm.rows > cfg.acc_rows)):
             m.d.comb += gemm_err.eq(ErrorCode.SRAM_RANGE)
 
+        # REQUANT: static checks up to the parameter rows (sim/functional.py order)
+        rq = data.View(instr_layout(Opcode.REQUANT), word)
+        requant_err = Signal(ErrorCode)
+        n_rows = rq.rows * rq.blocks
+        with m.If((rq.rows == 0) | (rq.blocks == 0)):
+            m.d.comb += requant_err.eq(ErrorCode.BAD_FIELD)
+        with m.Elif((rq.src + n_rows > cfg.acc_rows)
+                    | (rq.param + PARAM_ROWS_PER_BLOCK[Opcode.REQUANT] * rq.blocks
+                       > cfg.acc_rows)):
+            m.d.comb += requant_err.eq(ErrorCode.SRAM_RANGE)
+        with m.If(requant_dst_out_of_range(rq, cfg.sp_rows)):
+            m.d.comb += self.late_error.eq(ErrorCode.SRAM_RANGE)
+
         implemented = Signal()
         for op in IMPLEMENTED:
             with m.If(hdr.opcode == op):
@@ -95,4 +127,6 @@ class InstrChecker(wiring.Component):
             m.d.comb += self.error.eq(dma_err)
         with m.Elif(hdr.opcode == Opcode.GEMM):
             m.d.comb += self.error.eq(gemm_err)
+        with m.Elif(hdr.opcode == Opcode.REQUANT):
+            m.d.comb += self.error.eq(requant_err)
         return m

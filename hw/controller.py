@@ -5,6 +5,11 @@ it into the load, compute or store queue (SyncFIFOs of ``queue_depth`` words). E
 runner pops its next instruction once the tokens it pops are available, starts its engine,
 and pushes its tokens when the engine reports done (all its writes visible), as in TVM's VTA.
 
+REQUANT's shift check depends on data (hw/checks.py): after dispatching one, the dispatcher holds
+the next instruction until the vector unit raises ``compute_checked``; if the unit reports an
+error (``compute_error`` with ``compute_done``), that is the run's error, at the REQUANT's index,
+and the REQUANT neither pushes tokens nor counts as retired.
+
 On an error the dispatcher stops, the instructions already dispatched run to completion
 (program order guarantees their tokens come), outstanding fetches return, and only then is
 ``done`` raised: DRAM holds exactly the state after the instructions before the failing one,
@@ -19,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue
 
-from .checks import InstrChecker
+from .checks import RUNTIME_CHECKED, InstrChecker
 from .isa_layout import header_layout
 
 
@@ -45,6 +50,7 @@ class Controller(wiring.Component):
             "fetch_idle": In(1), "fetch_stop": Out(1), "prog_len": In(32),
             "busy": Out(1), "done": Out(1), "launch": Out(1),
             "error": Out(ErrorCode), "error_index": Out(32), "retired": Out(32),
+            "compute_checked": In(1), "compute_error": In(ErrorCode),
             **{f"{q}_{k}": v for q in ("load", "compute", "store") for k, v in unit.items()},
         })
 
@@ -84,13 +90,19 @@ class Controller(wiring.Component):
         for q in Queue:
             with m.If(check.queue == q):
                 m.d.comb += target_ready.eq(queues[q].w_rdy)
-        take = dispatching & self.instr.valid & (index != length)
+        # Held after a RUNTIME_CHECKED instruction until its unit has made its data checks.
+        hold = Signal()
+        hold_index = Signal(32)
+        take = dispatching & self.instr.valid & (index != length) & ~hold
         with m.If(take & (check.error != ErrorCode.NONE)):
             m.d.sync += [self.error.eq(check.error), self.error_index.eq(index),
                          dispatching.eq(0)]
         with m.Elif(take & target_ready):
             m.d.comb += self.instr.ready.eq(1)
             m.d.sync += index.eq(index + 1)
+            for op in RUNTIME_CHECKED:
+                with m.If(hdr.opcode == op):
+                    m.d.sync += [hold.eq(1), hold_index.eq(index)]
             for q in Queue:
                 m.d.comb += [queues[q].w_data.eq(self.instr.payload),
                              queues[q].w_en.eq(check.queue == q)]
@@ -103,6 +115,12 @@ class Controller(wiring.Component):
                 m.d.sync += cnt.eq(cnt + pushed - popped)
         with m.If(dispatching & (index == length)):
             m.d.sync += dispatching.eq(0)
+        with m.If(self.compute_checked):
+            m.d.sync += hold.eq(0)
+        run_fail = self.compute_done & (self.compute_error != ErrorCode.NONE)
+        with m.If(run_fail):
+            m.d.sync += [self.error.eq(self.compute_error), self.error_index.eq(hold_index),
+                         dispatching.eq(0)]
         m.d.comb += self.fetch_stop.eq(~dispatching)
 
         # -- queue runners --------------------------------------------------------------------
@@ -132,6 +150,10 @@ class Controller(wiring.Component):
                 if q in next_of:
                     m.d.comb += tok[(next_of[q], q)].dec.eq(head.pop_next)
             finished = running & (done | (cur_hdr.opcode == Opcode.NOP))
+            if q == Queue.COMPUTE:  # a unit that failed its data checks had no effect
+                finished = finished & ~run_fail
+                with m.If(running & run_fail):
+                    m.d.sync += running.eq(0)
             with m.If(finished):
                 m.d.sync += running.eq(0)
                 if q in prev_of:
@@ -148,7 +170,7 @@ class Controller(wiring.Component):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
         with m.If(self.launch):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), dispatching.eq(1), index.eq(0),
-                         length.eq(self.prog_len), self.error.eq(ErrorCode.NONE),
+                         length.eq(self.prog_len), self.error.eq(ErrorCode.NONE), hold.eq(0),
                          self.error_index.eq(0), self.retired.eq(0)]
             m.d.sync += [cnt.eq(0) for cnt in order.values()]
             m.d.sync += [t.count.eq(0) for t in tok.values()]

@@ -6,11 +6,11 @@ Block diagram and memory banking: docs/rtl.md. Everything is sized from one Mach
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from isa import MachineConfig
+from isa import MachineConfig, Opcode
 from isa.params import DRAM_ADDR_BITS
 
 from .axi import axi4_signature, axil_signature
@@ -19,8 +19,10 @@ from .controller import Controller
 from .dma import LoadDMA, StoreDMA
 from .fetch import FetchUnit
 from .gemm import GemmUnit
+from .isa_layout import header_layout
 from .regs import RegisterBlock
 from .streams import log2_exact
+from .vector import VectorUnit
 
 CTRL_ADDR_BITS = 8
 
@@ -70,6 +72,7 @@ class EncoreTop(wiring.Component):
         m.submodules.load = load = LoadDMA(**sizes)
         m.submodules.store = store = StoreDMA(**sizes)
         m.submodules.gemm = gemm = GemmUnit(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows)
+        m.submodules.vector = vec = VectorUnit(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows)
 
         wiring.connect(m, wiring.flipped(self.ctrl), regs.bus)
         wiring.connect(m, wiring.flipped(self.dram), port.dram)
@@ -88,6 +91,8 @@ class EncoreTop(wiring.Component):
         wiring.connect(m, gemm.w_rd, sp.read_port())
         wiring.connect(m, gemm.acc_rd, acc.read_port())
         wiring.connect(m, gemm.acc_wr, acc.write_port())
+        wiring.connect(m, vec.acc_rd, acc.read_port())
+        wiring.connect(m, vec.sp_wr, sp.write_port())
         wiring.connect(m, store.sp_rd, sp.read_port())
         wiring.connect(m, store.acc_rd, acc.read_port())
 
@@ -98,13 +103,24 @@ class EncoreTop(wiring.Component):
             fetch.start.eq(ctl.launch), fetch.stop.eq(ctl.fetch_stop),
             fetch.prog_addr.eq(regs.prog_addr), fetch.prog_len.eq(regs.prog_len),
         ]
-        for unit, engine in (("load", load), ("compute", gemm), ("store", store)):
+        for unit, engine in (("load", load), ("store", store)):
             m.d.comb += [
                 engine.start.eq(getattr(ctl, f"{unit}_start")),
                 engine.instr.eq(getattr(ctl, f"{unit}_instr")),
                 getattr(ctl, f"{unit}_done").eq(engine.done),
                 getattr(ctl, f"{unit}_busy").eq(engine.busy),
             ]
+        # The compute queue drives two engines: the opcode picks the one that starts.
+        compute_op = data.View(header_layout(), ctl.compute_instr).opcode
+        compute_busy = Signal()
+        m.d.comb += [
+            gemm.start.eq(ctl.compute_start & (compute_op == Opcode.GEMM)),
+            vec.start.eq(ctl.compute_start & (compute_op == Opcode.REQUANT)),
+            gemm.instr.eq(ctl.compute_instr), vec.instr.eq(ctl.compute_instr),
+            compute_busy.eq(gemm.busy | vec.busy),
+            ctl.compute_done.eq(gemm.done | vec.done), ctl.compute_busy.eq(compute_busy),
+            ctl.compute_checked.eq(vec.checked), ctl.compute_error.eq(vec.error),
+        ]
 
         # Status and performance counters.
         cycles = Signal(32)
@@ -113,8 +129,9 @@ class EncoreTop(wiring.Component):
             m.d.sync += [cycles.eq(0)] + [c.eq(0) for c in busy_counts.values()]
         with m.Elif(ctl.busy):
             m.d.sync += cycles.eq(cycles + 1)
-            for unit, engine in (("load", load), ("compute", gemm), ("store", store)):
-                m.d.sync += busy_counts[unit].eq(busy_counts[unit] + engine.busy)
+            for unit, busy in (("load", load.busy), ("compute", compute_busy),
+                               ("store", store.busy)):
+                m.d.sync += busy_counts[unit].eq(busy_counts[unit] + busy)
         # The interrupt rises when a run ends and stays until IRQ_CLEAR or the next START.
         was_busy = Signal()
         m.d.sync += was_busy.eq(ctl.busy)

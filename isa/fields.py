@@ -88,7 +88,7 @@ FIELDS: dict[Opcode, tuple[tuple[str, int], ...]] = {
         ("k_addr", A),  # scratchpad: K, same shape
         ("v_addr", A),  # scratchpad: V, same shape
         ("o_addr", A),  # scratchpad: output, same shape
-        ("param", A),  # accumulator: header row (m_s, s_s, m_o, s_o in lanes 0-3), then key mask
+        ("param", A),  # accumulator: header (m_s, s_s), per block j 1+2j+{m_o, s_o}, key mask
         ("seq", 12),  # query rows = key rows, 1..max_seq
         ("hd_blocks", 6),  # head dimension in column blocks, >= 1
     ),
@@ -108,3 +108,10 @@ for _op, _fields in FIELDS.items():
 
 #: Per-opcode parameter-block rows per column block (vector ops) or header rows (others).
 PARAM_ROWS_PER_BLOCK = {Opcode.REQUANT: 3, Opcode.GELU: 5, Opcode.RESADD: 5, Opcode.LAYERNORM: 2}
+
+
+def attn_param_rows(seq: int, hd_blocks: int, dim: int) -> int:
+    """ACC rows an ATTN reads at ``param``: the score-scale header row, then per head-dimension
+    block a row of output multipliers and a row of output shifts, then ``ceil(seq/dim)`` key-mask
+    rows (mask row ``k // dim`` at ``param + 1 + 2*hd_blocks + k // dim``)."""
+    return 1 + 2 * hd_blocks + -(-seq // dim)

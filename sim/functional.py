@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isa import ErrorCode, Instruction, Mem, Opcode, Program, Queue, numerics
+from isa import ErrorCode, Instruction, Mem, Opcode, Program, Queue, attn_param_rows, numerics
 from isa.opcodes import NEIGHBOURS
 
 from .errors import SimError
@@ -347,10 +347,15 @@ class FunctionalSim:
         if seq > self.cfg.max_seq:
             self._fail(ErrorCode.BAD_FIELD, f"ATTN seq={seq} exceeds max_seq={self.cfg.max_seq}")
         kb = -(-seq // d)
-        self._sram(Mem.ACC, ins.param, 1 + kb, "ATTN parameters and mask")
-        m_s, s_s, m_o, s_o = (int(v) for v in self.acc[ins.param, :4])
-        self._shifts([s_s, s_o])
-        valid = (self.acc[ins.param + 1 : ins.param + 1 + kb].reshape(-1)[:seq] != 0)
+        p_rows = attn_param_rows(seq, hb, d)
+        self._sram(Mem.ACC, ins.param, p_rows, "ATTN parameters and mask")
+        m_s, s_s = (int(v) for v in self.acc[ins.param, :2])
+        out_p = self.acc[ins.param + 1 : ins.param + 1 + 2 * hb].astype(np.int64)
+        out_p = out_p.reshape(hb, 2, d).transpose(1, 0, 2).reshape(2, hb * d)
+        m_o, s_o = out_p[0], out_p[1]
+        self._shifts([s_s], s_o)
+        mask0 = ins.param + 1 + 2 * hb
+        valid = (self.acc[mask0 : mask0 + kb].reshape(-1)[:seq] != 0)
 
         def tile(base: int, what: str) -> np.ndarray:
             sl = self._tile(Mem.SP, base, seq, hb, f"ATTN {what}")

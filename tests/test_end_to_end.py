@@ -1,7 +1,7 @@
 """Compile, simulate and compare with PyTorch FP32: real MiniLM, odd shapes, BERT-base.
 
-Tolerances: sentence-embedding cosine against FP32 (all-MiniLM-L6-v2, real weights) at least 0.98
-for every input and 0.99 on average; final hidden-state cosine at least 0.98 for random-weight
+Tolerances: sentence-embedding cosine against FP32 (all-MiniLM-L6-v2, real weights) at least 0.99
+for every input (the acceptance figure; measured min 0.9945) and 0.995 on average; final hidden-state cosine at least 0.98 for random-weight
 models.
 """
 
@@ -25,8 +25,8 @@ def test_minilm_sentence_embeddings(minilm_run):
     assert len(cos) >= 16
     tokens = [x["tokens"] for x in minilm_run.report["inputs"]]
     assert min(tokens) <= 3 and max(tokens) > 100  # one word to over 100 tokens
-    assert cos.min() >= 0.98, cos
-    assert cos.mean() >= 0.99, cos
+    assert cos.min() >= 0.99, cos
+    assert cos.mean() >= 0.995, cos
     assert acc["nearest_neighbour_agreement"] == 1.0
 
 

@@ -2,7 +2,8 @@
 
 Each job: ``dram`` (.npy uint8 image with the instruction words in place), ``prog_addr``,
 ``prog_len``, ``dram_size``, ``out_dram`` (.npy written back), ``out_json`` (registers),
-``seed``, ``latency`` [min, max], ``ready_prob``, ``max_cycles``. The bench knows nothing of
+``seed``, ``latency`` [min, max], ``ready_prob``, ``valid_prob``, ``write_latency``,
+``max_cycles``. The bench knows nothing of
 programs; hw/rtlsim/runner.py prepares the images and checks the results.
 """
 
@@ -33,7 +34,9 @@ async def run_jobs(dut):
         dut.rst.value = 1
         dram = np.load(job["dram"])
         model = AxiDram(dut, "dram", dram, bus_bytes, seed=job["seed"],
-                        latency=tuple(job["latency"]), ready_prob=job["ready_prob"])
+                        latency=tuple(job["latency"]), ready_prob=job["ready_prob"],
+                        valid_prob=job.get("valid_prob", 0.9),
+                        write_latency=job.get("write_latency"))
         host = AxiLiteMaster(dut, "ctrl", dut.clk)
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0

@@ -4,6 +4,10 @@ One coroutine per clock cycle serves all five channels. It drives its outputs ju
 falling edge and samples the handshakes in the ReadOnly phase that follows, when every signal
 has settled to the value the rising edge will see; this works the same on every simulator.
 Reads are answered in order (any ID), writes apply byte strobes; bursts are INCR only.
+With ``latency=(L, L)``, ``ready_prob=valid_prob=1`` and ``write_latency=L`` it is the fixed-
+latency DRAM of the exact cycle formulas in docs/rtl.md: an AR accepted in cycle c has its
+first R beat in cycle c + L, beats follow one per cycle in request order, and the B response of
+a burst whose last W beat is accepted in cycle c comes in cycle c + L.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 class AxiDram:
     def __init__(self, dut, prefix: str, mem: np.ndarray, bus_bytes: int, *, seed: int = 0,
                  latency: tuple[int, int] = (8, 24), ready_prob: float = 0.8,
-                 valid_prob: float = 0.9):
+                 valid_prob: float = 0.9, write_latency: int | None = None):
         if mem.dtype != np.uint8 or mem.ndim != 1:
             raise TypeError("DRAM image must be a 1-D uint8 array")
         self.dut, self.p = dut, prefix
@@ -26,6 +30,9 @@ class AxiDram:
         self.bus = bus_bytes
         self.rng = random.Random(seed)
         self.latency, self.ready_prob, self.valid_prob = latency, ready_prob, valid_prob
+        #: Cycles from the last W beat of a burst to its B response; None: 1, plus a random
+        #: 0..3 when stalls are enabled (ready_prob < 1).
+        self.write_latency = write_latency
         self.cycle = 0
         self.reads: deque = deque()    # [due_cycle, id, addr, beats_left]
         self.writes: deque = deque()   # [id, addr, beats_left] awaiting W beats
@@ -68,9 +75,13 @@ class AxiDram:
                 self.errors.append(f"WLAST mismatch in the burst to {wr[1]:#x}")
             if wr[2] == 0:
                 self.writes.popleft()
-                # B follows the last W beat after 1 cycle, plus jitter when stalls are enabled.
-                jitter = self.rng.randint(0, 3) if self.ready_prob < 1 else 0
-                self.bresp.append([self.cycle + 1 + jitter, wr[0]])
+                # B follows the last W beat after write_latency cycles (default 1, plus
+                # jitter when stalls are enabled).
+                if self.write_latency is not None:
+                    delay = self.write_latency
+                else:
+                    delay = 1 + (self.rng.randint(0, 3) if self.ready_prob < 1 else 0)
+                self.bresp.append([self.cycle + delay, wr[0]])
 
     async def run(self, clk) -> None:
         s, rng = self.sig, self.rng

@@ -118,6 +118,16 @@ class RtlJob:
     latency: tuple[int, int] = (8, 24)
     ready_prob: float = 0.8
     max_cycles: int = 2_000_000
+    valid_prob: float = 0.9
+    write_latency: int | None = None  # None: the DRAM model's default (see dram_model.py)
+
+    @classmethod
+    def fixed(cls, program: Program, dram: np.ndarray, **kw) -> RtlJob:
+        """A run on the fixed-latency DRAM (latency = the program's cfg.dram_latency for reads
+        and write responses, no back-pressure): the setting of docs/rtl.md's cycle formulas."""
+        lat = program.config.dram_latency
+        return cls(program, dram, latency=(lat, lat), ready_prob=1.0, valid_prob=1.0,
+                   write_latency=lat, **kw)
 
 
 @dataclass
@@ -172,6 +182,7 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
                      "dram_size": job.program.dram_size, "out_dram": str(tmp / f"out{n}.npy"),
                      "out_json": str(tmp / f"out{n}.json"), "seed": job.seed,
                      "latency": list(job.latency), "ready_prob": job.ready_prob,
+                     "valid_prob": job.valid_prob, "write_latency": job.write_latency,
                      "max_cycles": job.max_cycles})
     (tmp / "jobs.json").write_text(json.dumps(spec))
     _ensure_verilator_on_path()

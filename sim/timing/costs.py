@@ -15,15 +15,40 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from isa import Instruction, MachineConfig, Mem, Opcode
+from isa import Instruction, MachineConfig, Mem, Opcode, attn_param_rows
 
-# ---- micro-architectural constants (assumptions; see docs/timing.md) ---------------------------
-#: Cycles a NOP occupies the compute queue (decode and retire).
+# ---- micro-architectural constants (see docs/timing.md) ----------------------------------------
+# Those marked "RTL" are the RTL's (hw/); tests/timing/test_rtl_constants.py checks them against
+# hw/ and tests/hw/test_rtl_cycles.py checks the formulas against the RTL's cycle counters.
+#: Busy cycles of a NOP (RTL: the runner retires it the cycle after its start).
 NOP_CYCLES = 1
-#: Cycles from an instruction's fetch to the earliest cycle its queue can start it (decode).
-DISPATCH_CYCLES = 1
+#: RTL: the runner's start cycle before the engine is busy. An instruction holds its queue for
+#: ``START_CYCLES + busy`` cycles, and its pushed tokens are usable from the cycle after its
+#: last busy cycle.
+START_CYCLES = 1
+#: RTL: cycles from dispatch (the write into the queue FIFO) to the earliest start
+#: (``SyncFIFOBuffered`` latency).
+QUEUE_CYCLES = 2
+#: Kept for compatibility: the old name of QUEUE_CYCLES's role (fetch -> earliest start).
+DISPATCH_CYCLES = QUEUE_CYCLES
+#: RTL instruction fetch (hw/fetch.py): the first read request goes out this many cycles after
+#: START; one request per cycle; at most FETCH_DEPTH instructions requested or buffered.
+FETCH_FIRST_REQUEST = 1
+FETCH_DEPTH = 8
+#: RTL: cycles from an instruction word's last R beat to the cycle the dispatcher can take it.
+FETCH_BUFFER_CYCLES = 2
+#: RTL STORE DMA: cycles before the first W beat (SRAM read, 2 through the row FIFO, latch the
+#: row) and after the B response (count it, then done): ``beats + write latency + 5``.
+STORE_FIXED_CYCLES = 5
 #: Vector-unit pipeline depth per opcode: accumulator read -> arithmetic stages -> write.
+#: REQUANT: RTL (hw/vector.py: read, A sat32(x+bias), B *m, C round+sat8, write).
 VECTOR_PIPELINE = {Opcode.REQUANT: 4, Opcode.GELU: 8, Opcode.RESADD: 5}
+#: Rows per block the unit reads first to check the shift parameters before it writes anything
+#: (RTL for REQUANT: hw/vector.py's shift scan). GELU / RESADD: not built; no scan modelled.
+VECTOR_SCAN_ROWS = {Opcode.REQUANT: 1, Opcode.GELU: 0, Opcode.RESADD: 0}
+#: Instructions with data-dependent checks: the dispatcher holds the next instruction until
+#: ``check_hold_cycles`` after their start (RTL: REQUANT, hw/controller.py).
+RUNTIME_CHECKED = (Opcode.REQUANT,)
 #: Parameter rows read per column block before the block's rows stream (isa.PARAM_ROWS_PER_BLOCK).
 VECTOR_PARAM_ROWS = {Opcode.REQUANT: 3, Opcode.GELU: 5, Opcode.RESADD: 5}
 #: LayerNorm: passes over each row (sum, sum of squared deviations, normalise).
@@ -43,8 +68,8 @@ LAYERNORM_PIPELINE = 6
 SOFTMAX_PASSES = 2
 #: Attention: latency of the pipelined reciprocal 2^32 / sum (one row issued per cycle).
 SOFTMAX_RECIP_CYCLES = DIVIDE_CYCLES
-#: Attention: cycles to read the header row and the key mask rows before QK^T starts.
-ATTN_SETUP_PER_MASK_ROW = 1
+#: Attention: cycles per parameter row (header, output scales, key mask) read before QK^T.
+ATTN_SETUP_PER_PARAM_ROW = 1
 
 
 class Unit(StrEnum):
@@ -84,8 +109,18 @@ def dma_beats(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: i
 
 def dma_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
                lat: int) -> int:
-    """LOAD / STORE: ``lat + dma_beats(...)``: the latency is paid once per instruction."""
+    """LOAD: ``lat + dma_beats(...)`` (RTL, exact): the first request goes out in the first busy
+    cycle, its first beat ``lat`` later, then one beat per cycle; the row is written in the cycle
+    of its last beat, which is the last busy cycle. The latency is paid once per instruction."""
     return lat + dma_beats(rows, row_bytes, dram_addr, dram_stride, bw)
+
+
+def store_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
+                 lat: int) -> int:
+    """STORE: ``dma_beats(...) + lat + STORE_FIXED_CYCLES`` (RTL, exact, with the write response
+    ``lat`` cycles after a burst's last W beat): W beats stream one per cycle from the 5th busy
+    cycle, and the instruction completes when the last burst's B response has been counted."""
+    return dma_beats(rows, row_bytes, dram_addr, dram_stride, bw) + lat + STORE_FIXED_CYCLES
 
 
 # ---- systolic array ---------------------------------------------------------------------------
@@ -111,9 +146,18 @@ def gemm_macs(rows: int, kblocks: int, d: int) -> int:
 
 # ---- vector unit ------------------------------------------------------------------------------
 def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
-    """REQUANT / GELU / RESADD: per block, read its parameter rows then stream ``rows`` rows at
-    one row (d lanes) per cycle; plus the pipeline depth once."""
-    return blocks * (VECTOR_PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
+    """REQUANT / GELU / RESADD: scan the shift rows of every block, then per block read its
+    parameter rows and stream ``rows`` rows at one row (d lanes) per cycle; plus the pipeline
+    depth once. REQUANT (RTL, exact): ``blocks * (rows + 4) + 4``."""
+    return (blocks * (VECTOR_SCAN_ROWS[op] + VECTOR_PARAM_ROWS[op] + rows)
+            + VECTOR_PIPELINE[op])
+
+
+def check_hold_cycles(op: Opcode, blocks: int) -> int:
+    """Cycles from a RUNTIME_CHECKED instruction's start to the first cycle the dispatcher may
+    dispatch the next instruction (RTL REQUANT: the shift scan's ``blocks`` reads, one cycle of
+    SRAM latency, one to release the hold, after the start cycle)."""
+    return START_CYCLES + VECTOR_SCAN_ROWS[op] * blocks + 1
 
 
 def layernorm_cycles(rows: int, blocks: int) -> int:
@@ -136,14 +180,14 @@ def attn_softmax(seq: int, d: int) -> int:
     return SOFTMAX_PASSES * seq * ceil_div(seq, d) + SOFTMAX_RECIP_CYCLES
 
 
-def attn_setup(seq: int, d: int) -> int:
-    """Read the header row and ``ceil(seq/d)`` mask rows."""
-    return 1 + ATTN_SETUP_PER_MASK_ROW * ceil_div(seq, d)
+def attn_setup(seq: int, hd_blocks: int, d: int) -> int:
+    """Read the ATTN parameter rows (isa.attn_param_rows: header, per-block output scales, mask)."""
+    return ATTN_SETUP_PER_PARAM_ROW * attn_param_rows(seq, hd_blocks, d)
 
 
 def attn_cycles(seq: int, hd_blocks: int, d: int) -> int:
     """ATTN: setup + QK^T + softmax + PV (the phases run one after another)."""
-    return attn_setup(seq, d) + 2 * attn_matmul(seq, hd_blocks, d) + attn_softmax(seq, d)
+    return attn_setup(seq, hd_blocks, d) + 2 * attn_matmul(seq, hd_blocks, d) + attn_softmax(seq, d)
 
 
 def attn_macs(seq: int, hd_blocks: int, d: int) -> int:
@@ -185,8 +229,9 @@ def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
         if ins.cols > d:
             raise CostError(f"{op.name}.cols={ins.cols} is invalid: expected 1..{d} (DIM)")
         row_bytes = ins.cols * (4 if ins.mem == Mem.ACC else 1)
-        cycles = dma_cycles(ins.rows, row_bytes, ins.dram_addr, ins.dram_stride,
-                            cfg.dram_bytes_per_cycle, cfg.dram_latency)
+        formula = dma_cycles if op == Opcode.LOAD else store_cycles
+        cycles = formula(ins.rows, row_bytes, ins.dram_addr, ins.dram_stride,
+                         cfg.dram_bytes_per_cycle, cfg.dram_latency)
         nbytes = ins.rows * row_bytes
         if op == Opcode.LOAD:
             return Cost(cycles, Unit.LOAD_DMA, dram_read=nbytes)

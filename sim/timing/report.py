@@ -3,7 +3,8 @@
 Built from a Schedule (sim/timing/schedule.py) and the program's layer ranges. Definitions
 (docs/timing.md, "Report"):
 
-* ``cycles``: first fetch to last completion. ``latency_ms = cycles / (clock_mhz * 1e3)``.
+* ``cycles``: START (cycle 0) to the last completion, as the RTL's cycle counter.
+  ``latency_ms = cycles / (clock_mhz * 1e3)``.
 * ``macs``: multiply-accumulates the array executes (GEMM rows*kblocks*DIM^2, padding lanes
   included; ATTN 2*seq^2*hd_blocks*DIM). ``useful_macs``: the model's MACs without padding, from
   ``program.meta["macs"]`` when the compiler wrote it, else ``macs``.

@@ -1,18 +1,28 @@
-"""The queue model: when each instruction is fetched, starts and finishes.
+"""The queue model: when each instruction is fetched, dispatched, started and finished.
 
 One pass over the program in program order, O(1) work per instruction (costs are closed forms
-from sim/timing/costs.py). The machine it models (docs/isa.md, "Queues and dependency tokens"):
+from sim/timing/costs.py). The machine it models is the RTL's (docs/rtl.md, "Execution";
+constants in costs.py):
 
-* The dispatcher fetches one instruction per cycle in program order and appends it to its queue
-  (load, compute or store). A queue holds at most ``queue_depth`` instructions that have not
-  started; fetching into a full queue stalls the dispatcher (and so every queue) until the
-  queue's oldest waiting instruction starts.
-* Each queue starts its instructions in order, one at a time, each no earlier than
-  ``DISPATCH_CYCLES`` after its fetch and no earlier than the previous one in the queue finished.
+* **Fetch**: instruction i is requested from DRAM no earlier than ``FETCH_FIRST_REQUEST``, one
+  request per cycle, and only while fewer than ``FETCH_DEPTH`` instructions are requested or
+  buffered (request i waits until instruction i - FETCH_DEPTH has been dispatched); its word
+  arrives ``dram_latency`` (+ beats - 1) later, one beat per cycle, and the dispatcher can take
+  it ``FETCH_BUFFER_CYCLES`` after that. Fetch requests are assumed not to collide with the load
+  DMA's on the shared read channel (the RTL arbitrates round robin: see docs/timing.md).
+* **Dispatch**: one instruction per cycle in program order into its queue (load, compute or
+  store), which holds at most ``queue_depth`` instructions that have not started; an
+  instruction for a full queue stalls the dispatcher until that queue's oldest waiting
+  instruction has started. After a RUNTIME_CHECKED instruction (REQUANT) the dispatcher waits
+  until ``check_hold_cycles`` after its start (its data checks are made when it runs).
+* **Queues** start their instructions in order, one at a time, each no earlier than
+  ``QUEUE_CYCLES`` after its dispatch and no earlier than the previous one in the queue
+  finished. An instruction takes ``START_CYCLES + busy`` cycles (``finish = start + that``).
 * A pop flag waits for a token: the k-th pop on a channel (e.g. load -> compute) consumes the
   k-th push on it and cannot start before that push's instruction finished. Pushes happen at
   completion. A pop with no earlier push in program order is a DEPENDENCY error, as in the
   functional simulator.
+* The run ends (the RTL's ``cycles`` counter stops) when the last instruction finishes.
 
 Because every time is a max/+ combination of earlier times and non-negative costs, a cheaper
 instruction never delays any other: faster DRAM never makes a program slower.
@@ -25,11 +35,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isa import ErrorCode, Instruction, MachineConfig, Queue
+from isa import INSTR_BYTES, ErrorCode, Instruction, MachineConfig, Queue
 from isa.opcodes import NEIGHBOURS
 
 from ..errors import SimError
-from .costs import DISPATCH_CYCLES, Cost, CostError, instruction_cost
+from .costs import (
+    FETCH_BUFFER_CYCLES,
+    FETCH_DEPTH,
+    FETCH_FIRST_REQUEST,
+    QUEUE_CYCLES,
+    RUNTIME_CHECKED,
+    START_CYCLES,
+    Cost,
+    CostError,
+    ceil_div,
+    check_hold_cycles,
+    instruction_cost,
+)
 
 _NEIGHBOURS = NEIGHBOURS
 
@@ -38,11 +60,11 @@ _NEIGHBOURS = NEIGHBOURS
 class Schedule:
     """Per-instruction times (cycles, int64 arrays of the program's length) and costs.
 
-    ``fetch``: cycle the dispatcher fetched it; ``start`` / ``finish``: its execution interval
-    (``finish - start == costs[i].cycles``); ``token_wait``: cycles it waited for dependency
-    tokens after it could otherwise have started; ``starved``: cycles its queue sat empty
-    waiting for the dispatcher to deliver it. ``dispatch_blocked[q]``: cycles the dispatcher
-    stalled because queue ``q`` was full.
+    ``fetch``: cycle the dispatcher took it (dispatch); ``start`` / ``finish``: its execution
+    interval (``finish - start == START_CYCLES + costs[i].cycles``); ``token_wait``: cycles it
+    waited for dependency tokens after it could otherwise have started; ``starved``: cycles its
+    queue sat empty waiting for the dispatcher to deliver it. ``dispatch_blocked[q]``: cycles
+    the dispatcher stalled because queue ``q`` was full.
     """
 
     fetch: np.ndarray
@@ -55,7 +77,7 @@ class Schedule:
 
     @property
     def cycles(self) -> int:
-        """Cycles from the first fetch (cycle 0) until the last instruction finished."""
+        """Cycles from START (cycle 0) until the last instruction finished."""
         return int(self.finish.max()) if len(self.finish) else 0
 
 
@@ -81,7 +103,12 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
     pops_done = dict.fromkeys(pushes, 0)
     blocked = dict.fromkeys(Queue, 0)
     cost_cache: dict[Instruction, Cost] = {}
-    next_fetch = 0
+    lat = cfg.dram_latency
+    word_beats = ceil_div(INSTR_BYTES, cfg.dram_bytes_per_cycle)
+    request = FETCH_FIRST_REQUEST - 1  # cycle of the previous fetch request
+    arrived = -word_beats  # cycle of the previous word's last beat
+    dispatched = deque(maxlen=FETCH_DEPTH)  # dispatch cycles of the last FETCH_DEPTH
+    next_dispatch = 0  # earliest dispatch cycle of the next instruction (order, holds)
     for i, ins in enumerate(instructions):
         cost = cost_cache.get(ins)
         if cost is None:
@@ -93,14 +120,20 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
         q = ins.queue
         f = ins.f
         prev, nxt = _NEIGHBOURS[q]
-        # Dispatcher: fetch in order, one per cycle, stall while the target queue is full.
+        # Fetch: one request per cycle, at most FETCH_DEPTH requested or buffered.
+        request += 1
+        if len(dispatched) == FETCH_DEPTH:
+            request = max(request, dispatched[0] + 1)
+        arrived = max(request + lat + word_beats - 1, arrived + word_beats)
+        # Dispatcher: in order, one per cycle, stall while the target queue is full.
         win = window[q]
-        fetched = next_fetch
-        if len(win) == depth and win[0] > fetched:
-            blocked[q] += win[0] - fetched
-            fetched = win[0]
-        next_fetch = fetched + 1
-        ready_fetch = fetched + DISPATCH_CYCLES
+        fetched = max(next_dispatch, arrived + FETCH_BUFFER_CYCLES)
+        if len(win) == depth and win[0] + 1 > fetched:
+            blocked[q] += win[0] + 1 - fetched
+            fetched = win[0] + 1
+        next_dispatch = fetched + 1
+        dispatched.append(fetched)
+        ready_fetch = fetched + QUEUE_CYCLES
         ready = max(ready_fetch, last_finish[q])
         s = ready
         for flag, other in (("pop_prev", prev), ("pop_next", nxt)):
@@ -116,7 +149,9 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
                                "queue was pushed earlier in program order")
             pops_done[ch] = k + 1
             s = max(s, pushes[ch][k])
-        e = s + cost.cycles
+        e = s + START_CYCLES + cost.cycles
+        if ins.op in RUNTIME_CHECKED:
+            next_dispatch = max(next_dispatch, s + check_hold_cycles(ins.op, ins.blocks))
         for flag, other in (("push_prev", prev), ("push_next", nxt)):
             if f[flag]:
                 if other is None:

@@ -54,10 +54,42 @@ def _cases(cfg):
                   ErrorCode.DEPENDENCY, 1))
     underflow = Instruction(Opcode.NOP, pop_next=1)  # no STORE pushed a token before it
     cases.append(("underflow", _with(prog, [underflow] + ins), None, ErrorCode.DEPENDENCY, 0))
-    chain, chain_inputs = linear_chain_program(cfg, 5, [7, 6, 5], seed=3)[:2]
-    first_vec = next(i for i, x in enumerate(chain.instructions) if x.op == Opcode.REQUANT)
-    return [(c, inputs) for c in cases] + [
-        (("unimplemented", chain, None, ErrorCode.UNIMPLEMENTED, first_vec), chain_inputs)]
+    return [(c, inputs) for c in cases] + _requant_cases(cfg)
+
+
+def _requant_cases(cfg):
+    """REQUANT's checks (static at dispatch, shift and destination when it runs), and an opcode
+    this build still lacks (GELU) for UNIMPLEMENTED."""
+    chain, chain_inputs = linear_chain_program(cfg, 5, [7, 6, 9, 5], seed=3)[:2]
+    ins = chain.instructions
+    vec = [i for i, x in enumerate(ins) if x.op == Opcode.REQUANT]
+    first, second = vec[0], vec[1]
+
+    def patched(at, op=None, **fields):
+        new = Instruction(op or ins[at].op, **{**ins[at].f, **fields})
+        return _with(chain, ins[:at] + [new] + ins[at + 1:])
+
+    out = []
+    params = chain.read_tensor(chain.new_dram(), "p1")  # bias, m, s rows of layer 1
+    for name, lane_value in (("requant_shift_63", 63), ("requant_shift_negative", -1)):
+        bad = params.copy()
+        bad[2, -1] = lane_value  # the last column: the last block's shift row
+        out.append(((name, chain, None, ErrorCode.BAD_FIELD, second),
+                    {**chain_inputs, "p1": bad}))
+    sp_rows = cfg.sp_rows
+    out.append((("requant_dst_range", patched(first, dst=sp_rows - 3), None,
+                 ErrorCode.SRAM_RANGE, first), chain_inputs))
+    bad = params.copy()
+    bad[2, 0] = 99  # shift check first: BAD_FIELD although dst is out of range too
+    out.append((("requant_shift_before_dst", patched(second, dst=sp_rows - 3), None,
+                 ErrorCode.BAD_FIELD, second), {**chain_inputs, "p1": bad}))
+    out.append((("requant_src_range", patched(first, src=cfg.acc_rows - 2), None,
+                 ErrorCode.SRAM_RANGE, first), chain_inputs))
+    out.append((("requant_zero_blocks", patched(second, blocks=0), None,
+                 ErrorCode.BAD_FIELD, second), chain_inputs))
+    out.append((("unimplemented", patched(second, op=Opcode.GELU), None,
+                 ErrorCode.UNIMPLEMENTED, second), chain_inputs))
+    return out
 
 
 def test_errors_stop_cleanly(tmp_path):
@@ -78,6 +110,9 @@ def test_errors_stop_cleanly(tmp_path):
         assert not regs["timed_out"], f"{name}: the run did not finish (hang)"
         assert regs["irq"] == 1 and regs["status"] == 2, name
         assert (ErrorCode(regs["error"]), regs["error_index"]) == (code, index), name
+        # Every instruction before the failing one completed; the failing one did not (a
+        # REQUANT that fails its shift or destination check when it runs is not retired).
+        assert regs["retired"] == index, name
         if raw is None and code != ErrorCode.UNIMPLEMENTED:
             with pytest.raises(SimError) as err:  # the golden model agrees
                 run_program(prog, inputs)

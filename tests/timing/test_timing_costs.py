@@ -33,7 +33,9 @@ def test_dma_cost_is_the_closed_form(dim, bw, lat, rows, cols, mem, stride, addr
     # one burst per row over the bus-aligned span of its bytes
     beats = sum(math.ceil(((addr + i * stride) % bw + row_bytes) / bw) for i in range(rows))
     cost = instruction_cost(ins, cfg)
-    assert cost.cycles == lat + beats
+    # LOAD: latency once, then one beat per cycle; STORE: beats, write-response latency and
+    # 5 fixed cycles (SRAM read, row FIFO, row latch, counting the last B) -- both RTL-exact.
+    assert cost.cycles == lat + beats + (5 if store else 0)
     assert cost.unit == (Unit.STORE_DMA if store else Unit.LOAD_DMA)
     assert (cost.dram_written if store else cost.dram_read) == rows * row_bytes
 
@@ -49,12 +51,12 @@ def test_gemm_cost_is_the_closed_form(dim, rows, kblocks):
     assert cost.cycles >= cost.macs // (dim * dim)
 
 
-@pytest.mark.parametrize("op,params,pipe", [(Opcode.REQUANT, 3, 4), (Opcode.GELU, 5, 8),
-                                            (Opcode.RESADD, 5, 5)])
+@pytest.mark.parametrize("op,params,pipe,scan", [(Opcode.REQUANT, 3, 4, 1),
+                                                 (Opcode.GELU, 5, 8, 0), (Opcode.RESADD, 5, 5, 0)])
 @given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
-def test_vector_cost_is_the_closed_form(op, params, pipe, rows, blocks):
+def test_vector_cost_is_the_closed_form(op, params, pipe, scan, rows, blocks):
     cost = instruction_cost(Instruction(op, rows=rows, blocks=blocks), MachineConfig())
-    assert cost.cycles == blocks * (params + rows) + pipe
+    assert cost.cycles == blocks * (scan + params + rows) + pipe
     assert cost.unit == Unit.VECTOR and cost.macs == 0
 
 
@@ -71,7 +73,7 @@ def test_attn_cost_is_the_closed_form(dim, seq, hb):
     kb = math.ceil(seq / dim)
     matmul = (hb * kb - 1) * max(seq, dim) + seq + 2 * dim + 2
     softmax = 2 * seq * kb + 32
-    assert cost.cycles == 1 + kb + 2 * matmul + softmax
+    assert cost.cycles == (1 + 2 * hb + kb) + 2 * matmul + softmax  # setup: isa.attn_param_rows
     assert cost.array_cycles == 2 * matmul
     assert cost.macs == 2 * seq * seq * hb * dim
     assert cost.array_cycles >= cost.macs / (dim * dim)
@@ -110,3 +112,24 @@ def test_gemm_matches_the_rtl_schedule(dim, rows, kblocks):
 def test_bad_fields_raise_cost_error_naming_the_value(ins, message):
     with pytest.raises(CostError, match=message.replace(".", r"\.")):
         instruction_cost(ins, MachineConfig())
+
+
+@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
+def test_requant_matches_the_rtl_vector_unit(rows, blocks):
+    # hw.vector.vector_cycles / check_cycles are asserted against the RTL in
+    # tests/hw/test_vector.py (unit) and tests/hw/test_rtl_cycles.py (whole machine).
+    from hw.vector import check_cycles, vector_cycles
+
+    assert C.vector_cycles(Opcode.REQUANT, rows, blocks) == vector_cycles(rows, blocks)
+    # the dispatcher takes the next instruction the cycle after the unit's `checked` pulse
+    assert C.check_hold_cycles(Opcode.REQUANT, blocks) == check_cycles(blocks) + 1
+
+
+def test_rtl_constants_are_the_rtls():
+    from hw.checks import RUNTIME_CHECKED
+    from hw.fetch import FetchUnit
+    from hw.vector import PIPELINE
+
+    assert C.FETCH_DEPTH == FetchUnit.DEPTH
+    assert C.VECTOR_PIPELINE[Opcode.REQUANT] == PIPELINE
+    assert tuple(C.RUNTIME_CHECKED) == tuple(RUNTIME_CHECKED)

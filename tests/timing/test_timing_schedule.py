@@ -18,20 +18,34 @@ CFG = MachineConfig(dim=16, dram_bytes_per_cycle=16, dram_latency=64)
 def test_load_gemm_store_chain_is_timed_exactly():
     prog = [load(push_next=1), gemm(pop_prev=1, push_next=1), store(pop_prev=1)]
     s = schedule(prog, CFG)
-    # LOAD fetched at 0, starts after one dispatch cycle, 64 latency + 16 rows of 16 bytes.
-    # GEMM of 16 rows, 1 K-block at DIM 16: 16 + 2*16 + 2 = 50 cycles.
-    assert s.start.tolist() == [1, 81, 131]
-    assert s.finish.tolist() == [81, 131, 211]
-    assert s.fetch.tolist() == [0, 1, 2]
-    assert s.token_wait.tolist() == [0, 79, 128]
-    assert s.cycles == 211
+    # Instruction i is requested in cycle 1 + i, arrives 64 later, is dispatched 2 after that
+    # (67, 68, 69) and can start 2 after its dispatch. Each takes 1 start cycle + its busy time.
+    # LOAD: 64 latency + 16 rows of 16 bytes = 80, so it finishes at 69 + 1 + 80 = 150.
+    # GEMM of 16 rows, 1 K-block at DIM 16: 16 + 2*16 + 2 = 50 cycles: 150 + 51 = 201.
+    # STORE: 16 beats + 64 write latency + 5 = 85: 201 + 86 = 287.
+    assert s.fetch.tolist() == [67, 68, 69]
+    assert s.start.tolist() == [69, 150, 201]
+    assert s.finish.tolist() == [150, 201, 287]
+    assert s.token_wait.tolist() == [0, 80, 130]
+    assert s.cycles == 287
 
 
 def test_independent_queues_overlap():
     prog = [load(), gemm(), store()]
     s = schedule(prog, CFG)
-    assert s.start.tolist() == [1, 2, 3]
-    assert s.cycles == max(s.finish) == 3 + 80
+    assert s.start.tolist() == [69, 70, 71]
+    assert s.cycles == max(s.finish) == 71 + 1 + 85
+
+
+def test_requant_holds_the_dispatcher_until_its_shift_check():
+    req = Instruction(Opcode.REQUANT, rows=4, blocks=3, pop_prev=1)
+    prog = [load(push_next=1), req, load()]
+    s = schedule(prog, CFG)
+    # REQUANT starts when the first LOAD finishes; the next LOAD is dispatched only
+    # 1 + 3 + 1 cycles after that (start cycle, 3 shift rows, SRAM latency), not at 69.
+    assert s.start[1] == s.finish[0]
+    assert s.fetch[2] == s.start[1] + 5
+    assert s.finish[1] - s.start[1] == 1 + 3 * (4 + 4) + 4
 
 
 def _matching_pairs(instrs):
@@ -61,8 +75,8 @@ def test_tokens_order_and_queue_invariants(instrs):
         idx = [i for i, ins in enumerate(instrs) if ins.queue == q]
         # in order, one at a time
         assert all(s.start[b] >= s.finish[a] for a, b in zip(idx, idx[1:], strict=False))
-    assert all(s.finish[i] - s.start[i] == c.cycles for i, c in enumerate(s.costs))
-    assert all(s.start[i] >= s.fetch[i] + 1 for i in range(len(instrs)))
+    assert all(s.finish[i] - s.start[i] == 1 + c.cycles for i, c in enumerate(s.costs))
+    assert all(s.start[i] >= s.fetch[i] + 2 for i in range(len(instrs)))
     assert np.all(np.diff(s.fetch) >= 1)
 
 
@@ -91,12 +105,13 @@ def test_full_queue_blocks_the_dispatcher(depth):
     s = schedule(prog, CFG.replace(queue_depth=depth))
     compute = [i for i, ins in enumerate(prog) if ins.queue == Queue.COMPUTE]
     for a, b in zip(compute, compute[depth:], strict=False):
-        assert s.fetch[b] >= s.start[a]  # b enters only once a has left the queue
+        assert s.fetch[b] >= s.start[a] + 1  # b enters only once a has left the queue
     assert s.dispatch_blocked[Queue.COMPUTE] > 0
     # the LOAD behind the blocked dispatcher starts late although its queue is empty
     assert s.start[-1] > s.start[0] + 2000
     deep = schedule(prog, CFG.replace(queue_depth=64))
-    assert deep.start[-1] == 1 + len(prog) - 1  # fetched without a stall
+    assert sum(deep.dispatch_blocked.values()) == 0
+    assert deep.start[-1] == deep.fetch[-1] + 2  # its queue was empty: no wait
 
 
 def test_pop_without_push_is_a_dependency_error_naming_the_index():

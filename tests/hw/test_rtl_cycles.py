@@ -1,0 +1,163 @@
+"""Cycle counts of the RTL against the timing model, on the fixed-latency DRAM (latency =
+cfg.dram_latency for reads and write responses, no back-pressure; ``RtlJob.fixed``).
+
+* Single-instruction programs (LOAD / STORE over a spread of rows, cols, strides, alignments,
+  both memories and 4 KiB crossings; GEMM; REQUANT): each unit's busy counter equals the exact
+  formula of docs/rtl.md (sim/timing/costs.py), and the whole-program ``cycles`` counter equals
+  ``sim.timing.estimate(program).cycles``.
+* Whole linear programs and chains: compute and store busy exact; total cycles and load busy
+  within the one effect the model leaves out (see ``test_programs_match_the_timing_model``).
+  The ratios go to results/rtl_cycles.json.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim.timing
+from compiler.testprogs import linear_chain_program, linear_program
+from hw.rtlsim.runner import RtlJob, run_jobs, simulator_available
+from isa import INSTR_BYTES, Instruction, Mem, Opcode, Program
+from sim.timing import costs as C
+
+from .rtl_cases import LINEAR_CASES, record_cycles, small_config
+
+pytestmark = pytest.mark.rtl
+DRAM = 3 * 4096 + 1024
+
+
+def _skip_unless(sim: str) -> None:
+    reason = simulator_available(sim)
+    if reason:
+        pytest.skip(f"{sim} unavailable: {reason}")
+
+
+def _dma_cases(dim: int, seed: int):
+    """Hand-picked corners (4 KiB crossings, stride 0, unaligned, one row) and random ones."""
+    rng = np.random.default_rng(seed)
+    cases = [
+        (Mem.SP, 1, dim, 0, dim), (Mem.SP, 16, dim, 0, dim), (Mem.ACC, 8, dim, 4, 4 * dim + 4),
+        (Mem.ACC, 1, dim, 4096 - 8, 0), (Mem.ACC, 5, dim, 4096 - 20, 4 * dim),
+        (Mem.SP, 7, 3, 5, 11), (Mem.ACC, 3, 2, 4090, 24), (Mem.SP, 2, 1, 4095, 1),
+        (Mem.SP, 6, dim, 8192 - 3, 0), (Mem.ACC, 2, 1, 8192 - 2, 4096),
+    ]
+    for _ in range(8):
+        mem = Mem(int(rng.integers(2)))
+        rows = int(rng.integers(1, 20))
+        cols = int(rng.integers(1, dim + 1))
+        stride = int(rng.choice([0, cols * (4 if mem else 1), int(rng.integers(1, 300))]))
+        span = (rows - 1) * stride + cols * 4
+        addr = int(rng.integers(0, DRAM - span))
+        cases.append((mem, rows, cols, addr, stride))
+    return cases
+
+
+def _single_programs(cfg):
+    d = cfg.dim
+    out = []
+    for op in (Opcode.LOAD, Opcode.STORE):
+        for mem, rows, cols, addr, stride in _dma_cases(d, seed=d + int(op)):
+            out.append(Instruction(op, mem=mem, sram_addr=3, rows=rows, cols=cols,
+                                   dram_addr=addr, dram_stride=stride))
+    for rows, kblocks in ((1, 1), (6, 2), (2 * d + 1, 3)):
+        out.append(Instruction(Opcode.GEMM, a_addr=0, a_stride=rows, w_addr=8 * d, c_addr=1,
+                               rows=rows, kblocks=kblocks))
+    for rows, blocks in ((1, 1), (5, 2), (9, 4)):  # accumulator all zero: every shift is 0
+        out.append(Instruction(Opcode.REQUANT, src=0, dst=2, rows=rows, blocks=blocks,
+                               param=40))
+    return [Program(config=cfg, instructions=[ins], dram_init=b"", dram_size=DRAM)
+            for ins in out]
+
+
+def _busy(regs, op):
+    return regs[{Opcode.LOAD: "load_busy", Opcode.STORE: "store_busy"}.get(op, "compute_busy")]
+
+
+def _formula(ins, cfg):
+    """The exact busy formulas of docs/rtl.md, written out here independently of costs.py."""
+    lat, bw, d = cfg.dram_latency, cfg.dram_bytes_per_cycle, cfg.dim
+    if ins.op in (Opcode.LOAD, Opcode.STORE):
+        nbytes = ins.cols * (4 if ins.mem == Mem.ACC else 1)
+        beats = sum(((ins.dram_addr + i * ins.dram_stride) % bw + nbytes + bw - 1) // bw
+                    for i in range(ins.rows))
+        return lat + beats + (0 if ins.op == Opcode.LOAD else 5)
+    if ins.op == Opcode.GEMM:
+        return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 2
+    return ins.blocks * (ins.rows + 4) + 4  # REQUANT
+
+
+@pytest.mark.parametrize("dim,latency", [(4, 16), (4, 5), (8, 16)])
+def test_single_instructions_take_the_exact_formula(dim, latency, tmp_path):
+    _skip_unless("verilator")
+    cfg = small_config(dim).replace(dram_latency=latency)
+    progs = _single_programs(cfg)
+    results = run_jobs(small_config(dim), [RtlJob.fixed(p, p.new_dram()) for p in progs],
+                       workdir=tmp_path)
+    for prog, res in zip(progs, results, strict=True):
+        ins, regs = prog.instructions[0], res.regs
+        assert regs["error"] == 0 and not regs["timed_out"], (ins, regs)
+        assert _busy(regs, ins.op) == _formula(ins, cfg), ins
+        assert C.instruction_cost(ins, cfg).cycles == _formula(ins, cfg), ins
+        # The whole run: fetch, dispatch, queue, start and the busy cycles, exactly.
+        assert regs["cycles"] == sim.timing.estimate(prog).cycles, ins
+
+
+def _programs(cfg):
+    progs = []
+    for n, (m, k, nn, bias, acc) in enumerate(LINEAR_CASES):
+        progs.append((f"linear{(m, k, nn, bias, acc)}",
+                      linear_program(cfg, m, k, nn, bias=bias, accumulate=acc, seed=n)))
+    for n, (m, widths) in enumerate([(6, [9, 7, 6, 5]), (5, [7, 12, 5]), (11, [13, 4, 10]),
+                                     (3, [20, 17, 9, 12, 6]), (40, [33, 20, 17])]):
+        progs.append((f"chain{(m, widths)}", linear_chain_program(cfg, m, widths, seed=20 + n)))
+    return progs
+
+
+def _check_programs(dim: int, tmp_path):
+    _skip_unless("verilator")
+    cfg = small_config(dim)
+    progs = _programs(cfg)
+    jobs = []
+    for _, (prog, inputs, _) in progs:
+        dram = prog.new_dram()
+        for name, value in inputs.items():
+            prog.write_tensor(dram, name, value)
+        jobs.append(RtlJob.fixed(prog, dram))
+    results = run_jobs(cfg, jobs, workdir=tmp_path)
+    word_beats = -(-INSTR_BYTES // cfg.dram_bytes_per_cycle)
+    record = {}
+    for (name, (prog, _, _)), res in zip(progs, results, strict=True):
+        regs = res.regs
+        assert regs["error"] == 0 and not regs["timed_out"], name
+        est = sim.timing.estimate(prog)
+        units = est.to_dict()["units"]
+        # compute_busy counts GEMM and REQUANT (a NOP starts no engine).
+        assert regs["compute_busy"] == units["array"]["busy"] + units["vector"]["busy"], name
+        assert regs["store_busy"] == units["store_dma"]["busy"], name
+        # Not modelled: instruction fetches share the AXI read channel with the load DMA (AR
+        # round robin, R beats in request order). A fetch during a LOAD inserts one AR cycle
+        # and one word's R beats into its streams, delaying it by at most 1 + b cycles; a
+        # fetch behind a LOAD's requests waits for its beats. Both only delay, so the model
+        # is a lower bound; the excess is a few cycles per LOAD that overlaps a fetch.
+        slack = len(prog.instructions) * (1 + word_beats)
+        assert units["load_dma"]["busy"] <= regs["load_busy"] <= units["load_dma"]["busy"] + slack
+        assert est.cycles <= regs["cycles"], (name, regs["cycles"], est.cycles)
+        ratio = regs["cycles"] / est.cycles
+        assert ratio <= 1.02, (name, ratio)  # measured at most 1.014 (docs/timing.md)
+        record[name] = {"rtl_cycles": regs["cycles"], "model_cycles": est.cycles,
+                        "ratio": round(ratio, 5), "rtl_load_busy": regs["load_busy"],
+                        "model_load_busy": units["load_dma"]["busy"]}
+    record_cycles(f"rtl-vs-timing-fixed-latency-dim{dim}", record)
+
+
+@pytest.mark.parametrize("dim", [4, 8])
+def test_programs_match_the_timing_model(dim, tmp_path):
+    """Linear programs and chains: compute and store busy exact, total within the fetch/load
+    read-channel sharing the model leaves out, and ratio RTL / model <= 1.02."""
+    _check_programs(dim, tmp_path)
+
+
+@pytest.mark.slow
+def test_programs_match_the_timing_model_dim16(tmp_path):
+    _check_programs(16, tmp_path)
