@@ -66,3 +66,14 @@ def test_empty_and_too_long_text():
         tokenize(tok, ["a b c d e f"], 4)
     with pytest.raises(ValueError, match="no input text"):
         tokenize(tok, [], 4)
+
+
+def test_gptq_changes_weight_codes_not_instructions(tmp_path):
+    """The latency benchmarks compile without GPTQ: it must leave the instruction stream alone."""
+    folder = save_bert(tmp_path / "m", hidden=48, heads=3, ffn=80, layers=2)
+    cfg = MachineConfig(dim=8, sp_kib=16, acc_kib=16)
+    a = compile_model(str(folder), cfg, seq_len=9, batch=2).program
+    b = compile_model(str(folder), cfg, seq_len=9, batch=2, quant={"use_gptq": False}).program
+    assert [x.encode() for x in a.instructions] == [x.encode() for x in b.instructions]
+    assert a.dram_size == b.dram_size
+    assert not np.array_equal(a.dram_init, b.dram_init)  # the weight codes do differ
