@@ -2,7 +2,9 @@
 
 Loop order: for each M tile (rows of X), load the A tiles once; for each group of output column
 blocks, stream weight blocks through two scratchpad buffers (the load of block n+1 overlaps the
-GEMM of block n), then run the epilogue on the vector unit and store. Every buffer that two
+GEMM of block n), then run the epilogue on the vector unit and store. A weight block that is too
+tall for the scratchpad next to a large M tile is streamed in K chunks (one accumulating GEMM
+per chunk): a larger M tile means fewer weight reloads, which matters more at large DIM. Every buffer that two
 queues share is double-buffered so DMA runs ahead of compute; the emitter turns the buffer
 reuse into dependency tokens.
 """
@@ -55,36 +57,53 @@ class LinearPlan:
     n_group: int
     sp_rows: int
     acc_rows: int
+    k_chunk: int  # K-blocks per weight buffer (= max K-blocks unless the weights are chunked)
+
+#: Smallest K chunk worth a GEMM of its own (fill/drain is ~2*DIM cycles per GEMM).
+MIN_K_CHUNK = 4
 
 
 def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) -> LinearPlan:
-    """Largest M tile (fewest weight reloads), then the widest N group that fits both SRAMs."""
+    """Largest M tile (fewest weight reloads), then the widest N group that fits both SRAMs;
+    the weight buffers shrink to K chunks (down to MIN_K_CHUNK blocks) before the M tile does."""
     d = cfg.dim
-    p = PARAM_ROWS[kind]
+    kmax = max(kbs)
+    chunks = sorted({kmax} | {c for c in range(min(MIN_K_CHUNK, kmax), kmax)}, reverse=True)
     for tiles in range(1, m + 1):
-        mt = -(-m // tiles)
-        nbuf = 1 if tiles == 1 else 2  # a single M tile needs no second A / residual buffer
-        sp_fixed = sum(nbuf * mt * kb for kb in kbs) + 2 * max(kbs) * d
-        if kind == "resadd_ln":
-            ng = nb
-            sp = sp_fixed + 2 * nbuf * mt * nb
-            acc = mt * nb + p * nb + 1 + 2 * nb
-            if sp <= cfg.sp_rows and acc <= cfg.acc_rows:
-                return LinearPlan(mt, ng, sp, acc)
-            continue
-        c_bufs = 2 if kind == "acc32" else 1
-        out_sp = 0 if kind == "acc32" else 2 * mt
-        per_block_acc = c_bufs * mt + 2 * p
-        ng = min(nb, (cfg.acc_rows // per_block_acc) if per_block_acc else nb)
-        if out_sp:
-            ng = min(ng, (cfg.sp_rows - sp_fixed) // out_sp if cfg.sp_rows > sp_fixed else 0)
-        if ng >= 1 and sp_fixed <= cfg.sp_rows:
-            return LinearPlan(mt, ng, sp_fixed + out_sp * ng, per_block_acc * ng)
+        for kc in chunks:
+            found = _fit(cfg, m, kbs, nb, kind, tiles, kc)
+            if found:
+                return found
     raise ValueError(
         f"a linear layer with M={m}, K-blocks={kbs}, N-blocks={nb} ({kind}) does not fit the "
         f"scratchpad ({cfg.sp_rows} rows) and accumulator ({cfg.acc_rows} rows) at dim={d}: "
         "use a machine with larger SRAMs"
     )
+
+
+def _fit(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, tiles: int,
+         kc: int) -> LinearPlan | None:
+    d = cfg.dim
+    p = PARAM_ROWS[kind]
+    mt = -(-m // tiles)
+    nbuf = 1 if tiles == 1 else 2  # a single M tile needs no second A / residual buffer
+    sp_fixed = sum(nbuf * mt * kb for kb in kbs) + 2 * kc * d
+    if kind == "resadd_ln":
+        ng = nb
+        sp = sp_fixed + 2 * nbuf * mt * nb
+        acc = mt * nb + p * nb + 1 + 2 * nb
+        if sp <= cfg.sp_rows and acc <= cfg.acc_rows:
+            return LinearPlan(mt, ng, sp, acc, kc)
+        return None
+    c_bufs = 2 if kind == "acc32" else 1
+    out_sp = 0 if kind == "acc32" else 2 * mt
+    per_block_acc = c_bufs * mt + 2 * p
+    ng = min(nb, (cfg.acc_rows // per_block_acc) if per_block_acc else nb)
+    if out_sp:
+        ng = min(ng, (cfg.sp_rows - sp_fixed) // out_sp if cfg.sp_rows > sp_fixed else 0)
+    if ng >= 1 and sp_fixed <= cfg.sp_rows:
+        return LinearPlan(mt, ng, sp_fixed + out_sp * ng, per_block_acc * ng, kc)
+    return None
 
 
 class _Bump:
@@ -121,7 +140,8 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
     sp, acc = _Bump(), _Bump()
     nbuf = 1 if mt_max >= m else 2
     a_bufs = [[sp.take(mt_max * kb) for kb in kbs] for _ in range(nbuf)]
-    w_bufs = [sp.take(max(kbs) * d) for _ in range(2)]
+    kc = pl.k_chunk
+    w_bufs = [sp.take(kc * d) for _ in range(2)]
     p = PARAM_ROWS[ep.kind]
     if ep.kind == "resadd_ln":
         o_bufs = [sp.take(mt_max * nb) for _ in range(nbuf)]
@@ -159,12 +179,17 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
             for n in range(n0, n0 + gn):
                 c = cbuf + (n - n0) * mt
                 for t, ((_, w), kb, a) in enumerate(zip(terms, kbs, abuf, strict=True)):
-                    wb = w_bufs[wcount % 2]
-                    wcount += 1
-                    dma.load(em, d, w, Mem.SP, wb, block0=n)
-                    em.emit(Opcode.GEMM, reads=((SP, a, a + mt * kb), (SP, wb, wb + kb * d)),
-                            writes=((ACC, c, c + mt),), accumulate=int(preloaded or t > 0),
-                            a_addr=a, a_stride=mt, w_addr=wb, c_addr=c, rows=mt, kblocks=kb)
+                    for k0 in range(0, kb, kc):
+                        kn = min(kc, kb - k0)
+                        wb = w_bufs[wcount % 2]
+                        wcount += 1
+                        dma.load(em, d, w, Mem.SP, wb, row0=k0 * d, rows=kn * d, block0=n)
+                        a0 = a + k0 * mt
+                        em.emit(Opcode.GEMM,
+                                reads=((SP, a0, a0 + mt * kn), (SP, wb, wb + kn * d)),
+                                writes=((ACC, c, c + mt),),
+                                accumulate=int(preloaded or t > 0 or k0 > 0), a_addr=a0,
+                                a_stride=mt, w_addr=wb, c_addr=c, rows=mt, kblocks=kn)
             tile = (ACC, cbuf, cbuf + mt * gn)
             if ep.kind == "acc32":
                 dma.store(em, d, out, Mem.ACC, cbuf, row0=m0, rows=mt, block0=n0, blocks=gn)

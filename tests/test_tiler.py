@@ -4,7 +4,7 @@ shapes: exact against numpy, also when the queues run in a random concurrent ord
 import numpy as np
 import pytest
 
-from compiler.lower_linear import plan
+from compiler.lower_linear import _fit, plan
 from compiler.testprogs import linear_chain_program, linear_program
 from isa import MachineConfig, Opcode
 from sim import FunctionalSim, SimError, run_program
@@ -67,3 +67,32 @@ def test_plan_prefers_one_m_tile_and_reports_misfit():
 def test_linear_program_rejects_bad_shapes():
     with pytest.raises(ValueError, match="m=0: expected a positive int"):
         linear_program(MachineConfig(dim=4), 0, 3, 3)
+
+
+def test_plan_chunks_tall_weights_before_splitting_rows():
+    """bert-base FFN2 at DIM 64 (K 3072 = 48 blocks, default SRAMs): with whole weight blocks
+    (2 x 3072 scratchpad rows) the rows split into 10 tiles, each streaming all weights again;
+    K chunks of the weights leave room for 3 tiles of 43 rows."""
+    cfg = MachineConfig(dim=64)
+    p = plan(cfg, 128, [48], 12, "resadd_ln")
+    assert (p.m_tile, p.k_chunk) == (43, 15) and p.sp_rows <= cfg.sp_rows
+    assert _fit(cfg, 128, [48], 12, "resadd_ln", tiles=9, kc=48) is None
+    assert _fit(cfg, 128, [48], 12, "resadd_ln", tiles=10, kc=48) is not None
+    assert plan(MachineConfig(dim=16), 128, [192], 48, "resadd_ln").k_chunk == 192  # fits whole
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_k_chunked_linear_exact_in_any_queue_order(accumulate):
+    cfg = MachineConfig(dim=4, sp_kib=2, acc_kib=4)  # 512 SP rows: K = 300 must be chunked
+    prog, inputs, ref = linear_program(cfg, 24, 300, 10, bias=True, accumulate=accumulate,
+                                       seed=5)
+    gemm_k = {i.kblocks for i in prog.instructions if i.op == Opcode.GEMM}
+    assert max(gemm_k) < 75  # 300 / DIM K-blocks, split into chunks
+    sim, _ = run_program(prog, inputs)
+    assert np.array_equal(prog.read_tensor(sim.dram, "y"), ref["y"])
+    for seed in range(4):
+        s = FunctionalSim(prog)
+        for name, v in inputs.items():
+            prog.write_tensor(s.dram, name, v)
+        s.run_interleaved(seed)
+        assert np.array_equal(prog.read_tensor(s.dram, "y"), ref["y"]), seed
