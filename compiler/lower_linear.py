@@ -4,9 +4,9 @@ Loop order: for each M tile (rows of X), load the A tiles once; for each group o
 blocks, stream weight blocks through two scratchpad buffers (the load of block n+1 overlaps the
 GEMM of block n), then run the epilogue on the vector unit and store. A weight block that is too
 tall for the scratchpad next to a large M tile is streamed in K chunks (one accumulating GEMM
-per chunk): a larger M tile means fewer weight reloads, which matters more at large DIM. Every buffer that two
-queues share is double-buffered so DMA runs ahead of compute; the emitter turns the buffer
-reuse into dependency tokens.
+per chunk): a larger M tile means fewer weight reloads, which matters more at large DIM.
+Every buffer that two queues share is double-buffered so DMA runs ahead of compute; the emitter
+turns the buffer reuse into dependency tokens.
 """
 
 from __future__ import annotations
@@ -210,7 +210,8 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
                 dma.store(em, d, out, Mem.SP, obuf, row0=m0, rows=mt, block0=n0, blocks=gn)
             else:
                 rbuf, obuf = r_bufs[mi % nbuf], o_bufs[mi % nbuf]
-                em.emit(Opcode.RESADD, reads=(tile, (SP, rbuf, rbuf + mt * nb), (ACC, rp, rp + p * nb)),
+                em.emit(Opcode.RESADD,
+                        reads=(tile, (SP, rbuf, rbuf + mt * nb), (ACC, rp, rp + p * nb)),
                         writes=(tile,), src=cbuf, res=rbuf, dst=cbuf, rows=mt, blocks=nb, param=rp)
                 em.emit(Opcode.LAYERNORM, reads=(tile, (ACC, lnp, lnp + 1 + 2 * nb)),
                         writes=((SP, obuf, obuf + mt * nb),),

@@ -140,7 +140,7 @@ class QuantizedModel:
 #: Migration strength of per-channel activation scales into the weights (measured best of
 #: alpha in {0, 0.25, 0.5, 0.6, 0.75, 1} on all-MiniLM-L6-v2; docs/architecture.md "Numerics").
 SMOOTH_ALPHA = 0.75  # LayerNorm outputs (x, h1)
-#: The GELU output: 0.75 as well once GPTQ rounds the weights (0.5 was best with nearest rounding).
+#: The GELU output (benchmarks/quant_ablation.py: 0.5 and 1 both worse with GPTQ).
 FFN_ALPHA = 0.75
 #: The attention output (per channel since V is per channel): a weaker migration as well.
 CTX_ALPHA = 0.5
@@ -164,9 +164,9 @@ def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
              act_order: bool = gptq.ACT_ORDER) -> QuantizedModel:
     """Integer constants for every layer.
 
-    int8 activations get one scale per channel (per head for the attention output). The scale of
+    int8 activations get one scale per channel (Q and K one per head). The scale of
     an activation that feeds a linear layer is folded into that layer's weights before they are
-    quantized per output column (as in SmoothQuant with alpha = 1), and the residual and
+    quantized per output column (SmoothQuant, strength ``alpha``), and the residual and
     LayerNorm parameters are per lane anyway, so per-channel scales cost no hardware. With
     ``use_gptq`` every weight matrix is rounded by GPTQ (compiler/gptq.py) against its
     calibration inputs, else to nearest.

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from compiler.testprogs import linear_program
 from isa import MachineConfig
@@ -29,18 +30,63 @@ def small_config(dim: int, **kw) -> MachineConfig:
                          dram_latency=16, **kw)
 
 
-def linear_jobs(cfg: MachineConfig, cases=LINEAR_CASES):
+def skip_unless(sim: str) -> None:
+    from hw.rtlsim.runner import simulator_available
+
+    reason = simulator_available(sim)
+    if reason:
+        pytest.skip(f"{sim} unavailable: {reason}")
+
+
+def make_job(prog, inputs: dict, seed: int, max_cycles: int):
+    """An RtlJob with the inputs written into a fresh DRAM image, random latency and
+    back-pressure (latency 4..40, ready 70 % of cycles)."""
     from hw.rtlsim.runner import RtlJob
 
+    dram = prog.new_dram()
+    for name, value in inputs.items():
+        prog.write_tensor(dram, name, value)
+    return RtlJob(prog, dram, seed=seed, latency=(4, 40), ready_prob=0.7, max_cycles=max_cycles)
+
+
+def linear_jobs(cfg: MachineConfig, cases=LINEAR_CASES):
     out = []
     for n, (m, k, nn, bias, acc) in enumerate(cases):
         prog, inputs, ref = linear_program(cfg, m, k, nn, bias=bias, accumulate=acc, seed=n)
-        dram = prog.new_dram()
-        for name, value in inputs.items():
-            prog.write_tensor(dram, name, value)
-        out.append((prog, inputs, ref, RtlJob(prog, dram, seed=100 + n, latency=(4, 40),
-                                               ready_prob=0.7, max_cycles=200_000)))
+        out.append((prog, inputs, ref, make_job(prog, inputs, 100 + n, 200_000)))
     return out
+
+
+def run_and_check(dim: int, sim: str, tmp_path, cases, make_jobs, tag: str, check=None):
+    """Run ``make_jobs(cfg, cases)`` on the RTL; every program must end without error, retire
+    every instruction and leave DRAM byte-equal to the functional simulator's and ``y`` equal
+    to the reference. ``check(case, prog)`` adds per-case assertions. Cycle counters are
+    recorded under ``{tag}-{sim}-dim{dim}``."""
+    from hw.rtlsim.runner import run_jobs
+    from sim.functional import run_program
+
+    skip_unless(sim)
+    cfg = small_config(dim)
+    jobs = make_jobs(cfg, cases)
+    results = run_jobs(cfg, [j[3] for j in jobs], sim=sim, workdir=tmp_path)
+    cycles = {}
+    for (prog, inputs, ref, _), res, case in zip(jobs, results, cases, strict=True):
+        regs = res.regs
+        assert not regs["timed_out"], f"{case}: no interrupt within the cycle limit"
+        assert regs["model_errors"] == [], regs["model_errors"]
+        assert regs["error"] == 0, f"{case}: error {regs['error']} at {regs['error_index']}"
+        assert regs["irq"] == 1 and regs["status"] == 2
+        assert regs["retired"] == len(prog.instructions)
+        if check is not None:
+            check(case, prog)
+        func, _ = run_program(prog, inputs)
+        diff = np.nonzero(res.dram != func.dram)[0]
+        assert diff.size == 0, f"{case}: DRAM differs from the functional sim at bytes {diff[:16]}"
+        np.testing.assert_array_equal(prog.read_tensor(res.dram, "y"), int32_wrap(ref["y"]))
+        cycles[str(case)] = {k: regs[k] for k in ("cycles", "load_busy", "compute_busy",
+                                                    "store_busy")}
+    record_cycles(f"{tag}-{sim}-dim{dim}", cycles)
+    return jobs, results
 
 
 def record_cycles(key: str, entries: dict) -> None:

@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 
 from compiler.testprogs import linear_chain_program
-from hw.rtlsim.runner import RtlJob, run_jobs, simulator_available
 from isa import Opcode
-from sim.functional import run_program
 
-from .rtl_cases import int32_wrap, record_cycles, small_config
+from .rtl_cases import make_job, run_and_check
 
 pytestmark = pytest.mark.rtl
 
@@ -27,47 +25,21 @@ CHAIN_CASES = [
 ]
 
 
-def _skip_unless(sim: str) -> None:
-    reason = simulator_available(sim)
-    if reason:
-        pytest.skip(f"{sim} unavailable: {reason}")
-
-
 def chain_jobs(cfg, cases=CHAIN_CASES):
     out = []
     for n, (m, widths) in enumerate(cases):
         prog, inputs, ref = linear_chain_program(cfg, m, widths, seed=20 + n)
-        dram = prog.new_dram()
-        for name, value in inputs.items():
-            prog.write_tensor(dram, name, value)
-        out.append((prog, inputs, ref, RtlJob(prog, dram, seed=300 + n, latency=(4, 40),
-                                               ready_prob=0.7, max_cycles=400_000)))
+        out.append((prog, inputs, ref, make_job(prog, inputs, 300 + n, 400_000)))
     return out
 
 
+def _runs_its_requants(case, prog) -> None:
+    nreq = sum(ins.op == Opcode.REQUANT for ins in prog.instructions)
+    assert nreq == len(case[1]) - 2, case  # the chain really runs its REQUANTs
+
+
 def _run_and_check(dim: int, sim: str, tmp_path, cases=CHAIN_CASES, tag: str = "chain"):
-    _skip_unless(sim)
-    cfg = small_config(dim)
-    jobs = chain_jobs(cfg, cases)
-    results = run_jobs(cfg, [j[3] for j in jobs], sim=sim, workdir=tmp_path)
-    cycles = {}
-    for (prog, inputs, ref, _), res, case in zip(jobs, results, cases, strict=True):
-        regs = res.regs
-        assert not regs["timed_out"], f"{case}: no interrupt within the cycle limit"
-        assert regs["model_errors"] == [], regs["model_errors"]
-        assert regs["error"] == 0, f"{case}: error {regs['error']} at {regs['error_index']}"
-        assert regs["irq"] == 1 and regs["status"] == 2
-        assert regs["retired"] == len(prog.instructions)
-        nreq = sum(ins.op == Opcode.REQUANT for ins in prog.instructions)
-        assert nreq == len(case[1]) - 2, case  # the chain really runs its REQUANTs
-        func, _ = run_program(prog, inputs)
-        diff = np.nonzero(res.dram != func.dram)[0]
-        assert diff.size == 0, f"{case}: DRAM differs from the functional sim at bytes {diff[:16]}"
-        np.testing.assert_array_equal(prog.read_tensor(res.dram, "y"), int32_wrap(ref["y"]))
-        cycles[str(case)] = {k: regs[k] for k in ("cycles", "load_busy", "compute_busy",
-                                                    "store_busy")}
-    record_cycles(f"{tag}-{sim}-dim{dim}", cycles)
-    return jobs, results
+    return run_and_check(dim, sim, tmp_path, cases, chain_jobs, tag, _runs_its_requants)
 
 
 @pytest.mark.parametrize("dim", [4, 8])

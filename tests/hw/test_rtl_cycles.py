@@ -17,20 +17,14 @@ import pytest
 
 import sim.timing
 from compiler.testprogs import linear_chain_program, linear_program
-from hw.rtlsim.runner import RtlJob, run_jobs, simulator_available
+from hw.rtlsim.runner import RtlJob, run_jobs
 from isa import INSTR_BYTES, Instruction, Mem, Opcode, Program
 from sim.timing import costs as C
 
-from .rtl_cases import LINEAR_CASES, record_cycles, small_config
+from .rtl_cases import LINEAR_CASES, record_cycles, skip_unless, small_config
 
 pytestmark = pytest.mark.rtl
 DRAM = 3 * 4096 + 1024
-
-
-def _skip_unless(sim: str) -> None:
-    reason = simulator_available(sim)
-    if reason:
-        pytest.skip(f"{sim} unavailable: {reason}")
 
 
 def _dma_cases(dim: int, seed: int):
@@ -89,7 +83,7 @@ def _formula(ins, cfg):
 
 @pytest.mark.parametrize("dim,latency", [(4, 16), (4, 5), (8, 16)])
 def test_single_instructions_take_the_exact_formula(dim, latency, tmp_path):
-    _skip_unless("verilator")
+    skip_unless("verilator")
     cfg = small_config(dim).replace(dram_latency=latency)
     progs = _single_programs(cfg)
     results = run_jobs(small_config(dim), [RtlJob.fixed(p, p.new_dram()) for p in progs],
@@ -115,7 +109,7 @@ def _programs(cfg):
 
 
 def _check_programs(dim: int, tmp_path):
-    _skip_unless("verilator")
+    skip_unless("verilator")
     cfg = small_config(dim)
     progs = _programs(cfg)
     jobs = []

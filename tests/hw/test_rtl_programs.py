@@ -7,41 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw.rtlsim.runner import run_jobs, simulator_available
-from sim.functional import run_program
-
-from .rtl_cases import LINEAR_CASES, int32_wrap, linear_jobs, record_cycles, small_config
+from .rtl_cases import LINEAR_CASES, linear_jobs, run_and_check
 
 pytestmark = pytest.mark.rtl
 
 
-def _skip_unless(sim: str) -> None:
-    reason = simulator_available(sim)
-    if reason:
-        pytest.skip(f"{sim} unavailable: {reason}")
-
-
 def _run_and_check(dim: int, sim: str, tmp_path, cases=LINEAR_CASES, tag: str = "linear"):
-    _skip_unless(sim)
-    cfg = small_config(dim)
-    jobs = linear_jobs(cfg, cases)
-    results = run_jobs(cfg, [j[3] for j in jobs], sim=sim, workdir=tmp_path)
-    cycles = {}
-    for (prog, inputs, ref, _), res, case in zip(jobs, results, cases, strict=True):
-        regs = res.regs
-        assert not regs["timed_out"], f"{case}: no interrupt within the cycle limit"
-        assert regs["model_errors"] == [], regs["model_errors"]
-        assert regs["error"] == 0, f"{case}: error {regs['error']} at {regs['error_index']}"
-        assert regs["irq"] == 1 and regs["status"] == 2
-        assert regs["retired"] == len(prog.instructions)
-        func, _ = run_program(prog, inputs)
-        diff = np.nonzero(res.dram != func.dram)[0]
-        assert diff.size == 0, f"{case}: DRAM differs from the functional sim at bytes {diff[:16]}"
-        np.testing.assert_array_equal(prog.read_tensor(res.dram, "y"), int32_wrap(ref["y"]))
-        cycles[str(case)] = {k: regs[k] for k in ("cycles", "load_busy", "compute_busy",
-                                                    "store_busy")}
-    record_cycles(f"{tag}-{sim}-dim{dim}", cycles)
-    return jobs, results
+    return run_and_check(dim, sim, tmp_path, cases, linear_jobs, tag)
 
 
 @pytest.mark.parametrize("dim", [4, 8])
