@@ -77,3 +77,17 @@ def test_gptq_changes_weight_codes_not_instructions(tmp_path):
     assert [x.encode() for x in a.instructions] == [x.encode() for x in b.instructions]
     assert a.dram_size == b.dram_size
     assert not np.array_equal(a.dram_init, b.dram_init)  # the weight codes do differ
+
+
+def test_gptq_without_calibration_rows_is_a_clear_error(tmp_path):
+    from compiler.graph import import_model
+    from compiler.quantize import Calibration, calibrate, quantize
+
+    folder = save_bert(tmp_path / "m", hidden=48, heads=3, ffn=80, layers=1)
+    graph = import_model(load_model(str(folder)).model)
+    ids = np.full((1, 5), 7, dtype=np.int64)
+    calib = calibrate(graph, ids, np.ones_like(ids))
+    stats_only = Calibration(calib.stats)
+    with pytest.raises(ValueError, match=r"GPTQ needs the calibration rows of 'emb_out'"):
+        quantize(graph, stats_only, 8)
+    quantize(graph, stats_only, 8, use_gptq=False)  # nearest rounding needs the maxima only
