@@ -66,7 +66,9 @@ class FunctionalSim:
 
     # -- checks ----------------------------------------------------------------------------
     def _fail(self, code: ErrorCode, msg: str):
-        raise SimError(code, self.pc, msg)
+        prog = self.program.instructions
+        ins = prog[self.pc] if self.pc < len(prog) else None
+        raise SimError(code, self.pc, msg, ins)
 
     def _sram(self, mem: Mem, addr: int, rows: int, what: str) -> None:
         limit = self.cfg.sp_rows if mem == Mem.SP else self.cfg.acc_rows

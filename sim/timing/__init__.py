@@ -28,8 +28,9 @@ def estimate(
 
     ``clock_mhz``: core clock in MHz, > 0, used only for ``latency_ms``. ``config`` must have the
     program's ``dim`` (the instruction stream is tiled for it); other fields may differ.
-    Raises ValueError for bad arguments and sim.SimError (BAD_FIELD, DEPENDENCY) for a program
-    whose instructions the hardware would reject.
+    Raises ValueError for bad arguments and sim.SimError for a program whose instructions the
+    hardware would reject: every check that reads no data (sim/checks.py), with the functional
+    simulator's code, index and message.
     """
     if not isinstance(program, Program):
         raise TypeError(f"estimate() needs an isa.Program, not {type(program).__name__}")
@@ -46,7 +47,7 @@ def estimate(
             "is tiled for one array size; recompile it for another"
         )
     ranges = layer_ranges(program.meta, len(program.instructions))
-    sched = schedule(program.instructions, cfg)
+    sched = schedule(program.instructions, cfg, program.dram_size)
     ops = [ins.op.name for ins in program.instructions]
     report = build_report(sched, ops, ranges, cfg, float(clock_mhz))
     useful = program.meta.get("macs") if isinstance(program.meta, dict) else None

@@ -38,6 +38,7 @@ import numpy as np
 from isa import INSTR_BYTES, ErrorCode, Instruction, MachineConfig, Queue
 from isa.opcodes import NEIGHBOURS
 
+from ..checks import missing_neighbour, static_error
 from ..errors import SimError
 from .costs import (
     FETCH_BUFFER_CYCLES,
@@ -81,12 +82,14 @@ class Schedule:
         return int(self.finish.max()) if len(self.finish) else 0
 
 
-def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
+def schedule(instructions: list[Instruction], cfg: MachineConfig,
+             dram_size: int | None = None) -> Schedule:
     """Time ``instructions`` on the machine ``cfg``.
 
-    Raises SimError with ErrorCode.BAD_FIELD for a field the ISA rejects (e.g. rows = 0) and
-    ErrorCode.DEPENDENCY for a flag towards a missing queue or a pop without an earlier push,
-    naming the instruction's index, like the functional simulator.
+    Raises SimError for every check that does not read data (sim/checks.py), in the functional
+    simulator's order, naming the instruction's index: DEPENDENCY for a flag towards a missing
+    queue or a pop without an earlier push, then the opcode's BAD_FIELD / SRAM_RANGE checks and,
+    when ``dram_size`` is given, DRAM_RANGE.
     """
     n = len(instructions)
     fetch = [0] * n
@@ -110,16 +113,19 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
     dispatched = deque(maxlen=FETCH_DEPTH)  # dispatch cycles of the last FETCH_DEPTH
     next_dispatch = 0  # earliest dispatch cycle of the next instruction (order, holds)
     for i, ins in enumerate(instructions):
-        cost = cost_cache.get(ins)
-        if cost is None:
-            try:
-                cost = instruction_cost(ins, cfg)
-            except CostError as e:
-                raise SimError(ErrorCode.BAD_FIELD, i, str(e)) from None
-            cost_cache[ins] = cost
         q = ins.queue
         f = ins.f
         prev, nxt = _NEIGHBOURS[q]
+        cost = cost_cache.get(ins)
+        if cost is None:
+            _check(ins, i, cfg, dram_size, pushes, pops_done)
+            try:
+                cost = instruction_cost(ins, cfg)
+            except CostError as e:  # pragma: no cover - static_error rejects these first
+                raise SimError(ErrorCode.BAD_FIELD, i, str(e), ins) from None
+            cost_cache[ins] = cost
+        elif f["pop_prev"] or f["pop_next"]:
+            _check(ins, i, cfg, None, pushes, pops_done)
         # Fetch: one request per cycle, at most FETCH_DEPTH requested or buffered.
         request += 1
         if len(dispatched) == FETCH_DEPTH:
@@ -139,14 +145,8 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
         for flag, other in (("pop_prev", prev), ("pop_next", nxt)):
             if not f[flag]:
                 continue
-            if other is None:
-                raise SimError(ErrorCode.DEPENDENCY, i, f"{ins.op.name} in the {q.name} queue has "
-                               f"{flag} set but that queue has no such neighbour")
             ch = (other, q)
             k = pops_done[ch]
-            if k >= len(pushes[ch]):
-                raise SimError(ErrorCode.DEPENDENCY, i, f"{flag}: no token from the {other.name} "
-                               "queue was pushed earlier in program order")
             pops_done[ch] = k + 1
             s = max(s, pushes[ch][k])
         e = s + START_CYCLES + cost.cycles
@@ -154,9 +154,6 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
             next_dispatch = max(next_dispatch, s + check_hold_cycles(ins.op, ins.blocks))
         for flag, other in (("push_prev", prev), ("push_next", nxt)):
             if f[flag]:
-                if other is None:
-                    raise SimError(ErrorCode.DEPENDENCY, i, f"{ins.op.name} in the {q.name} queue "
-                                   f"has {flag} set but that queue has no such neighbour")
                 pushes[(q, other)].append(e)
         fetch[i], start[i], finish[i] = fetched, s, e
         token_wait[i] = s - ready
@@ -174,3 +171,20 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
         costs=costs,
         dispatch_blocked=blocked,
     )
+
+
+def _check(ins: Instruction, i: int, cfg: MachineConfig, dram_size: int | None,
+           pushes: dict, pops_done: dict) -> None:
+    """Raise the SimError the functional simulator raises at instruction ``i``, if any (without
+    data checks): missing neighbour, token underflow, then the opcode's static checks."""
+    msg = missing_neighbour(ins)
+    if msg is not None:
+        raise SimError(ErrorCode.DEPENDENCY, i, msg, ins)
+    q = ins.queue
+    for flag, other in zip(("pop_prev", "pop_next"), _NEIGHBOURS[q], strict=True):
+        if ins.f[flag] and pops_done[(other, q)] >= len(pushes[(other, q)]):
+            raise SimError(ErrorCode.DEPENDENCY, i, f"{flag}: no token from the {other.name} "
+                           "queue was pushed earlier in program order", ins)
+    err = static_error(ins, cfg, dram_size)
+    if err is not None:
+        raise SimError(err[0], i, err[1], ins)

@@ -128,7 +128,7 @@ def test_flag_towards_a_missing_queue_is_a_dependency_error(ins, flag):
 
 
 def test_bad_field_is_a_bad_field_sim_error():
-    with pytest.raises(SimError, match="instruction 2: BAD_FIELD: GEMM.rows=0") as e:
+    with pytest.raises(SimError, match="instruction 2: BAD_FIELD: GEMM.rows must be >= 1") as e:
         schedule([load(), gemm(), Instruction(Opcode.GEMM, rows=0, kblocks=1)], CFG)
     assert e.value.code == ErrorCode.BAD_FIELD
 
