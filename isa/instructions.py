@@ -13,9 +13,13 @@ from .opcodes import ErrorCode, Opcode, Queue, queue_of
 class DecodeError(ValueError):
     """An instruction word that is not a valid instruction; ``code`` is the ErrorCode."""
 
-    def __init__(self, message: str, code: ErrorCode):
+    def __init__(self, message: str, code: ErrorCode, index: int | None = None,
+                 word: int | None = None):
         super().__init__(message)
         self.code = code
+        self.index = index  #: position in the instruction stream (decode_program)
+        self.word = word  #: the raw instruction word
+        self.detail = message
 
 
 class Instruction:
@@ -84,7 +88,9 @@ class Instruction:
         try:
             op = Opcode(raw)
         except ValueError:
-            raise DecodeError(f"illegal opcode {raw}", ErrorCode.ILLEGAL_OPCODE) from None
+            raise DecodeError(f"illegal opcode {raw}: expected one of "
+                              f"{', '.join(f'{o.value} {o.name}' for o in Opcode)}",
+                              ErrorCode.ILLEGAL_OPCODE) from None
         layout = LAYOUT[op]
         used = max(lsb + width for lsb, width in layout.values())
         if word >> used:
@@ -132,7 +138,10 @@ def decode_program(data: bytes) -> list[Instruction]:
         try:
             out.append(decode_word(data, i))
         except DecodeError as e:
-            raise DecodeError(f"instruction {i}: {e}", e.code) from None
+            word = int.from_bytes(data[i * INSTR_BYTES : (i + 1) * INSTR_BYTES], "little")
+            err = DecodeError(f"instruction {i}: {e}", e.code, i, word)
+            err.detail = str(e)
+            raise err from None
     return out
 
 

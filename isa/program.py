@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import program_checks
 from .fields import INSTR_BYTES
-from .instructions import Instruction, decode_program, encode_program
+from .instructions import DecodeError, Instruction, decode_program, encode_program
 from .layout import from_blocked, nblocks, to_blocked
 from .params import DRAM_ADDR_BITS, MachineConfig
 
@@ -33,7 +34,21 @@ ROLES = ("const", "input", "output", "activation", "host")
 
 
 class ProgramFileError(ValueError):
-    """A program file that cannot be read: wrong magic, version, truncated, or corrupt."""
+    """A program file that cannot be read: wrong magic, version, truncated, corrupt, or a header
+    that contradicts itself (isa/program_checks.py names the field)."""
+
+
+class ProgramInstructionError(ProgramFileError):
+    """An instruction word that does not decode: ``code`` (ILLEGAL_OPCODE or BAD_FIELD), ``index``
+    and ``word`` as the hardware would report them when it fetched it."""
+
+    def __init__(self, err: DecodeError, source: str):
+        super().__init__(f"{source}: {err}")
+        self.code, self.index, self.word, self.detail = err.code, err.index, err.word, err.detail
+
+    def one_line(self) -> str:
+        word = f"word {self.word:#034x}"
+        return f"{self.code.name} at instruction {self.index} ({word}): {self.detail}"
 
 
 @dataclass
@@ -170,10 +185,15 @@ class Program:
             raise ProgramFileError(f"{source} is truncated: its header is incomplete")
         try:
             header = json.loads(data[fixed : fixed + hlen].decode())
-            n_instr = int(header["n_instructions"])
-            init_len = int(header["dram_init_bytes"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError) as e:
             raise ProgramFileError(f"{source}: the header is corrupt ({e})") from None
+        if not isinstance(header, dict):
+            raise ProgramFileError(f"{source}: the header is corrupt (not a JSON object)")
+        try:
+            n_instr = program_checks.int_field(header.get("n_instructions"), "n_instructions")
+            init_len = program_checks.int_field(header.get("dram_init_bytes"), "dram_init_bytes")
+        except program_checks.HeaderError as e:
+            raise ProgramFileError(f"{source}: {e}") from None
         payload = data[fixed + hlen :]
         expected = n_instr * INSTR_BYTES + init_len
         if len(payload) != expected:
@@ -184,19 +204,20 @@ class Program:
         if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
             raise ProgramFileError(f"{source} is corrupt: payload checksum does not match")
         try:
-            config = MachineConfig.from_dict(header["config"])
-            tensors = {t["name"]: TensorInfo(**t) for t in header["tensors"]}
+            config = program_checks.check_config(header.get("config"))
+            dram_size, _ = program_checks.check_sizes(header, n_instr)
+            tensors = program_checks.check_tensors(header.get("tensors"), config, dram_size,
+                                                   TensorInfo)
+            meta = program_checks.check_meta(header.get("meta", {}), tensors, config, n_instr)
+        except program_checks.HeaderError as e:
+            raise ProgramFileError(f"{source}: {e}") from None
+        try:
             instructions = decode_program(payload[: n_instr * INSTR_BYTES])
-            return cls(
-                config=config,
-                instructions=instructions,
-                dram_init=bytes(payload[n_instr * INSTR_BYTES :]),
-                dram_size=int(header["dram_size"]),
-                tensors=tensors,
-                meta=header.get("meta", {}),
-            )
-        except (ValueError, KeyError, TypeError) as e:
-            raise ProgramFileError(f"{source}: invalid contents ({e})") from None
+        except DecodeError as e:
+            raise ProgramInstructionError(e, source) from None
+        return cls(config=config, instructions=instructions,
+                   dram_init=bytes(payload[n_instr * INSTR_BYTES :]), dram_size=dram_size,
+                   tensors=tensors, meta=meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Program:
