@@ -1,5 +1,6 @@
 """The ``encore`` command line. Each subcommand lives in encore/commands/<name>.py and exposes
 ``add_parser(subparsers)`` (which sets ``func``) so commands can be added without touching this file.
+Every command runs through encore.errors.run_command: one-line errors, exit statuses per class.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import pkgutil
 import sys
 
 from . import commands
-
-
-class UserError(Exception):
-    """A mistake of the user's: printed as one clear line, exit status 2."""
+from .errors import InputError as UserError  # noqa: F401  (older name)
+from .errors import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,18 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except UserError as e:
-        print(f"encore {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
-        # Input checks across Encore raise these with messages that name the bad value.
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"encore {args.command}: error: {msg}", file=sys.stderr)
-        return 2
-
+    args = parser.parse_args(argv)  # usage errors: argparse prints them and exits with 2
+    return run_command(args.command, lambda: args.func(args))
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

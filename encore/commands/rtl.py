@@ -45,6 +45,7 @@ def _inputs(program: Program, path: str | None, seed: int) -> dict[str, np.ndarr
 
 
 def run(args: argparse.Namespace) -> int:
+    from encore.errors import RtlMismatch
     from hw.rtlsim.runner import RtlJob, run_jobs, simulator_available
     from hw.top import check_config
     from sim.errors import SimError
@@ -69,35 +70,37 @@ def run(args: argparse.Namespace) -> int:
                    sim=args.simulator)[0]
     wall = time.perf_counter() - t0
     regs = res.regs
-    if regs["timed_out"]:
-        print(f"RTL did not finish within {args.max_cycles} cycles")
-        return 1
-    err = ErrorCode(regs["error"])
-    print(f"RTL ({args.simulator}, DIM={program.config.dim}): {regs['cycles']} cycles, "
-          f"{regs['retired']} instructions; busy cycles load {regs['load_busy']}, "
-          f"compute {regs['compute_busy']}, store {regs['store_busy']}; {wall:.1f} s wall")
-    if err != ErrorCode.NONE:
-        print(f"RTL stopped with {err.name} at instruction {regs['error_index']}")
     try:
         func, _ = run_program(program, inputs)
         func_err = None
     except SimError as e:
         func, func_err = None, e
+    if regs["timed_out"]:
+        expect = func_err.one_line() if func_err else "finishes without error"
+        raise RtlMismatch(f"the RTL did not finish within {args.max_cycles} cycles; the "
+                          f"functional simulator: {expect}")
+    err = ErrorCode(regs["error"])
+    print(f"RTL ({args.simulator}, DIM={program.config.dim}): {regs['cycles']} cycles, "
+          f"{regs['retired']} instructions; busy cycles load {regs['load_busy']}, "
+          f"compute {regs['compute_busy']}, store {regs['store_busy']}; {wall:.1f} s wall")
     for name, t in program.tensors.items():
         if t.role == "output":
             value = program.read_tensor(res.dram, name)
             print(f"{name} [{t.rows}x{t.cols}] {t.dtype}:\n{value[: args.show]}")
     if func_err is not None:
-        same = err == func_err.code and regs["error_index"] == func_err.index
-        print(f"functional simulator: {func_err}; RTL {'agrees' if same else 'DISAGREES'}")
-        return 0 if same else 1
+        if err == func_err.code and regs["error_index"] == func_err.index:
+            func_err.detail += " (the RTL stopped with the same code and index)"
+            raise func_err
+        rtl = (f"{err.name} at instruction {regs['error_index']}" if err != ErrorCode.NONE
+               else "no error")
+        raise RtlMismatch(f"the RTL reports {rtl}, the functional simulator "
+                          f"{func_err.one_line()}")
     if err != ErrorCode.NONE:
-        print("functional simulator ran without error: RTL DISAGREES")
-        return 1
+        raise RtlMismatch(f"the RTL stopped with {err.name} at instruction "
+                          f"{regs['error_index']}; the functional simulator ran without error")
     diff = np.nonzero(res.dram != func.dram)[0]
     if diff.size:
-        print(f"DRAM MISMATCH with the functional simulator: {diff.size} bytes differ, "
-              f"first at {diff[:8].tolist()}")
-        return 1
+        raise RtlMismatch(f"DRAM differs from the functional simulator in {diff.size} bytes, "
+                          f"first at {diff[:8].tolist()}")
     print(f"DRAM matches the functional simulator bit for bit ({res.dram.size} bytes)")
     return 0

@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
 
 def _inputs(args, prog):
     meta = prog.meta
+    if "arch" not in meta:
+        raise ValueError(f"{args.program} is not a model program (its header has no meta.arch): "
+                         "encore simulate runs programs written by encore compile")
     b, t = meta["batch"], meta["seq"]
     if args.inputs:
         try:

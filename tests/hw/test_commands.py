@@ -66,5 +66,5 @@ def test_rtl_command_reports_missing_inputs(tmp_path, capsys):
     prog, _, _ = linear_program(cfg, 2, 3, 2, seed=1)
     prog.save(tmp_path / "p.encore")
     np.savez(tmp_path / "in.npz", other=np.zeros(3))
-    assert main(["rtl", str(tmp_path / "p.encore"), "--inputs", str(tmp_path / "in.npz")]) == 2
+    assert main(["rtl", str(tmp_path / "p.encore"), "--inputs", str(tmp_path / "in.npz")]) == 3
     assert "lacks input tensors ['x']" in capsys.readouterr().err
