@@ -134,6 +134,10 @@ def check_meta(meta, tensors: dict, cfg: MachineConfig, n_instructions: int) -> 
     if word.rows != vocab:
         raise HeaderError("meta.vocab", f"is {vocab}: tensor host.word_emb has {word.rows} rows")
     pos = _tensor(tensors, "tensors host.pos_emb", "host.pos_emb", "host")
+    for other in (word, pos, tensors.get("host.type_emb")):
+        if other is not None and other.cols != emb.cols:
+            raise HeaderError(f"tensors {other.name}", f"has {other.cols} columns: the "
+                              f"embedding input input.emb has {emb.cols}")
     need = t + meta["pad_id"] + 1 if meta["arch"] == "roberta" else t
     if pos.rows < need:
         raise HeaderError("meta.seq", f"is {t}: tensor host.pos_emb has only {pos.rows} "

@@ -4,7 +4,9 @@ both simulators agree."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +35,11 @@ def model_program_bytes() -> bytes:
     from tests.helpers import save_bert
 
     folder = Path(tempfile.mkdtemp(prefix="encore-fuzz-")) / "tiny"
-    save_bert(folder, hidden=16, heads=2, ffn=32, layers=1, max_pos=16, seed=0)
     cfg = MachineConfig(dim=4, sp_kib=16, acc_kib=16, max_seq=8)
-    return compile_model(str(folder), cfg, seq_len=5, quant={"use_gptq": False}).program.to_bytes()
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers' progress bars
+        save_bert(folder, hidden=16, heads=2, ffn=32, layers=1, max_pos=16, seed=0)
+        cm = compile_model(str(folder), cfg, seq_len=5, quant={"use_gptq": False})
+    return cm.program.to_bytes()
 
 
 @dataclass

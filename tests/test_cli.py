@@ -5,7 +5,11 @@ import json
 import numpy as np
 import pytest
 
+from encore import errors
 from encore.cli import main
+from isa import INSTR_BYTES, Instruction, Opcode, Program
+from tests import mutate
+from tests.fuzzing import model_program_bytes
 from tests.helpers import save_bert, save_gpt2_config
 
 
@@ -46,21 +50,99 @@ def test_compile_then_simulate(tmp_path, odd_model, capsys):
     (["run", "--model", "minilm-l6", "--dim", "12"], "array size dim=12 cannot be addressed"),
     (["run", "--model", "minilm-l6", "--text", ""], "input text 0 is empty"),
     (["run", "--model", "minilm-l6", "--seq", "600", "--text", "hi"], "longer than the model"),
-    (["simulate", "/nonexistent.encore"], "does not exist"),
-])
+    ])
 def test_user_errors_are_one_line(argv, message, capsys):
-    assert main(argv) == 2
+    assert main(argv) == errors.BAD_INPUT
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
 
 def test_gpt2_folder_is_rejected(tmp_path, capsys):
-    assert main(["run", "--model", str(save_gpt2_config(tmp_path / "g"))]) == 2
+    assert main(["run", "--model", str(save_gpt2_config(tmp_path / "g"))]) == errors.BAD_INPUT
     assert "unsupported architecture 'gpt2'" in capsys.readouterr().err
 
 
 def test_corrupt_program_file(tmp_path, capsys):
     bad = tmp_path / "bad.encore"
     bad.write_bytes(b"ENCOREPG" + b"\x00" * 5)
-    assert main(["simulate", str(bad)]) == 2
+    assert main(["simulate", str(bad)]) == errors.BAD_PROGRAM_FILE
     assert "is not an Encore program file" in capsys.readouterr().err
+
+
+def _one_error_line(capsys, command: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"encore {command}: error: "), err
+    return lines[0]
+
+
+def test_missing_program_file(capsys):
+    assert main(["simulate", "/nonexistent.encore"]) == errors.BAD_PROGRAM_FILE
+    assert "does not exist" in _one_error_line(capsys, "simulate")
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["simulate"])
+    assert e.value.code == errors.USAGE
+    assert "the following arguments are required: PROGRAM.encore" in capsys.readouterr().err
+
+
+def _first(prog: Program, op: Opcode) -> int:
+    return next(i for i, ins in enumerate(prog.instructions) if ins.op == op)
+
+
+def test_program_error_is_one_line_with_code_index_and_instruction(tmp_path, capsys):
+    data = model_program_bytes()
+    prog = Program.from_bytes(data)
+    i = _first(prog, Opcode.LOAD)
+    sp = prog.config.sp_rows
+    bad = Instruction(Opcode.LOAD, sram_addr=sp - 1, rows=2, cols=4, dram_addr=64, dram_stride=4,
+                      push_next=1)
+    path = tmp_path / "bad.encore"
+    path.write_bytes(mutate.with_word(data, i, bad.encode()))
+    assert main(["simulate", str(path)]) == errors.PROGRAM_ERROR
+    assert _one_error_line(capsys, "simulate") == (
+        f"encore simulate: error: SRAM_RANGE at instruction {i} (LOAD mem=SP sram_addr={sp - 1} "
+        f"rows=2 cols=4 dram_addr=0x40 dram_stride=4 [push_next]): LOAD rows [{sp - 1}, {sp + 1}) "
+        f"exceed the scratchpad ({sp} rows)")
+
+
+def test_undecodable_word_is_a_program_error(tmp_path, capsys):
+    data = model_program_bytes()
+    path = tmp_path / "bad.encore"
+    path.write_bytes(mutate.with_word(data, 7, 31))
+    assert main(["simulate", str(path)]) == errors.PROGRAM_ERROR
+    line = _one_error_line(capsys, "simulate")
+    assert line.startswith(f"encore simulate: error: ILLEGAL_OPCODE at instruction 7 (word "
+                           f"{31:#0{2 + 2 * INSTR_BYTES}x}): illegal opcode 31: expected one of 0 NOP")
+
+
+@pytest.mark.parametrize("path, value, field", [
+    (("config", "max_seq"), 1, "'meta.seq' is 5: more than config.max_seq=1"),
+    (("config", "dim"), 12, "'config' is not a valid machine configuration: array size dim=12"),
+    (("dram_size",), 1000, "dram_init_bytes"),
+    (("meta", "batch"), 2, "'meta.layer_outputs[0]'"),
+    (("meta", "seq"), None, "'meta.seq' is None: expected an integer"),
+    (("meta", "vocab"), 7, "'meta.vocab' is 7: tensor host.word_emb has"),
+    (("tensors", 0, "addr"), 1 << 31, "'tensors[0] ("),
+])
+def test_edited_headers_are_refused_naming_the_field(tmp_path, capsys, path, value, field):
+    p = tmp_path / "bad.encore"
+    p.write_bytes(mutate.with_header(model_program_bytes(), path, value))
+    assert main(["simulate", str(p)]) == errors.BAD_PROGRAM_FILE
+    assert field in _one_error_line(capsys, "simulate")
+
+
+def test_a_bug_in_encore_shows_the_traceback_and_says_so(tmp_path, capsys, monkeypatch):
+    from encore.commands import verilog
+
+    def broken(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(verilog, "run", broken)
+    assert main(["verilog", "-o", str(tmp_path / "x.v")]) == errors.BUG
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: boom" in err
+    assert err.strip().splitlines()[-1].startswith("encore verilog: this is a bug in Encore")

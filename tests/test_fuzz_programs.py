@@ -91,6 +91,7 @@ def _check_header(case) -> None:
     path, value = case
     out = run_all(mutate.with_header(model_program_bytes(), path, value))
     if out.load_error is None:
+        assert out.input_error is None, f"{path}={value!r} loads but the host refuses it"
         check_agreement(out)
 
 
