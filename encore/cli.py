@@ -1,6 +1,7 @@
 """The ``encore`` command line. Each subcommand lives in encore/commands/<name>.py and exposes
-``add_parser(subparsers)`` (which sets ``func``) so commands can be added without touching this file.
-Every command runs through encore.errors.run_command: one-line errors, exit statuses per class.
+``add_parser(subparsers)`` (which sets ``func``) so commands can be added without touching this
+file. Every command runs through encore.errors.run_command: one-line errors, an exit status per
+class of error (README "Exit statuses").
 """
 
 from __future__ import annotations

@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 
 from isa import INSTR_BITS, LAYOUT, Opcode, Program, ProgramFileError
 from tests import mutate
-from tests.fuzzing import FAST, SLOW, check_agreement, check_instruction_error, model_program_bytes
-from tests.fuzzing import run_all
+from tests.fuzzing import (
+    FAST,
+    SLOW,
+    check_agreement,
+    check_instruction_error,
+    model_program_bytes,
+    run_all,
+)
 
 N = len(Program.from_bytes(model_program_bytes()).instructions)
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -97,6 +98,17 @@ def _compiler_digest() -> str:
     return h.hexdigest()[:12]
 
 
+def _load_cached(path: Path):
+    """A cached program, or None (recompile) if the file is unreadable or invalid."""
+    from isa import Program, ProgramFileError
+
+    try:
+        return Program.load(path)
+    except ProgramFileError as e:
+        print(f"ignoring the cached program {path}: {e}", file=sys.stderr)
+        return None
+
+
 class ProgramSource:
     """Compiled programs per (model, seq, dim), timing-only (no DRAM image), cached on disk."""
 
@@ -128,12 +140,15 @@ class ProgramSource:
 
         path = self._path(model, seq, dim)
         if path.is_file() and not self.recompile:
-            return Program.load(path)
+            cached = _load_cached(path)
+            if cached is not None:
+                return cached
         if self.reuse_stale and not self.recompile:
             stale = sorted(self.cache_dir.glob(f"{model}-s{seq}-d{dim}-*.encore"),
                            key=lambda f: f.stat().st_mtime)
-            if stale:
-                return Program.load(stale[-1])
+            cached = _load_cached(stale[-1]) if stale else None
+            if cached is not None:
+                return cached
         prog = self.compile(model, seq, dim)
         slim = Program(config=prog.config, instructions=prog.instructions, dram_init=b"",
                        dram_size=prog.dram_size, meta=prog.meta)
