@@ -31,6 +31,8 @@ class AxiPort(wiring.Component):
             "aw": In(stream.Signature(ADDR_LAYOUT)),
             "w": In(stream.Signature(write_layout(bus_bytes))),
             "b": Out(stream.Signature(2)),
+            # RRESP of the beat on fetch_r / load_r (valid with that stream's valid).
+            "rresp": Out(2),
         })
 
     def elaborate(self, platform):
@@ -57,6 +59,7 @@ class AxiPort(wiring.Component):
 
         m.d.comb += [
             self.fetch_r.payload.eq(axi.rdata), self.load_r.payload.eq(axi.rdata),
+            self.rresp.eq(axi.rresp),
             self.fetch_r.valid.eq(axi.rvalid & (axi.rid == ID_FETCH)),
             self.load_r.valid.eq(axi.rvalid & (axi.rid == ID_LOAD)),
             axi.rready.eq(Mux(axi.rid == ID_LOAD, self.load_r.ready, self.fetch_r.ready)),

@@ -18,7 +18,7 @@ as in the functional simulator.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.hdl import Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,6 +51,8 @@ class Controller(wiring.Component):
             "busy": Out(1), "done": Out(1), "launch": Out(1),
             "error": Out(ErrorCode), "error_index": Out(32), "retired": Out(32),
             "compute_checked": In(1), "compute_error": In(ErrorCode),
+            # [bus errors] AXI error responses: the fetched word's, and the DMA engines'.
+            "fetch_bus_error": In(1), "load_bus_error": In(1), "store_bus_error": In(1),
             **{f"{q}_{k}": v for q in ("load", "compute", "store") for k, v in unit.items()},
         })
 
@@ -94,9 +96,9 @@ class Controller(wiring.Component):
         hold = Signal()
         hold_index = Signal(32)
         take = dispatching & self.instr.valid & (index != length) & ~hold
-        with m.If(take & (check.error != ErrorCode.NONE)):
-            m.d.sync += [self.error.eq(check.error), self.error_index.eq(index),
-                         dispatching.eq(0)]
+        with m.If(take & ((check.error != ErrorCode.NONE) | self.fetch_bus_error)):
+            m.d.sync += [self.error.eq(Mux(self.fetch_bus_error, ErrorCode.BUS_ERROR, check.error)),
+                         self.error_index.eq(index), dispatching.eq(0)]
         with m.Elif(take & target_ready):
             m.d.comb += self.instr.ready.eq(1)
             m.d.sync += index.eq(index + 1)
@@ -122,6 +124,15 @@ class Controller(wiring.Component):
             m.d.sync += [self.error.eq(self.compute_error), self.error_index.eq(hold_index),
                          dispatching.eq(0)]
         m.d.comb += self.fetch_stop.eq(~dispatching)
+
+        # -- [bus errors] program index of every queued / running LOAD and STORE --------------
+        index_fifo = {}
+        for q in (Queue.LOAD, Queue.STORE):
+            index_fifo[q] = f = ResetInserter(self.launch)(
+                fifo.SyncFIFOBuffered(width=32, depth=cfg.queue_depth))
+            m.submodules[f"index_{q.name.lower()}"] = f
+            m.d.comb += [f.w_data.eq(index), f.w_en.eq(self.instr.ready & (check.queue == q))]
+        bus_fail = []
 
         # -- queue runners --------------------------------------------------------------------
         tok = {pair: _TokenCounter(m, f"{pair[0].name}_{pair[1].name}".lower()) for pair in order}
@@ -161,8 +172,24 @@ class Controller(wiring.Component):
                 if q in next_of:
                     m.d.comb += tok[(q, next_of[q])].inc.eq(cur_hdr.push_next)
             retire.append(finished)
+            if q in index_fifo:  # [bus errors] the index travels with the instruction
+                cur_index = Signal(32, name=f"{unit}_cur_index")
+                m.d.comb += index_fifo[q].r_en.eq(ready)
+                with m.If(ready):
+                    m.d.sync += cur_index.eq(index_fifo[q].r_data)
+                bus_fail.append((finished & getattr(self, f"{unit}_bus_error"), cur_index))
             idle_all.append(~running & ~fifo_q.r_rdy)
         m.d.sync += self.retired.eq(self.retired + retire[0] + retire[1] + retire[2])
+
+        # -- [bus errors] a DMA instruction that got an error response stops the run at its
+        # index (it has finished: its tokens are pushed, so everything dispatched drains) ----
+        (load_fail, load_idx), (store_fail, store_idx) = bus_fail
+        first_is_load = load_fail & (~store_fail | (load_idx < store_idx))
+        fail_idx = Mux(first_is_load, load_idx, store_idx)
+        with m.If((load_fail | store_fail)
+                  & ((self.error == ErrorCode.NONE) | (fail_idx < self.error_index))):
+            m.d.sync += [self.error.eq(ErrorCode.BUS_ERROR), self.error_index.eq(fail_idx),
+                         dispatching.eq(0)]
 
         # -- run state --------------------------------------------------------------------------
         quiet = ~dispatching & self.fetch_idle & idle_all[0] & idle_all[1] & idle_all[2]

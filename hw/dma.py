@@ -5,6 +5,11 @@ other consumes / produces the data beats, so requests run ahead of the data and 
 latency is paid once per instruction, not once per row. Each DRAM row is one burst (two if it
 crosses a 4 KiB boundary) covering the bus-aligned span of its ``cols * esize`` bytes.
 Fields are checked by the dispatcher before an instruction reaches an engine (hw/checks.py).
+
+An AXI error response (RRESP / BRESP SLVERR or DECERR) does not cut an instruction short: the
+engine still takes every beat and response of the bursts it issued (no transaction is abandoned)
+and finishes, with ``bus_error`` set from the first bad response until its next ``start``; the
+controller then stops the run with ErrorCode.BUS_ERROR at the instruction's index.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class _DmaBase(wiring.Component):
         self._max_beats = max_beats(self._max_row, bus_bytes)
         super().__init__({
             "start": In(1), "instr": In(instr_layout(Opcode.LOAD)),
-            "busy": Out(1), "done": Out(1), **members,
+            "busy": Out(1), "done": Out(1), "bus_error": Out(1), **members,
         })
 
     def _latch(self, m):
@@ -54,7 +59,7 @@ class LoadDMA(_DmaBase):
         super().__init__(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth, bus_bytes=bus_bytes,
                          members={
             "ar": Out(stream.Signature(ADDR_LAYOUT)),
-            "r": In(stream.Signature(8 * bus_bytes)),
+            "r": In(stream.Signature(8 * bus_bytes)), "rresp": In(2),
             "sp_wr": In(WritePort.Signature(addr_width=(sp_depth - 1).bit_length(),
                                              shape=8 * dim)),
             "acc_wr": In(WritePort.Signature(addr_width=(acc_depth - 1).bit_length(),
@@ -123,8 +128,16 @@ class LoadDMA(_DmaBase):
                     m.d.sync += self.busy.eq(0)
                     m.d.comb += self.done.eq(1)
 
+        # -- error responses: sticky, and visible in the cycle of the beat that carries one --
+        err = Signal()
+        beat_err = self.busy & self.r.valid & (self.rresp != 0)
+        with m.If(beat_err):
+            m.d.sync += err.eq(1)
+        m.d.comb += self.bus_error.eq(err | beat_err)
+
         with m.If(self.start):
             m.d.sync += [
+                err.eq(0),
                 self.busy.eq(1), req_active.eq(1), req_row.eq(0), req_second.eq(0),
                 req_addr.eq(self.instr.dram_addr), dat_row.eq(0), beat.eq(0),
                 dat_addr.eq(self.instr.dram_addr),
@@ -224,13 +237,18 @@ class StoreDMA(_DmaBase):
         m.d.comb += self.b.ready.eq(1)
         with m.If(aw_fire):
             m.d.sync += bursts.eq(bursts + 1)
+        err = Signal()
         with m.If(self.b.valid):
             m.d.sync += acks.eq(acks + 1)
+            with m.If(self.b.payload != 0):  # BRESP SLVERR / DECERR
+                m.d.sync += err.eq(1)
+        m.d.comb += self.bus_error.eq(err)
         with m.If(self.busy & (wr_row == ins.rows) & (acks == bursts) & ~have_row):
             m.d.sync += self.busy.eq(0)
             m.d.comb += self.done.eq(1)
 
         with m.If(self.start):
             m.d.sync += [self.busy.eq(1), rd_row.eq(0), wr_row.eq(0), bursts.eq(0), acks.eq(0),
+                         err.eq(0),
                          wr_addr.eq(self.instr.dram_addr)]
         return m

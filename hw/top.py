@@ -84,6 +84,10 @@ class EncoreTop(wiring.Component):
         wiring.connect(m, store.w, port.w)
         wiring.connect(m, port.b, store.b)
         wiring.connect(m, fetch.instr, ctl.instr)
+        # [bus errors] AXI error responses (RRESP, BRESP) to the controller's error register.
+        m.d.comb += [fetch.rresp.eq(port.rresp), load.rresp.eq(port.rresp),
+                     ctl.fetch_bus_error.eq(fetch.instr_bus_error),
+                     ctl.load_bus_error.eq(load.bus_error), ctl.store_bus_error.eq(store.bus_error)]
 
         wiring.connect(m, load.sp_wr, sp.write_port())
         wiring.connect(m, load.acc_wr, acc.write_port())

@@ -61,6 +61,9 @@ class ErrorCode(hw_enum.IntEnum, shape=4):
     BAD_FIELD = 5  #: a field value the instruction does not admit (e.g. rows = 0)
     DEPENDENCY = 6  #: a dependency flag towards a queue that does not exist, or token underflow
     TIMEOUT = 7  #: reserved for the host driver: the device did not finish in time
+    #: hardware only: a LOAD, STORE or instruction fetch got an AXI SLVERR / DECERR response
+    #: (the simulators have no bus, so they never raise it)
+    BUS_ERROR = 8
 
 
 class Mem(enum.IntEnum):

@@ -3,8 +3,9 @@
 Each job: ``dram`` (.npy uint8 image with the instruction words in place), ``prog_addr``,
 ``prog_len``, ``dram_size``, ``out_dram`` (.npy written back), ``out_json`` (registers),
 ``seed``, ``latency`` [min, max], ``ready_prob``, ``valid_prob``, ``write_latency``,
-``max_cycles``. The bench knows nothing of
-programs; hw/rtlsim/runner.py prepares the images and checks the results.
+``max_cycles``, optionally ``resp_errors`` (error responses to inject, see dram_model.py).
+The bench knows nothing of programs; hw/rtlsim/runner.py prepares the images and checks the
+results.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ async def run_jobs(dut):
         model = AxiDram(dut, "dram", dram, bus_bytes, seed=job["seed"],
                         latency=tuple(job["latency"]), ready_prob=job["ready_prob"],
                         valid_prob=job.get("valid_prob", 0.9),
-                        write_latency=job.get("write_latency"))
+                        write_latency=job.get("write_latency"),
+                        resp_errors=job.get("resp_errors", ()))
         host = AxiLiteMaster(dut, "ctrl", dut.clk)
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
@@ -52,7 +54,8 @@ async def run_jobs(dut):
             fired = await First(RisingEdge(dut.irq), timeout)
             timed_out = fired is timeout
         wall = time.perf_counter() - t0
-        regs = {"timed_out": timed_out, "wall_seconds": wall, "model_errors": model.errors}
+        regs = {"timed_out": timed_out, "wall_seconds": wall, "model_errors": model.errors,
+                "injected": model.injected, "outstanding": model.outstanding()}
         for name in ("status", "error", "error_index", "cycles", "load_busy", "compute_busy",
                      "store_busy", "retired", "hw_config"):
             regs[name] = await host.read(OFFSETS[name])

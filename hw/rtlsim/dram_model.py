@@ -8,6 +8,11 @@ With ``latency=(L, L)``, ``ready_prob=valid_prob=1`` and ``write_latency=L`` it 
 latency DRAM of the exact cycle formulas in docs/rtl.md: an AR accepted in cycle c has its
 first R beat in cycle c + L, beats follow one per cycle in request order, and the B response of
 a burst whose last W beat is accepted in cycle c comes in cycle c + L.
+
+``resp_errors``: error responses to inject, a list of ``(channel, lo, hi, resp)`` with channel
+"r" (every beat of a read burst whose AR address lies in [lo, hi) carries RRESP ``resp``) or
+"b" (the B response of a write burst whose AW address lies in [lo, hi) is BRESP ``resp``);
+``resp`` is SLVERR (2) or DECERR (3). The data of a failing read is still returned.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from collections import deque
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
+OKAY, SLVERR, DECERR = 0, 2, 3
+
 
 class AxiDram:
     def __init__(self, dut, prefix: str, mem: np.ndarray, bus_bytes: int, *, seed: int = 0,
                  latency: tuple[int, int] = (8, 24), ready_prob: float = 0.8,
-                 valid_prob: float = 0.9, write_latency: int | None = None):
+                 valid_prob: float = 0.9, write_latency: int | None = None,
+                 resp_errors: list | tuple = ()):
         if mem.dtype != np.uint8 or mem.ndim != 1:
             raise TypeError("DRAM image must be a 1-D uint8 array")
         self.dut, self.p = dut, prefix
@@ -34,10 +42,16 @@ class AxiDram:
         #: 0..3 when stalls are enabled (ready_prob < 1).
         self.write_latency = write_latency
         self.cycle = 0
-        self.reads: deque = deque()    # [due_cycle, id, addr, beats_left]
-        self.writes: deque = deque()   # [id, addr, beats_left] awaiting W beats
+        self.resp_errors = [(str(c), int(lo), int(hi), int(r)) for c, lo, hi, r in resp_errors]
+        if any(c not in ("r", "b") or r not in (SLVERR, DECERR) for c, _, _, r in self.resp_errors):
+            raise ValueError(f"resp_errors {resp_errors!r}: expected (\"r\" or \"b\", lo, hi, "
+                             f"{SLVERR} or {DECERR}) entries")
+        #: Error responses given: (channel, burst address, resp).
+        self.injected: list[tuple[str, int, int]] = []
+        self.reads: deque = deque()    # [due_cycle, id, addr, beats_left, rresp]
+        self.writes: deque = deque()   # [id, addr, beats_left, bresp] awaiting W beats
         self.w_early: deque = deque()  # W beats that came before their AW
-        self.bresp: deque = deque()    # [due_cycle, id]
+        self.bresp: deque = deque()    # [due_cycle, id, bresp]
         self.r_shown = False
         self.b_shown = False
         self.errors: list[str] = []
@@ -48,6 +62,18 @@ class AxiDram:
         for name in ("arready", "rvalid", "rdata", "rid", "rlast", "rresp", "awready",
                      "wready", "bvalid", "bid", "bresp"):
             self.sig[name].value = 0
+
+    def outstanding(self) -> int:
+        """AXI transactions not yet completed: read bursts with beats to send, write bursts
+        without all W beats or without their B response."""
+        return len(self.reads) + len(self.writes) + len(self.bresp) + int(self.r_shown)
+
+    def _resp(self, channel: str, addr: int) -> int:
+        for c, lo, hi, resp in self.resp_errors:
+            if c == channel and lo <= addr < hi:
+                self.injected.append((channel, addr, resp))
+                return resp
+        return OKAY
 
     def _read_beat(self, addr: int) -> int:
         if addr + self.bus > self.mem.size:
@@ -81,7 +107,7 @@ class AxiDram:
                     delay = self.write_latency
                 else:
                     delay = 1 + (self.rng.randint(0, 3) if self.ready_prob < 1 else 0)
-                self.bresp.append([self.cycle + delay, wr[0]])
+                self.bresp.append([self.cycle + delay, wr[0], wr[3]])
 
     async def run(self, clk) -> None:
         s, rng = self.sig, self.rng
@@ -97,21 +123,24 @@ class AxiDram:
                 s["bvalid"].value = 0
             if not self.r_shown and self.reads and self.reads[0][0] <= self.cycle \
                     and rng.random() < self.valid_prob:
-                due, rid, addr, left = self.reads[0]
+                due, rid, addr, left, resp = self.reads[0]
                 s["rdata"].value = self._read_beat(addr)
+                s["rresp"].value = resp
                 s["rid"].value = rid
                 s["rlast"].value = int(left == 1)
                 s["rvalid"].value = 1
                 self.r_shown = True
             if not self.b_shown and self.bresp and self.bresp[0][0] <= self.cycle:
                 s["bid"].value = self.bresp[0][1]
+                s["bresp"].value = self.bresp[0][2]
                 s["bvalid"].value = 1
                 self.b_shown = True
             await ReadOnly()
             if s["arvalid"].value and s["arready"].value:
                 due = self.cycle + rng.randint(*self.latency)
-                self.reads.append([due, int(s["arid"].value), int(s["araddr"].value),
-                                   int(s["arlen"].value) + 1])
+                addr = int(s["araddr"].value)
+                self.reads.append([due, int(s["arid"].value), addr, int(s["arlen"].value) + 1,
+                                   self._resp("r", addr)])
             if self.r_shown and s["rready"].value:
                 self.r_shown = False
                 rd = self.reads[0]
@@ -120,8 +149,9 @@ class AxiDram:
                 if rd[3] == 0:
                     self.reads.popleft()
             if s["awvalid"].value and s["awready"].value:
-                self.writes.append([int(s["awid"].value), int(s["awaddr"].value),
-                                    int(s["awlen"].value) + 1])
+                addr = int(s["awaddr"].value)
+                self.writes.append([int(s["awid"].value), addr, int(s["awlen"].value) + 1,
+                                    self._resp("b", addr)])
             if s["wvalid"].value and s["wready"].value:
                 self.w_early.append((int(s["wdata"].value), int(s["wstrb"].value),
                                      int(s["wlast"].value)))

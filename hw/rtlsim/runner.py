@@ -120,6 +120,8 @@ class RtlJob:
     max_cycles: int = 2_000_000
     valid_prob: float = 0.9
     write_latency: int | None = None  # None: the DRAM model's default (see dram_model.py)
+    #: AXI error responses to inject: [(channel "r" | "b", lo, hi, resp)], see dram_model.py.
+    resp_errors: list = field(default_factory=list)
 
     @classmethod
     def fixed(cls, program: Program, dram: np.ndarray, **kw) -> RtlJob:
@@ -183,7 +185,7 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
                      "out_json": str(tmp / f"out{n}.json"), "seed": job.seed,
                      "latency": list(job.latency), "ready_prob": job.ready_prob,
                      "valid_prob": job.valid_prob, "write_latency": job.write_latency,
-                     "max_cycles": job.max_cycles})
+                     "max_cycles": job.max_cycles, "resp_errors": job.resp_errors})
     (tmp / "jobs.json").write_text(json.dumps(spec))
     _ensure_verilator_on_path()
     runner = get_runner(sim)
