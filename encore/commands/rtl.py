@@ -46,6 +46,7 @@ def _inputs(program: Program, path: str | None, seed: int) -> dict[str, np.ndarr
 
 def run(args: argparse.Namespace) -> int:
     from encore.errors import RtlMismatch
+    from hw.checks import IMPLEMENTED
     from hw.rtlsim.runner import RtlJob, run_jobs, simulator_available
     from hw.top import check_config
     from sim.errors import SimError
@@ -53,6 +54,13 @@ def run(args: argparse.Namespace) -> int:
 
     program = Program.load(args.program)
     check_config(program.config)
+    built = {op.name for op in IMPLEMENTED}
+    missing = sorted({ins.op.name for ins in program.instructions} - built)
+    if missing:
+        first = next(i for i, ins in enumerate(program.instructions) if ins.op.name in missing)
+        raise ValueError(f"this RTL build does not implement {', '.join(missing)} (first at "
+                         f"instruction {first}): it runs programs of "
+                         f"{', '.join(op.name for op in IMPLEMENTED)} only")
     reason = simulator_available(args.simulator)
     if reason:
         raise ValueError(f"cannot run on {args.simulator}: {reason}")
