@@ -1,5 +1,6 @@
 """The `encore` command line: reports, files, and one-line errors for user mistakes."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 
 from encore import errors
 from encore.cli import main
-from isa import INSTR_BYTES, Instruction, Opcode, Program
+from isa import INSTR_BYTES, ErrorCode, Instruction, Opcode, Program
+from sim.errors import SimError
 from tests import mutate
 from tests.fuzzing import model_program_bytes
 from tests.helpers import save_bert, save_gpt2_config
@@ -147,3 +149,65 @@ def test_a_bug_in_encore_shows_the_traceback_and_says_so(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: boom" in err
     assert err.strip().splitlines()[-1].startswith("encore verilog: this is a bug in Encore")
+
+
+def _fake_rtl(monkeypatch, regs: dict, dram_change=None):
+    """Make `encore rtl` see an RTL run with these registers (no simulator needed)."""
+    import hw.rtlsim.runner as runner
+
+    def run_jobs(cfg, jobs, sim="verilator", **kw):
+        from sim import FunctionalSim
+
+        sim = FunctionalSim(jobs[0].program, jobs[0].dram.copy())
+        with contextlib.suppress(SimError):
+            sim.run()
+        dram = sim.dram
+        if dram_change is not None:
+            dram_change(dram)
+        base = {"timed_out": False, "error": 0, "error_index": 0, "cycles": 100, "retired": 0,
+                "load_busy": 0, "compute_busy": 0, "store_busy": 0}
+        return [runner.RtlResult(dram=dram, regs={**base, **regs})]
+
+    monkeypatch.setattr(runner, "run_jobs", run_jobs)
+    monkeypatch.setattr(runner, "simulator_available", lambda sim: None)
+
+
+@pytest.fixture
+def linear_file(tmp_path):
+    from compiler.testprogs import linear_program
+    from isa import MachineConfig
+
+    cfg = MachineConfig(dim=4, sp_kib=4, acc_kib=4, dram_latency=16)
+    prog = linear_program(cfg, 2, 3, 2, seed=1)[0]
+    path = tmp_path / "lin.encore"
+    prog.save(path)
+    return path, prog
+
+
+def test_rtl_disagreeing_with_the_functional_simulator_exits_6(linear_file, monkeypatch, capsys):
+    path, prog = linear_file
+    out = prog.tensor("y")
+    _fake_rtl(monkeypatch, {}, lambda dram: dram.__setitem__(out.addr, 1))
+    assert main(["rtl", str(path)]) == errors.RTL_MISMATCH
+    assert "DRAM differs from the functional simulator in 1 bytes, first at [" in \
+        _one_error_line(capsys, "rtl")
+    _fake_rtl(monkeypatch, {"timed_out": True})
+    assert main(["rtl", str(path), "--max-cycles", "9"]) == errors.RTL_MISMATCH
+    assert "did not finish within 9 cycles" in _one_error_line(capsys, "rtl")
+
+
+def test_rtl_program_error_agreeing_with_the_functional_simulator_exits_5(
+        linear_file, monkeypatch, capsys, tmp_path):
+    path, prog = linear_file
+    data = mutate.with_word(path.read_bytes(), 1, Instruction(Opcode.NOP, pop_next=1).encode())
+    bad = tmp_path / "bad.encore"
+    bad.write_bytes(data)
+    _fake_rtl(monkeypatch, {"error": int(ErrorCode.DEPENDENCY), "error_index": 1})
+    assert main(["rtl", str(bad)]) == errors.PROGRAM_ERROR
+    line = _one_error_line(capsys, "rtl")
+    assert line.startswith("encore rtl: error: DEPENDENCY at instruction 1 (NOP [pop_next]): ")
+    assert line.endswith("(the RTL stopped with the same code and index)")
+    _fake_rtl(monkeypatch, {"error": int(ErrorCode.DEPENDENCY), "error_index": 2})
+    assert main(["rtl", str(bad)]) == errors.RTL_MISMATCH
+    assert "the RTL reports DEPENDENCY at instruction 2, the functional simulator DEPENDENCY " \
+        "at instruction 1" in _one_error_line(capsys, "rtl")
