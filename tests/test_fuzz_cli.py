@@ -41,22 +41,26 @@ def _check(data: bytes) -> None:
             assert " at instruction " in lines[0]
 
 
-@settings(FAST, max_examples=12)
-@given(st.one_of(altered_word().map(lambda c: ("word", c)),
-                 altered_header().map(lambda c: ("header", c))))
-def test_simulate_on_altered_files(case):
+ALTERED = st.one_of(altered_word().map(lambda c: ("word", c)),
+                    altered_header().map(lambda c: ("header", c)))
+
+
+def _altered_file(case) -> bytes:
     kind, (where, value) = case
     data = model_program_bytes()
-    _check(mutate.with_word(data, where, value) if kind == "word"
-           else mutate.with_header(data, where, value))
+    if kind == "word":
+        return mutate.with_word(data, where, value)
+    return mutate.with_header(data, where, value)
+
+
+@settings(FAST, max_examples=12)
+@given(ALTERED)
+def test_simulate_on_altered_files(case):
+    _check(_altered_file(case))
 
 
 @pytest.mark.slow
 @settings(SLOW, max_examples=300)
-@given(st.one_of(altered_word().map(lambda c: ("word", c)),
-                 altered_header().map(lambda c: ("header", c))))
+@given(ALTERED)
 def test_simulate_on_altered_files_many(case):
-    kind, (where, value) = case
-    data = model_program_bytes()
-    _check(mutate.with_word(data, where, value) if kind == "word"
-           else mutate.with_header(data, where, value))
+    _check(_altered_file(case))
