@@ -42,7 +42,7 @@ def test_verilog_dim16_lints_clean(tmp_path, capsys):
     (["--name", "9bad"], "not a valid Verilog identifier"),
 ])
 def test_verilog_rejects_bad_input(tmp_path, capsys, argv, message):
-    assert main(["verilog", *argv, "-o", str(tmp_path / "x.v")]) == 2
+    assert main(["verilog", *argv, "-o", str(tmp_path / "x.v")]) == 3  # bad input (README)
     assert message in capsys.readouterr().err
 
 

@@ -68,7 +68,7 @@ def test_bad_axes_are_rejected_with_a_clear_message(argv, message, capsys):
 
 
 def test_bad_clock_is_a_user_error(tmp_path, capsys):
-    assert main(["bench", "--clock-mhz", "0", "--out", str(tmp_path), "--no-torch"]) == 2
+    assert main(["bench", "--clock-mhz", "0", "--out", str(tmp_path), "--no-torch"]) == 3
     assert "--clock-mhz 0.0 is invalid: expected a number > 0" in capsys.readouterr().err
 
 
@@ -86,8 +86,8 @@ def test_configurations_the_compiler_rejects_are_skipped_and_listed(tmp_path, mo
     assert failed == [{"model": "bert-base", "seq": 32, "dim": 16,
                        "error": "a layer does not fit the scratchpad at dim=16"}]
     assert "skipped bert-base seq 32 DIM 16: a layer does not fit" in capsys.readouterr().out
-    # nothing compiles at all: a clear error, exit status 2
-    assert main(args[:6] + ["16"] + args[7:]) == 2
+    # nothing compiles at all: a clear error, exit status 3 (bad input)
+    assert main(args[:6] + ["16"] + args[7:]) == 3
     assert "no configuration compiled: bert-base seq 32 DIM 16" in capsys.readouterr().err
 
 
