@@ -20,7 +20,7 @@ from sim.errors import SimError
 
 #: Default run: a few hundred examples in total (well under a minute); the slow variants
 #: (``--runslow``) run ``SLOW`` examples each.
-FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+FAST = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(FAST, max_examples=1500)
 
