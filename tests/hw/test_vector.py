@@ -12,7 +12,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hw.vector import VectorUnit, check_cycles, vector_cycles
+from hw.vector import RequantEngine
+from isa.cycles import check_cycles, vector_cycles
 from isa import ErrorCode, Instruction, Opcode, numerics
 
 SP_ROWS, ACC_ROWS = 128, 96
@@ -33,13 +34,13 @@ def _run(dim, acc0, sp0, ins):
     m.submodules.sp = sp_mem = Memory(shape=8 * dim, depth=SP_ROWS, init=[_pack(r, 8) for r in sp0])
     m.submodules.acc = acc_mem = Memory(shape=32 * dim, depth=ACC_ROWS,
                                         init=[_pack(r, 32) for r in acc0])
-    m.submodules.vec = vec = VectorUnit(dim=dim, sp_depth=SP_ROWS, acc_depth=ACC_ROWS)
+    m.submodules.vec = vec = RequantEngine(dim=dim, sp_depth=SP_ROWS, acc_depth=ACC_ROWS)
     wiring.connect(m, vec.acc_rd, acc_mem.read_port())
     wiring.connect(m, vec.sp_wr, sp_mem.write_port())
     out = {}
 
     async def bench(ctx):
-        ctx.set(vec.instr.as_value(), ins.encode())
+        ctx.set(vec.instr, ins.encode())
         ctx.set(vec.start, 1)
         await ctx.tick()
         ctx.set(vec.start, 0)
@@ -98,8 +99,8 @@ def test_vector_unit_matches_requant8(dim, rows, blocks, ties):
     ins = Instruction(Opcode.REQUANT, src=src, dst=dst, rows=rows, blocks=blocks, param=param)
     out = _run(dim, acc0, sp0, ins)
     assert out["error"] == ErrorCode.NONE
-    assert out["cycles"] == vector_cycles(rows, blocks)
-    assert out["checked"] == [check_cycles(blocks)]
+    assert out["cycles"] == vector_cycles(Opcode.REQUANT, rows, blocks)
+    assert out["checked"] == [check_cycles(Opcode.REQUANT, blocks)]
     x = acc0[src: src + rows * blocks].reshape(blocks, rows, dim)
     expect = sp0.copy()
     expect[dst: dst + rows * blocks] = numerics.requant8(
@@ -129,5 +130,5 @@ def test_vector_unit_checks_data_before_writing(bad, dst, code):
     ins = Instruction(Opcode.REQUANT, src=0, dst=dst, rows=rows, blocks=blocks, param=60)
     out = _run(dim, acc0, sp0, ins)
     assert out["error"] == code
-    assert out["checked"] == [check_cycles(blocks)] and out["cycles"] == check_cycles(blocks)
+    assert out["checked"] == [check_cycles(Opcode.REQUANT, blocks)] and out["cycles"] == check_cycles(Opcode.REQUANT, blocks)
     assert out["sp"] == sp0.tolist()
