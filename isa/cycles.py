@@ -124,7 +124,7 @@ def check_cycles(op: Opcode, blocks: int) -> int:
     """Busy cycles up to and including the one in which the engine decides its data checks
     (``checked``); an instruction that fails them ends there (done, nothing written)."""
     if op == Opcode.LAYERNORM:
-        return LN_HEADER_CYCLES
+        return LN_HEADER_READS + SRAM_READ_LATENCY
     return scan_cycles(op, blocks) + SRAM_READ_LATENCY
 
 
@@ -134,24 +134,28 @@ def check_hold_cycles(op: Opcode, blocks: int) -> int:
     return START_CYCLES + check_cycles(op, blocks)
 
 
-# ---- LAYERNORM (hw/vector/layernorm.py) ------------------------------------------------------
-#: Busy cycles to read the header row (n_valid, shift) and decide the data checks.
-LN_HEADER_CYCLES = 2
+# ---- LAYERNORM (hw/vector/layernorm.py) -----------------------------------------------------
+#: Busy cycles before the first statistics read: the header row (n_valid, shift) read.
+LN_HEADER_READS = 1
 #: Rows normalised together: their statistics are gathered, then the normalise pass walks the
 #: blocks once for the group, reading gamma and beta once per block for all its rows.
 LN_GROUP_ROWS = 4
 #: Quotient / root bits the iterative divider and square root produce per cycle.
 LN_BITS_PER_CYCLE = 2
-#: Quotient bits of the three divisions (mean, variance, reciprocal) and root bits of isqrt.
+#: Quotient bits of the three divisions (mean, variance, reciprocal) and root bits of isqrt
+#: (each a multiple of LN_BITS_PER_CYCLE and enough for every admitted input: docs/rtl.md).
 LN_MEAN_BITS = LN_IN_BITS
 LN_VAR_BITS = 2 * LN_IN_BITS
 LN_ROOT_BITS = LN_IN_BITS
-LN_RECIP_BITS = LN_INV_BITS + 1
-#: Cycles around the iterations of one row's statistics (load the sums, S2, handoffs).
-LN_STATS_FIXED = 5
-#: Cycles from a statistics read to its sums being accumulated (read, square, reduce, add).
+LN_RECIP_BITS = 32
+assert LN_RECIP_BITS > LN_INV_BITS
+#: Cycles of one row's statistics besides the iterations: start the mean division, mean,
+#: two product cycles, start the variance division, start isqrt, start the reciprocal, store.
+LN_STATS_FIXED = 8
+#: Cycles from the last statistics read of a group to its first statistics cycle (read
+#: latency, clamp/mask, square, reduce; the accumulate is the next cycle).
 LN_SUM_PIPELINE = 4
-#: Cycles from a normalise read to the scratchpad write.
+#: Cycles from a normalise read to its scratchpad write (read latency and six stages).
 LN_NORM_PIPELINE = 7
 
 
@@ -160,23 +164,24 @@ def _steps(bits: int) -> int:
 
 
 def ln_stats_cycles() -> int:
-    """Cycles of one row's statistics: mean divide, S2, variance divide, isqrt, reciprocal."""
+    """Cycles of one row's statistics: mean divide, S2, variance divide, isqrt, reciprocal
+    (72 with 2 bits per cycle)."""
     return (_steps(LN_MEAN_BITS) + _steps(LN_VAR_BITS) + _steps(LN_ROOT_BITS)
             + _steps(LN_RECIP_BITS) + LN_STATS_FIXED)
 
 
 def ln_group_cycles(g: int, blocks: int) -> int:
     """One group of ``g`` rows: ``g * blocks`` statistics reads, the sum pipeline, ``g`` serial
-    statistics, then per block gamma, beta and ``g`` rows, and the normalise pipeline."""
-    return (g * blocks + LN_SUM_PIPELINE + g * ln_stats_cycles() + blocks * (2 + g)
-            + LN_NORM_PIPELINE)
+    statistics, then per block gamma, beta and the ``g`` rows."""
+    return g * blocks + LN_SUM_PIPELINE + g * ln_stats_cycles() + blocks * (2 + g)
 
 
 def layernorm_cycles(rows: int, blocks: int) -> int:
-    """LAYERNORM busy when the checks pass: the header, then the groups of LN_GROUP_ROWS rows
-    (the last one may be smaller) one after another."""
+    """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
+    last one may be smaller) one after another, the normalise pipeline once:
+    ``1 + sum over groups (2*g*blocks + 2*blocks + 4 + 72*g) + 7``."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
-    total = LN_HEADER_CYCLES + whole * ln_group_cycles(LN_GROUP_ROWS, blocks)
+    total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
         total += ln_group_cycles(rest, blocks)
     return total

@@ -5,8 +5,9 @@
 """
 
 from .epilogue import GeluEngine, RequantEngine, ResaddEngine
+from .layernorm import LayerNormEngine
 
 #: Registered in hw/compute.py.
-ENGINES = (RequantEngine, GeluEngine, ResaddEngine)
+ENGINES = (RequantEngine, GeluEngine, ResaddEngine, LayerNormEngine)
 
-__all__ = ["ENGINES", "GeluEngine", "RequantEngine", "ResaddEngine"]
+__all__ = ["ENGINES", "GeluEngine", "LayerNormEngine", "RequantEngine", "ResaddEngine"]

@@ -62,3 +62,9 @@ def delay(m, value, n: int, name: str):
     for k in range(n):
         value = reg(m, value, f"{name}_d{k}")
     return value
+
+
+def lanewise(m, name: str, fn, *columns, shape=None) -> list:
+    """One pipeline stage over the lanes: register ``fn(*lane_args)`` for every lane."""
+    return [reg(m, fn(*args), f"{name}{n}", shape=shape)
+            for n, args in enumerate(zip(*columns, strict=True))]

@@ -31,6 +31,7 @@ from ..engine import Engine, Port
 from .common import (
     SHIFT_BITS,
     lanes,
+    lanewise,
     pack,
     reg,
     rshift_round,
@@ -215,14 +216,14 @@ class ResaddEngine(EpilogueEngine):
         r_a = [reg(m, ri, f"r{n}") for n, ri in enumerate(r)]
         m1a, s1a, m2a, s2a = (reg(m, v, f"{nm}_a") for v, nm in
                               ((m1, "m1"), (s1, "s1"), (m2, "m2"), (s2, "s2")))
-        p1 = [reg(m, ai * mi, f"p1_{n}") for n, (ai, mi) in enumerate(zip(a, lanes(m1a, 32, d), strict=True))]
-        p2 = [reg(m, ri * mi, f"p2_{n}") for n, (ri, mi) in enumerate(zip(r_a, lanes(m2a, 32, d), strict=True))]
+        p1 = lanewise(m, "p1_", lambda ai, mi: ai * mi, a, lanes(m1a, 32, d))
+        p2 = lanewise(m, "p2_", lambda ri, mi: ri * mi, r_a, lanes(m2a, 32, d))
         s1b, s2b = reg(m, s1a, "s1_b"), reg(m, s2a, "s2_b")
         q1 = [reg(m, rshift_round(v, s), f"q1_{n}")
               for n, (v, s) in enumerate(zip(p1, _shift_lanes(s1b, d), strict=True))]
         q2 = [reg(m, rshift_round(v, s), f"q2_{n}")
               for n, (v, s) in enumerate(zip(p2, _shift_lanes(s2b, d), strict=True))]
-        out = [reg(m, saturate(a1 + a2, 32), f"o{n}") for n, (a1, a2) in enumerate(zip(q1, q2, strict=True))]
+        out = lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
         return pack(out, 32), 4
 
 
@@ -244,8 +245,7 @@ class GeluEngine(EpilogueEngine):
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
         carry = {"m_in": m_in, "s_in": s_in, "m_out": m_out, "s_out": s_out}
         carry = {k: reg(m, v, f"{k}_a") for k, v in carry.items()}
-        p = [reg(m, ai * mi, f"p{n}") for n, (ai, mi) in enumerate(zip(a, lanes(carry["m_in"],
-                                                                               32, d), strict=True))]
+        p = lanewise(m, "p", lambda ai, mi: ai * mi, a, lanes(carry["m_in"], 32, d))
         carry = {k: reg(m, v, f"{k}_b") for k, v in carry.items() if k != "m_in"}
         xf = [reg(m, saturate(rshift_round(pi, si), 32), f"xf{n}")
               for n, (pi, si) in enumerate(zip(p, _shift_lanes(carry["s_in"], d), strict=True))]
