@@ -13,8 +13,8 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 from hw.vector import RequantEngine
-from isa.cycles import check_cycles, vector_cycles
 from isa import ErrorCode, Instruction, Opcode, numerics
+from isa.cycles import check_cycles, vector_cycles
 
 SP_ROWS, ACC_ROWS = 128, 96
 
@@ -130,5 +130,5 @@ def test_vector_unit_checks_data_before_writing(bad, dst, code):
     ins = Instruction(Opcode.REQUANT, src=0, dst=dst, rows=rows, blocks=blocks, param=60)
     out = _run(dim, acc0, sp0, ins)
     assert out["error"] == code
-    assert out["checked"] == [check_cycles(Opcode.REQUANT, blocks)] and out["cycles"] == check_cycles(Opcode.REQUANT, blocks)
+    assert out["checked"] == [check_cycles(Opcode.REQUANT, blocks)] == [out["cycles"]]
     assert out["sp"] == sp0.tolist()
