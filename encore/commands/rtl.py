@@ -26,6 +26,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-cycles", type=int, default=50_000_000)
     p.add_argument("--show", type=int, default=4, help="rows of each output to print")
     p.set_defaults(func=run)
+    p.epilog = ("Exit status: 0 if the RTL agrees with the functional simulator, 1 if not, 2 if "
+                "the RTL stopped at an opcode this build does not implement and DRAM equals the "
+                "functional simulator's state before that instruction.")
 
 
 def _inputs(program: Program, path: str | None, seed: int) -> dict[str, np.ndarray]:
@@ -91,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         same = err == func_err.code and regs["error_index"] == func_err.index
         print(f"functional simulator: {func_err}; RTL {'agrees' if same else 'DISAGREES'}")
         return 0 if same else 1
+    if err == ErrorCode.UNIMPLEMENTED:
+        return _compare_prefix(program, inputs, res.dram, regs["error_index"])
     if err != ErrorCode.NONE:
         print("functional simulator ran without error: RTL DISAGREES")
         return 1
@@ -101,3 +106,24 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"DRAM matches the functional simulator bit for bit ({res.dram.size} bytes)")
     return 0
+
+
+def _compare_prefix(program: Program, inputs: dict, dram: np.ndarray, index: int) -> int:
+    """The RTL stopped with UNIMPLEMENTED at ``index``: compare DRAM with the functional
+    simulator's after the instructions before it."""
+    import dataclasses
+
+    from sim.functional import run_program
+
+    op = program.instructions[index].op.name
+    before, _ = run_program(dataclasses.replace(program, instructions=program.instructions[:index]),
+                            inputs)
+    diff = np.nonzero(dram != before.dram)[0]
+    if diff.size:
+        print(f"DRAM MISMATCH with the functional simulator after instructions 0..{index - 1}: "
+              f"{diff.size} bytes differ, first at {diff[:8].tolist()}")
+        return 1
+    print(f"this RTL build does not implement {op} (instruction {index}); DRAM matches the "
+          f"functional simulator's state after instructions 0..{index - 1} bit for bit "
+          f"({dram.size} bytes); the rest of the program was not run")
+    return 2
