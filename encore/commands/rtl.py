@@ -26,9 +26,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-cycles", type=int, default=50_000_000)
     p.add_argument("--show", type=int, default=4, help="rows of each output to print")
     p.set_defaults(func=run)
-    p.epilog = ("Exit status: 0 if the RTL agrees with the functional simulator, 1 if not, 2 if "
-                "the RTL stopped at an opcode this build does not implement and DRAM equals the "
-                "functional simulator's state before that instruction.")
+    p.epilog = ("Exit status: 0 if the RTL agrees with the functional simulator, 1 if not, 3 "
+                "if the RTL stopped at an opcode this build does not implement and DRAM equals "
+                "the functional simulator's state before that instruction.")
 
 
 def _inputs(program: Program, path: str | None, seed: int) -> dict[str, np.ndarray]:
@@ -126,4 +126,4 @@ def _compare_prefix(program: Program, inputs: dict, dram: np.ndarray, index: int
     print(f"this RTL build does not implement {op} (instruction {index}); DRAM matches the "
           f"functional simulator's state after instructions 0..{index - 1} bit for bit "
           f"({dram.size} bytes); the rest of the program was not run")
-    return 2
+    return 3
