@@ -54,7 +54,7 @@ REGISTERS = (
              "cycles from START to DONE of the last run (live while busy)"),
     Register("load_busy", 0x20, "ro", 32, "cycles the load unit (LOAD DMA) was executing"),
     Register("compute_busy", 0x24, "ro", 32,
-             "cycles the compute unit was executing (GEMM or a vector engine)"),
+             "cycles the compute unit was executing a GEMM or REQUANT"),
     Register("store_busy", 0x28, "ro", 32, "cycles the store unit (STORE DMA) was executing"),
     Register("retired", 0x2C, "ro", 32, "instructions completed in the last run"),
     Register("hw_config", 0x30, "ro", 32,
