@@ -7,14 +7,13 @@ non-zero unused bits; DEPENDENCY (a flag towards a missing neighbour, then a pop
 earlier push in program order, as the functional simulator reports); UNIMPLEMENTED; then the
 opcode's own checks in the order sim/functional.py makes them.
 
-The exception is REQUANT (``RUNTIME_CHECKED``): its shift parameters live in the accumulator,
-so the check "every shift lane in [0, MAX_SHIFT]" (BAD_FIELD) can only be made when the
-instruction runs, and the functional simulator makes it *before* the destination range check
-(SRAM_RANGE). The checker makes REQUANT's static checks up to the parameter range; the vector
-unit (hw/vector.py) makes the shift check and then ``requant_dst_out_of_range`` (the same
-expression ``late_error`` reports here), and the dispatcher dispatches nothing after a REQUANT
-until the unit has decided (hw/controller.py), so a failing REQUANT still stops the machine
-with nothing after it started.
+Compute opcodes take their checks from their engine (hw/engine.py ``static_checks``; the
+registration in hw/compute.py says which opcodes this build executes). Opcodes with checks on
+data (REQUANT, GELU, RESADD: shift parameters; LAYERNORM: ``n_valid`` and its shift) are decided
+by their engine when it runs, and the functional simulator makes some word checks after those
+(the engine's ``late_checks``, which ``late_error`` also reports here); the dispatcher
+dispatches nothing after such an instruction until the engine has decided (hw/controller.py),
+so a failing one still stops the machine with nothing after it started.
 """
 
 from __future__ import annotations
@@ -23,19 +22,16 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa import INSTR_BITS, PARAM_ROWS_PER_BLOCK, ErrorCode, MachineConfig, Opcode, Queue, queue_of
+from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue, queue_of
 
+from .compute import COMPUTE_OPCODES, ENGINE_OF, HOLD_OPCODES
+from .engine import Engine
 from .isa_layout import header_layout, instr_layout, used_bits
 
 #: Opcodes this hardware build executes (the rest raise UNIMPLEMENTED).
-IMPLEMENTED = (Opcode.NOP, Opcode.LOAD, Opcode.STORE, Opcode.GEMM, Opcode.REQUANT)
-#: Opcodes with checks on data (their parameters): decided by their unit when they run.
-RUNTIME_CHECKED = (Opcode.REQUANT,)
-
-
-def requant_dst_out_of_range(ins, sp_rows: int):
-    """REQUANT's destination tile leaves the scratchpad (``ins``: a REQUANT layout view)."""
-    return ins.dst + ins.rows * ins.blocks > sp_rows
+IMPLEMENTED = (Opcode.LOAD, Opcode.STORE, *COMPUTE_OPCODES)
+#: Opcodes with checks on data (their parameters): decided by their engine when they run.
+RUNTIME_CHECKED = HOLD_OPCODES
 
 
 class InstrChecker(wiring.Component):
@@ -53,8 +49,8 @@ class InstrChecker(wiring.Component):
             "word": In(INSTR_BITS), "dram_size": In(32),
             "pop_prev_ok": In(1), "pop_next_ok": In(1),
             "error": Out(ErrorCode), "queue": Out(2),
-            # REQUANT only: the error it raises if its shift parameters pass (NONE or
-            # SRAM_RANGE); the vector unit computes the same expression when it runs.
+            # RUNTIME_CHECKED only: the error its late word checks give if its data checks
+            # pass (NONE or SRAM_RANGE); the engine computes the same expression.
             "late_error": Out(ErrorCode),
         })
 
@@ -63,7 +59,6 @@ class InstrChecker(wiring.Component):
         cfg, word = self._cfg, self.word
         hdr = data.View(header_layout(), word)
         ld = data.View(instr_layout(Opcode.LOAD), word)  # STORE has the same layout
-        gm = data.View(instr_layout(Opcode.GEMM), word)
         known = Signal()
         unused_set = Signal()
         with m.Switch(hdr.opcode):
@@ -88,27 +83,12 @@ class InstrChecker(wiring.Component):
         with m.Elif(dma_last > self.dram_size):
             m.d.comb += dma_err.eq(ErrorCode.DRAM_RANGE)
 
-        # GEMM
-        gemm_err = Signal(ErrorCode)
-        with m.If((gm.rows == 0) | (gm.kblocks == 0)):
-            m.d.comb += gemm_err.eq(ErrorCode.BAD_FIELD)
-        with m.Elif((gm.a_addr + (gm.kblocks - 1) * gm.a_stride + gm.rows > cfg.sp_rows)
-                    | (gm.w_addr + gm.kblocks * cfg.dim > cfg.sp_rows)
-                    | (gm.c_addr + gm.rows > cfg.acc_rows)):
-            m.d.comb += gemm_err.eq(ErrorCode.SRAM_RANGE)
-
-        # REQUANT: static checks up to the parameter rows (sim/functional.py order)
-        rq = data.View(instr_layout(Opcode.REQUANT), word)
-        requant_err = Signal(ErrorCode)
-        n_rows = rq.rows * rq.blocks
-        with m.If((rq.rows == 0) | (rq.blocks == 0)):
-            m.d.comb += requant_err.eq(ErrorCode.BAD_FIELD)
-        with m.Elif((rq.src + n_rows > cfg.acc_rows)
-                    | (rq.param + PARAM_ROWS_PER_BLOCK[Opcode.REQUANT] * rq.blocks
-                       > cfg.acc_rows)):
-            m.d.comb += requant_err.eq(ErrorCode.SRAM_RANGE)
-        with m.If(requant_dst_out_of_range(rq, cfg.sp_rows)):
-            m.d.comb += self.late_error.eq(ErrorCode.SRAM_RANGE)
+        op_err = {op: Engine.first_error(e.static_checks(op, word, cfg))
+                  for op, e in ENGINE_OF.items()}
+        for op in RUNTIME_CHECKED:
+            with m.If(hdr.opcode == op):
+                m.d.comb += self.late_error.eq(
+                    Engine.first_error(ENGINE_OF[op].late_checks(op, word, cfg)))
 
         implemented = Signal()
         for op in IMPLEMENTED:
@@ -125,8 +105,7 @@ class InstrChecker(wiring.Component):
             m.d.comb += self.error.eq(ErrorCode.UNIMPLEMENTED)
         with m.Elif((hdr.opcode == Opcode.LOAD) | (hdr.opcode == Opcode.STORE)):
             m.d.comb += self.error.eq(dma_err)
-        with m.Elif(hdr.opcode == Opcode.GEMM):
-            m.d.comb += self.error.eq(gemm_err)
-        with m.Elif(hdr.opcode == Opcode.REQUANT):
-            m.d.comb += self.error.eq(requant_err)
+        for op, err in op_err.items():
+            with m.Elif(hdr.opcode == op):
+                m.d.comb += self.error.eq(err)
         return m

@@ -5,10 +5,12 @@ it into the load, compute or store queue (SyncFIFOs of ``queue_depth`` words). E
 runner pops its next instruction once the tokens it pops are available, starts its engine,
 and pushes its tokens when the engine reports done (all its writes visible), as in TVM's VTA.
 
-REQUANT's shift check depends on data (hw/checks.py): after dispatching one, the dispatcher holds
-the next instruction until the vector unit raises ``compute_checked``; if the unit reports an
-error (``compute_error`` with ``compute_done``), that is the run's error, at the REQUANT's index,
-and the REQUANT neither pushes tokens nor counts as retired.
+Each queue talks to its engine(s) over one ``unit[q]`` port (``UNIT_SIGNATURE``: start, the
+instruction word, busy, done, checked, error; hw/engine.py). Instructions with checks on data
+(``HOLD_OPCODES``, derived from the compute-engine registration in hw/compute.py): after
+dispatching one, the dispatcher holds the next instruction until the engine raises ``checked``;
+if the engine reports an error (``error`` with ``done``), that is the run's error, at that
+instruction's index, and it neither pushes tokens nor counts as retired.
 
 On an error the dispatcher stops, the instructions already dispatched run to completion
 (program order guarantees their tokens come), outstanding fetches return, and only then is
@@ -23,9 +25,17 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue
+from isa.cycles import QUEUE_CHAIN
 
-from .checks import RUNTIME_CHECKED, InstrChecker
+from .checks import InstrChecker
+from .compute import HOLD_OPCODES
 from .isa_layout import header_layout
+
+#: What a queue's runner drives towards its engine (flip it for the engine side).
+UNIT_SIGNATURE = wiring.Signature({
+    "start": Out(1), "instr": Out(INSTR_BITS),
+    "done": In(1), "busy": In(1), "checked": In(1), "error": In(ErrorCode),
+})
 
 
 class _TokenCounter:
@@ -39,21 +49,19 @@ class _TokenCounter:
 
 
 class Controller(wiring.Component):
-    """Members: program/status registers, the fetched instruction stream, and one
-    start/done/instr group per unit (``load_*``, ``compute_*``, ``store_*``)."""
+    """Members: program/status registers, the fetched instruction stream, and ``unit[q]``
+    (UNIT_SIGNATURE) per queue ``q`` (isa.Queue order)."""
 
     def __init__(self, cfg: MachineConfig):
         self._cfg = cfg
-        unit = {"start": Out(1), "done": In(1), "busy": In(1), "instr": Out(INSTR_BITS)}
         super().__init__({
             "start": In(1), "dram_size": In(32), "instr": In(stream.Signature(INSTR_BITS)),
             "fetch_idle": In(1), "fetch_stop": Out(1), "prog_len": In(32),
             "busy": Out(1), "done": Out(1), "launch": Out(1),
             "error": Out(ErrorCode), "error_index": Out(32), "retired": Out(32),
-            "compute_checked": In(1), "compute_error": In(ErrorCode),
+            "unit": Out(UNIT_SIGNATURE).array(len(Queue)),
             # [bus errors] AXI error responses: the fetched word's, and the DMA engines'.
             "fetch_bus_error": In(1), "load_bus_error": In(1), "store_bus_error": In(1),
-            **{f"{q}_{k}": v for q in ("load", "compute", "store") for k, v in unit.items()},
         })
 
     def elaborate(self, platform):
@@ -75,11 +83,11 @@ class Controller(wiring.Component):
         length = Signal(32)
         # Program-order token counts (pushes dispatched minus pops dispatched) for the
         # DEPENDENCY check; the run-time counters below are the ones units wait on.
+        prev_of = {q: p for q, (p, _) in QUEUE_CHAIN.items() if p is not None}
+        next_of = {q: n for q, (_, n) in QUEUE_CHAIN.items() if n is not None}
+        channels = [(q, n) for q, n in next_of.items()] + [(q, p) for q, p in prev_of.items()]
         order = {pair: Signal(32, name=f"order_{pair[0].name}_{pair[1].name}".lower())
-                 for pair in ((Queue.LOAD, Queue.COMPUTE), (Queue.COMPUTE, Queue.LOAD),
-                              (Queue.COMPUTE, Queue.STORE), (Queue.STORE, Queue.COMPUTE))}
-        prev_of = {Queue.COMPUTE: Queue.LOAD, Queue.STORE: Queue.COMPUTE}
-        next_of = {Queue.LOAD: Queue.COMPUTE, Queue.COMPUTE: Queue.STORE}
+                 for pair in channels}
         m.d.comb += [check.word.eq(self.instr.payload), check.dram_size.eq(self.dram_size)]
         for q in Queue:
             with m.If(check.queue == q):
@@ -102,7 +110,7 @@ class Controller(wiring.Component):
         with m.Elif(take & target_ready):
             m.d.comb += self.instr.ready.eq(1)
             m.d.sync += index.eq(index + 1)
-            for op in RUNTIME_CHECKED:
+            for op in HOLD_OPCODES:
                 with m.If(hdr.opcode == op):
                     m.d.sync += [hold.eq(1), hold_index.eq(index)]
             for q in Queue:
@@ -117,16 +125,18 @@ class Controller(wiring.Component):
                 m.d.sync += cnt.eq(cnt + pushed - popped)
         with m.If(dispatching & (index == length)):
             m.d.sync += dispatching.eq(0)
-        with m.If(self.compute_checked):
+        compute = self.unit[Queue.COMPUTE]
+        with m.If(compute.checked):
             m.d.sync += hold.eq(0)
-        run_fail = self.compute_done & (self.compute_error != ErrorCode.NONE)
+        run_fail = compute.done & (compute.error != ErrorCode.NONE)
         with m.If(run_fail):
-            m.d.sync += [self.error.eq(self.compute_error), self.error_index.eq(hold_index),
+            m.d.sync += [self.error.eq(compute.error), self.error_index.eq(hold_index),
                          dispatching.eq(0)]
         m.d.comb += self.fetch_stop.eq(~dispatching)
 
         # -- [bus errors] program index of every queued / running LOAD and STORE --------------
         index_fifo = {}
+        bus_error = {Queue.LOAD: self.load_bus_error, Queue.STORE: self.store_bus_error}
         for q in (Queue.LOAD, Queue.STORE):
             index_fifo[q] = f = ResetInserter(self.launch)(
                 fifo.SyncFIFOBuffered(width=32, depth=cfg.queue_depth))
@@ -138,8 +148,8 @@ class Controller(wiring.Component):
         tok = {pair: _TokenCounter(m, f"{pair[0].name}_{pair[1].name}".lower()) for pair in order}
         retire = []
         idle_all = []
-        for q, unit in ((Queue.LOAD, "load"), (Queue.COMPUTE, "compute"), (Queue.STORE, "store")):
-            fifo_q = queues[q]
+        for q in Queue:
+            fifo_q, port, unit = queues[q], self.unit[q], q.name.lower()
             cur = Signal(INSTR_BITS, name=f"{unit}_cur")
             running = Signal(name=f"{unit}_running")
             cur_hdr = data.View(header_layout(), cur)
@@ -149,18 +159,16 @@ class Controller(wiring.Component):
                 ready &= ~head.pop_prev | (tok[(prev_of[q], q)].count != 0)
             if q in next_of:
                 ready &= ~head.pop_next | (tok[(next_of[q], q)].count != 0)
-            start = getattr(self, f"{unit}_start")
-            done = getattr(self, f"{unit}_done")
             is_nop = head.opcode == Opcode.NOP
-            m.d.comb += [fifo_q.r_en.eq(ready), getattr(self, f"{unit}_instr").eq(fifo_q.r_data)]
-            m.d.comb += start.eq(ready & ~is_nop)
+            m.d.comb += [fifo_q.r_en.eq(ready), port.instr.eq(fifo_q.r_data),
+                         port.start.eq(ready & ~is_nop)]
             with m.If(ready):
                 m.d.sync += [cur.eq(fifo_q.r_data), running.eq(1)]
                 if q in prev_of:
                     m.d.comb += tok[(prev_of[q], q)].dec.eq(head.pop_prev)
                 if q in next_of:
                     m.d.comb += tok[(next_of[q], q)].dec.eq(head.pop_next)
-            finished = running & (done | (cur_hdr.opcode == Opcode.NOP))
+            finished = running & (port.done | (cur_hdr.opcode == Opcode.NOP))
             if q == Queue.COMPUTE:  # a unit that failed its data checks had no effect
                 finished = finished & ~run_fail
                 with m.If(running & run_fail):
@@ -177,9 +185,9 @@ class Controller(wiring.Component):
                 m.d.comb += index_fifo[q].r_en.eq(ready)
                 with m.If(ready):
                     m.d.sync += cur_index.eq(index_fifo[q].r_data)
-                bus_fail.append((finished & getattr(self, f"{unit}_bus_error"), cur_index))
+                bus_fail.append((finished & bus_error[q], cur_index))
             idle_all.append(~running & ~fifo_q.r_rdy)
-        m.d.sync += self.retired.eq(self.retired + retire[0] + retire[1] + retire[2])
+        m.d.sync += self.retired.eq(self.retired + sum(retire))
 
         # -- [bus errors] a DMA instruction that got an error response stops the run at its
         # index (it has finished: its tokens are pushed, so everything dispatched drains) ----
@@ -192,7 +200,9 @@ class Controller(wiring.Component):
                          dispatching.eq(0)]
 
         # -- run state --------------------------------------------------------------------------
-        quiet = ~dispatching & self.fetch_idle & idle_all[0] & idle_all[1] & idle_all[2]
+        quiet = ~dispatching & self.fetch_idle
+        for idle in idle_all:
+            quiet = quiet & idle
         with m.If(self.busy & quiet):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
         with m.If(self.launch):

@@ -17,12 +17,13 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from isa import INSTR_BITS, INSTR_BYTES
+from isa.cycles import FETCH_DEPTH
 
 from .streams import ADDR_LAYOUT, log2_exact
 
 
 class FetchUnit(wiring.Component):
-    DEPTH = 8
+    DEPTH = FETCH_DEPTH
 
     def __init__(self, *, bus_bytes: int):
         self._lw = log2_exact(bus_bytes, "dram_bytes_per_cycle")

@@ -18,47 +18,39 @@ forwarding is needed.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, wiring
-from amaranth.lib.memory import ReadPort, WritePort
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
-from isa import Opcode
+from isa import ErrorCode, Opcode
+from isa.cycles import gemm_cycles  # noqa: F401 - the schedule below; tests import it here
 
 from .array import SystolicArray
+from .engine import Engine, Port
 from .isa_layout import instr_layout
 
 TAG = data.StructLayout({"row": 16, "first": 1, "last": 1})
 
 
-def gemm_cycles(rows: int, kblocks: int, dim: int) -> int:
-    """Cycles from the GEMM unit's start pulse to its done pulse.
+class GemmUnit(Engine):
+    """GEMM engine (hw/engine.py interface); busy for ``isa.cycles.gemm_cycles``."""
 
-    ``(kblocks - 1) * P`` for all but the last K-block, ``rows + 1`` to issue the last one's A
-    rows (the first cycle of a period reads weights only), one cycle of SRAM latency,
-    ``2*DIM - 1`` through the array and one to read-modify-write the accumulator.
-    """
-    period = max(rows, dim)
-    return (kblocks - 1) * period + (rows + 1) + 1 + (2 * dim - 1) + 1
+    OPCODES = (Opcode.GEMM,)
+    PORTS = {"a_rd": Port.SP_RD, "w_rd": Port.SP_RD, "acc_rd": Port.ACC_RD,
+             "acc_wr": Port.ACC_WR}
 
-
-class GemmUnit(wiring.Component):
-    def __init__(self, *, dim: int, sp_depth: int, acc_depth: int):
-        self._dim = dim
-        sp_aw, acc_aw = (sp_depth - 1).bit_length(), (acc_depth - 1).bit_length()
-        super().__init__({
-            "start": In(1), "instr": In(instr_layout(Opcode.GEMM)),
-            "busy": Out(1), "done": Out(1),
-            "a_rd": In(ReadPort.Signature(addr_width=sp_aw, shape=8 * dim)),
-            "w_rd": In(ReadPort.Signature(addr_width=sp_aw, shape=8 * dim)),
-            "acc_rd": In(ReadPort.Signature(addr_width=acc_aw, shape=32 * dim)),
-            "acc_wr": In(WritePort.Signature(addr_width=acc_aw, shape=32 * dim)),
-        })
+    @classmethod
+    def static_checks(cls, op, word, cfg):
+        gm = data.View(instr_layout(Opcode.GEMM), word)
+        return [((gm.rows == 0) | (gm.kblocks == 0), ErrorCode.BAD_FIELD),
+                ((gm.a_addr + (gm.kblocks - 1) * gm.a_stride + gm.rows > cfg.sp_rows)
+                 | (gm.w_addr + gm.kblocks * cfg.dim > cfg.sp_rows)
+                 | (gm.c_addr + gm.rows > cfg.acc_rows), ErrorCode.SRAM_RANGE)]
 
     def elaborate(self, platform):
         m = Module()
         d = self._dim
         m.submodules.array = arr = SystolicArray(dim=d, tag_width=TAG.size)
         ins = Signal(instr_layout(Opcode.GEMM))
+        instr = self.view(Opcode.GEMM)
         period = Signal(17)
         issuing = Signal()
         k = Signal(12)
@@ -130,7 +122,7 @@ class GemmUnit(wiring.Component):
             m.d.sync += [
                 ins.eq(self.instr), self.busy.eq(1), issuing.eq(1), k.eq(0), t.eq(0),
                 issuing_p.eq(0),
-                period.eq(Mux(self.instr.rows > d, self.instr.rows, d)),
-                w_base.eq(self.instr.w_addr), a_base.eq(self.instr.a_addr),
+                period.eq(Mux(instr.rows > d, instr.rows, d)),
+                w_base.eq(instr.w_addr), a_base.eq(instr.a_addr),
             ]
         return m

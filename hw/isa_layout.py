@@ -26,8 +26,7 @@ def _struct(fields: dict[str, tuple[int, int]]) -> data.StructLayout:
                              f"(ends at {pos})")
         if lsb > pos:
             members[f"_pad{pos}"] = unsigned(lsb - pos)
-        # The opcode is decoded as the shared enum, so RTL compares against Opcode.GEMM etc.
-        members[name] = Opcode if name == "opcode" else unsigned(width)
+        members[name] = unsigned(width)  # fields compare against isa members (Opcode.GEMM)
         pos = lsb + width
     if pos > INSTR_BITS:
         raise ValueError(f"fields end at bit {pos}, past the {INSTR_BITS}-bit instruction word")

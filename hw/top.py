@@ -6,23 +6,22 @@ Block diagram and memory banking: docs/rtl.md. Everything is sized from one Mach
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from isa import MachineConfig, Opcode
+from isa import MachineConfig, Queue
 from isa.params import DRAM_ADDR_BITS
 
 from .axi import axi4_signature, axil_signature
 from .axi_port import AxiPort
+from .compute import ComputeEngines, port_counts
 from .controller import Controller
 from .dma import LoadDMA, StoreDMA
+from .engine import Port
 from .fetch import FetchUnit
-from .gemm import GemmUnit
-from .isa_layout import header_layout
 from .regs import RegisterBlock
 from .streams import log2_exact
-from .vector import VectorUnit
 
 CTRL_ADDR_BITS = 8
 
@@ -71,8 +70,8 @@ class EncoreTop(wiring.Component):
         m.submodules.ctl = ctl = Controller(cfg)
         m.submodules.load = load = LoadDMA(**sizes)
         m.submodules.store = store = StoreDMA(**sizes)
-        m.submodules.gemm = gemm = GemmUnit(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows)
-        m.submodules.vector = vec = VectorUnit(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows)
+        # Every compute engine (hw/compute.py registration) behind one set of shared ports.
+        m.submodules.compute = compute = ComputeEngines(cfg)
 
         wiring.connect(m, wiring.flipped(self.ctrl), regs.bus)
         wiring.connect(m, wiring.flipped(self.dram), port.dram)
@@ -91,12 +90,11 @@ class EncoreTop(wiring.Component):
 
         wiring.connect(m, load.sp_wr, sp.write_port())
         wiring.connect(m, load.acc_wr, acc.write_port())
-        wiring.connect(m, gemm.a_rd, sp.read_port())
-        wiring.connect(m, gemm.w_rd, sp.read_port())
-        wiring.connect(m, gemm.acc_rd, acc.read_port())
-        wiring.connect(m, gemm.acc_wr, acc.write_port())
-        wiring.connect(m, vec.acc_rd, acc.read_port())
-        wiring.connect(m, vec.sp_wr, sp.write_port())
+        ports = {Port.SP_RD: sp.read_port, Port.SP_WR: sp.write_port,
+                 Port.ACC_RD: acc.read_port, Port.ACC_WR: acc.write_port}
+        for kind, n in port_counts().items():
+            for k in range(n):
+                wiring.connect(m, getattr(compute, kind.member)[k], ports[kind]())
         wiring.connect(m, store.sp_rd, sp.read_port())
         wiring.connect(m, store.acc_rd, acc.read_port())
 
@@ -107,35 +105,23 @@ class EncoreTop(wiring.Component):
             fetch.start.eq(ctl.launch), fetch.stop.eq(ctl.fetch_stop),
             fetch.prog_addr.eq(regs.prog_addr), fetch.prog_len.eq(regs.prog_len),
         ]
-        for unit, engine in (("load", load), ("store", store)):
-            m.d.comb += [
-                engine.start.eq(getattr(ctl, f"{unit}_start")),
-                engine.instr.eq(getattr(ctl, f"{unit}_instr")),
-                getattr(ctl, f"{unit}_done").eq(engine.done),
-                getattr(ctl, f"{unit}_busy").eq(engine.busy),
-            ]
-        # The compute queue drives two engines: the opcode picks the one that starts.
-        compute_op = data.View(header_layout(), ctl.compute_instr).opcode
-        compute_busy = Signal()
-        m.d.comb += [
-            gemm.start.eq(ctl.compute_start & (compute_op == Opcode.GEMM)),
-            vec.start.eq(ctl.compute_start & (compute_op == Opcode.REQUANT)),
-            gemm.instr.eq(ctl.compute_instr), vec.instr.eq(ctl.compute_instr),
-            compute_busy.eq(gemm.busy | vec.busy),
-            ctl.compute_done.eq(gemm.done | vec.done), ctl.compute_busy.eq(compute_busy),
-            ctl.compute_checked.eq(vec.checked), ctl.compute_error.eq(vec.error),
-        ]
+        units = {Queue.LOAD: load, Queue.COMPUTE: compute, Queue.STORE: store}
+        for q, engine in units.items():
+            port = ctl.unit[q]
+            m.d.comb += [engine.start.eq(port.start), engine.instr.eq(port.instr),
+                         port.done.eq(engine.done), port.busy.eq(engine.busy)]
+            if q == Queue.COMPUTE:  # the only queue with data-dependent checks
+                m.d.comb += [port.checked.eq(engine.checked), port.error.eq(engine.error)]
 
         # Status and performance counters.
         cycles = Signal(32)
-        busy_counts = {u: Signal(32, name=f"{u}_busy_cycles") for u in ("load", "compute", "store")}
+        busy_counts = {q: Signal(32, name=f"{q.name.lower()}_busy_cycles") for q in Queue}
         with m.If(ctl.launch):
             m.d.sync += [cycles.eq(0)] + [c.eq(0) for c in busy_counts.values()]
         with m.Elif(ctl.busy):
             m.d.sync += cycles.eq(cycles + 1)
-            for unit, busy in (("load", load.busy), ("compute", compute_busy),
-                               ("store", store.busy)):
-                m.d.sync += busy_counts[unit].eq(busy_counts[unit] + busy)
+            for q, count in busy_counts.items():
+                m.d.sync += count.eq(count + ctl.unit[q].busy)
         # The interrupt rises when a run ends and stays until IRQ_CLEAR or the next START.
         was_busy = Signal()
         m.d.sync += was_busy.eq(ctl.busy)
@@ -147,8 +133,9 @@ class EncoreTop(wiring.Component):
             regs.status.eq(ctl.busy | (ctl.done << 1)),
             regs.error.eq(ctl.error), regs.error_index.eq(ctl.error_index),
             regs.cycles.eq(cycles), regs.retired.eq(ctl.retired),
-            regs.load_busy.eq(busy_counts["load"]), regs.compute_busy.eq(busy_counts["compute"]),
-            regs.store_busy.eq(busy_counts["store"]),
+            regs.load_busy.eq(busy_counts[Queue.LOAD]),
+            regs.compute_busy.eq(busy_counts[Queue.COMPUTE]),
+            regs.store_busy.eq(busy_counts[Queue.STORE]),
             regs.hw_config.eq((d.bit_length() - 1) | (log2_exact(bb, "bus") << 8)),
         ]
         return m

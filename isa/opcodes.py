@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import enum
 
-from amaranth.lib import enum as hw_enum
-
 OPCODE_BITS = 5
 
 
-class Opcode(hw_enum.IntEnum, shape=OPCODE_BITS):
-    """Instruction opcodes (bits [4:0] of every instruction word)."""
+class Opcode(enum.IntEnum):
+    """Instruction opcodes (bits [4:0] of every instruction word; ``OPCODE_BITS`` wide).
+
+    A plain IntEnum (the contract package does not import Amaranth): it is an Amaranth shape
+    as it is, and hw/ compares fields against its members.
+    """
 
     NOP = 0  #: compute queue; does nothing but carry dependency flags
     LOAD = 1  #: load queue; DRAM -> scratchpad / accumulator, 2-D strided
@@ -50,7 +52,7 @@ def queue_of(op: Opcode) -> Queue:
     return QUEUE_OF.get(op, Queue.COMPUTE)
 
 
-class ErrorCode(hw_enum.IntEnum, shape=4):
+class ErrorCode(enum.IntEnum):
     """Values of the ERROR status register; the simulators raise the same codes."""
 
     NONE = 0

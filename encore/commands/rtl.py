@@ -26,6 +26,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-cycles", type=int, default=50_000_000)
     p.add_argument("--show", type=int, default=4, help="rows of each output to print")
     p.set_defaults(func=run)
+    p.epilog = ("Exit status: 0 if the RTL agrees with the functional simulator, 1 if not, 3 "
+                "if the RTL stopped at an opcode this build does not implement and DRAM equals "
+                "the functional simulator's state before that instruction.")
 
 
 def _inputs(program: Program, path: str | None, seed: int) -> dict[str, np.ndarray]:
@@ -46,7 +49,6 @@ def _inputs(program: Program, path: str | None, seed: int) -> dict[str, np.ndarr
 
 def run(args: argparse.Namespace) -> int:
     from encore.errors import RtlMismatch
-    from hw.checks import IMPLEMENTED
     from hw.rtlsim.runner import RtlJob, run_jobs, simulator_available
     from hw.top import check_config
     from sim.errors import SimError
@@ -54,13 +56,6 @@ def run(args: argparse.Namespace) -> int:
 
     program = Program.load(args.program)
     check_config(program.config)
-    built = {op.name for op in IMPLEMENTED}
-    missing = sorted({ins.op.name for ins in program.instructions} - built)
-    if missing:
-        first = next(i for i, ins in enumerate(program.instructions) if ins.op.name in missing)
-        raise ValueError(f"this RTL build does not implement {', '.join(missing)} (first at "
-                         f"instruction {first}): it runs programs of "
-                         f"{', '.join(op.name for op in IMPLEMENTED)} only")
     reason = simulator_available(args.simulator)
     if reason:
         raise ValueError(f"cannot run on {args.simulator}: {reason}")
@@ -91,10 +86,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"RTL ({args.simulator}, DIM={program.config.dim}): {regs['cycles']} cycles, "
           f"{regs['retired']} instructions; busy cycles load {regs['load_busy']}, "
           f"compute {regs['compute_busy']}, store {regs['store_busy']}; {wall:.1f} s wall")
+    if err != ErrorCode.NONE:
+        print(f"RTL stopped with {err.name} at instruction {regs['error_index']}")
     for name, t in program.tensors.items():
         if t.role == "output":
             value = program.read_tensor(res.dram, name)
             print(f"{name} [{t.rows}x{t.cols}] {t.dtype}:\n{value[: args.show]}")
+    if err == ErrorCode.UNIMPLEMENTED and (func_err is None
+                                           or func_err.index >= regs["error_index"]):
+        return _compare_prefix(program, inputs, res.dram, regs["error_index"])
     if func_err is not None:
         if err == func_err.code and regs["error_index"] == func_err.index:
             func_err.detail += " (the RTL stopped with the same code and index)"
@@ -112,3 +112,26 @@ def run(args: argparse.Namespace) -> int:
                           f"first at {diff[:8].tolist()}")
     print(f"DRAM matches the functional simulator bit for bit ({res.dram.size} bytes)")
     return 0
+
+
+def _compare_prefix(program: Program, inputs: dict, dram: np.ndarray, index: int) -> int:
+    """The RTL stopped with UNIMPLEMENTED at ``index``: compare DRAM with the functional
+    simulator's after the instructions before it."""
+    import dataclasses
+
+    from sim.functional import run_program
+
+    op = program.instructions[index].op.name
+    before, _ = run_program(dataclasses.replace(program, instructions=program.instructions[:index]),
+                            inputs)
+    diff = np.nonzero(dram != before.dram)[0]
+    if diff.size:
+        from encore.errors import RtlMismatch
+
+        raise RtlMismatch(f"DRAM differs from the functional simulator's state after "
+                          f"instructions 0..{index - 1} in {diff.size} bytes, first at "
+                          f"{diff[:8].tolist()}")
+    print(f"this RTL build does not implement {op} (instruction {index}); DRAM matches the "
+          f"functional simulator's state after instructions 0..{index - 1} bit for bit "
+          f"({dram.size} bytes); the rest of the program was not run")
+    return 3

@@ -50,7 +50,9 @@ def rtl_key(cfg: MachineConfig) -> dict:
 
 def _source_hash(cfg: MachineConfig, sim: str) -> str:
     h = hashlib.sha256(json.dumps(rtl_key(cfg), sort_keys=True).encode() + sim.encode())
-    sources = sorted((ROOT / "hw").glob("*.py")) + [ROOT / "hw" / "rtlsim" / "runner.py"]
+    # Every RTL source, subpackages included (hw/vector/), but not the rest of the bench.
+    rtl = [p for p in (ROOT / "hw").rglob("*.py") if "rtlsim" not in p.relative_to(ROOT).parts]
+    sources = sorted(rtl) + [ROOT / "hw" / "rtlsim" / "runner.py"]
     for path in sources + sorted((ROOT / "isa").glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

@@ -1,9 +1,8 @@
-"""Closed-form cycle costs of every Encore instruction: the one place the timing formulas live.
+"""Closed-form cycle costs of every Encore instruction.
 
-Every function here is pure: it takes integers (instruction fields and MachineConfig values) and
-returns cycles. docs/timing.md documents each formula, its assumptions and whether it has been
-checked against the RTL's cycle counter; tests/timing/test_costs.py checks the code against the
-same formulas written out independently. Change a formula here and in docs/timing.md together.
+The formulas of the units the RTL builds (DMA, GEMM, REQUANT, GELU, RESADD, LAYERNORM) and the
+queue constants are the RTL's own, imported from isa/cycles.py (tests/hw measure the RTL against
+them); only the attention engine, not built yet, is priced here (design intent, docs/timing.md).
 
 Notation: ``d`` is the array size DIM, ``bw`` the DRAM bandwidth in bytes per cycle, ``lat`` the
 DRAM latency in cycles, ``ceil(a/b)`` integer ceiling division.
@@ -11,63 +10,38 @@ DRAM latency in cycles, ``ceil(a/b)`` integer ceiling division.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
 
 from isa import Instruction, MachineConfig, Mem, Opcode, attn_param_rows
+from isa import cycles as isa_cycles
+from isa.cycles import (  # noqa: F401 - re-exported for the schedule, reports and tests
+    FETCH_BUFFER_CYCLES,
+    FETCH_DEPTH,
+    FETCH_FIRST_REQUEST,
+    NOP_CYCLES,
+    QUEUE_CYCLES,
+    RUNTIME_CHECKED,
+    START_CYCLES,
+    STORE_FIXED_CYCLES,
+    array_fill_drain,
+    check_hold_cycles,
+    dma_beats,
+    gemm_cycles,
+    layernorm_cycles,
+    load_cycles,
+    store_cycles,
+    vector_cycles,
+)
 
-# ---- micro-architectural constants (see docs/timing.md) ----------------------------------------
-# Those marked "RTL" are the RTL's (hw/); tests/timing/test_rtl_constants.py checks them against
-# hw/ and tests/hw/test_rtl_cycles.py checks the formulas against the RTL's cycle counters.
-#: Busy cycles of a NOP (RTL: the runner retires it the cycle after its start).
-NOP_CYCLES = 1
-#: RTL: the runner's start cycle before the engine is busy. An instruction holds its queue for
-#: ``START_CYCLES + busy`` cycles, and its pushed tokens are usable from the cycle after its
-#: last busy cycle.
-START_CYCLES = 1
-#: RTL: cycles from dispatch (the write into the queue FIFO) to the earliest start
-#: (``SyncFIFOBuffered`` latency).
-QUEUE_CYCLES = 2
-#: Kept for compatibility: the old name of QUEUE_CYCLES's role (fetch -> earliest start).
-DISPATCH_CYCLES = QUEUE_CYCLES
-#: RTL instruction fetch (hw/fetch.py): the first read request goes out this many cycles after
-#: START; one request per cycle; at most FETCH_DEPTH instructions requested or buffered.
-FETCH_FIRST_REQUEST = 1
-FETCH_DEPTH = 8
-#: RTL: cycles from an instruction word's last R beat to the cycle the dispatcher can take it.
-FETCH_BUFFER_CYCLES = 2
-#: RTL STORE DMA: cycles before the first W beat (SRAM read, 2 through the row FIFO, latch the
-#: row) and after the B response (count it, then done): ``beats + write latency + 5``.
-STORE_FIXED_CYCLES = 5
-#: Vector-unit pipeline depth per opcode: accumulator read -> arithmetic stages -> write.
-#: REQUANT: RTL (hw/vector.py: read, A sat32(x+bias), B *m, C round+sat8, write).
-VECTOR_PIPELINE = {Opcode.REQUANT: 4, Opcode.GELU: 8, Opcode.RESADD: 5}
-#: Rows per block the unit reads first to check the shift parameters before it writes anything
-#: (RTL for REQUANT: hw/vector.py's shift scan). GELU / RESADD: not built; no scan modelled.
-VECTOR_SCAN_ROWS = {Opcode.REQUANT: 1, Opcode.GELU: 0, Opcode.RESADD: 0}
-#: Instructions with data-dependent checks: the dispatcher holds the next instruction until
-#: ``check_hold_cycles`` after their start (RTL: REQUANT, hw/controller.py).
-RUNTIME_CHECKED = (Opcode.REQUANT,)
-#: Parameter rows read per column block before the block's rows stream (isa.PARAM_ROWS_PER_BLOCK).
-VECTOR_PARAM_ROWS = {Opcode.REQUANT: 3, Opcode.GELU: 5, Opcode.RESADD: 5}
-#: LayerNorm: passes over each row (sum, sum of squared deviations, normalise).
-LAYERNORM_PASSES = 3
-#: Iterative divider (one quotient bit per cycle, 32-bit quotient): mean, variance, 2^30/std.
-DIVIDE_CYCLES = 32
-#: Integer square root of a 32-bit variance, one result bit per cycle.
-ISQRT_CYCLES = 16
-#: LayerNorm per-row statistics latency: mean divide, variance divide, isqrt, reciprocal.
-LAYERNORM_ROW_CYCLES = 3 * DIVIDE_CYCLES + ISQRT_CYCLES
-#: LayerNorm parameter rows read once per instruction: the header row.
-LAYERNORM_HEADER_ROWS = 1
-#: LayerNorm datapath pipeline depth (read, subtract/multiply, round, write).
-LAYERNORM_PIPELINE = 6
-#: Attention: softmax passes over the score buffer after QK^T (the row max is taken as scores
-#: drain from the array): 1) exp and row sum, 2) normalise to uint8 P.
+# ---- the RTL's constants and formulas live in isa/cycles.py (re-exported here) -----------------
+#: Vector-unit opcodes priced by ``vector_cycles`` (REQUANT, GELU, RESADD).
+VECTOR_OPS = tuple(isa_cycles.PARAM_ROWS)
+#: Attention (not built in RTL yet; design intent): softmax passes over the score buffer after
+#: QK^T: 1) exp and row sum, 2) normalise to uint8 P.
 SOFTMAX_PASSES = 2
 #: Attention: latency of the pipelined reciprocal 2^32 / sum (one row issued per cycle).
-SOFTMAX_RECIP_CYCLES = DIVIDE_CYCLES
+SOFTMAX_RECIP_CYCLES = 32
 #: Attention: cycles per parameter row (header, output scales, key mask) read before QK^T.
 ATTN_SETUP_PER_PARAM_ROW = 1
 
@@ -87,85 +61,15 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-# ---- DMA --------------------------------------------------------------------------------------
-def dma_beats(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int) -> int:
-    """Data beats of a 2-D transfer: each DRAM row is one burst over the bus-aligned span of its
-    ``row_bytes`` bytes, ``ceil((addr_i mod bw + row_bytes) / bw)`` beats for row ``i`` at
-    ``addr_i = dram_addr + i*dram_stride`` (as hw/dma.py). Bursts are pipelined, one beat per
-    cycle. The offsets ``addr_i mod bw`` repeat with period ``bw / gcd(dram_stride, bw)``, so the
-    sum is one period times the number of whole periods plus the remainder (at most ``bw``
-    terms, usually one).
-    """
-    period = bw // math.gcd(dram_stride % bw, bw) if dram_stride % bw else 1
-    period = min(period, rows)
-
-    def span(i: int) -> int:
-        return (((dram_addr + i * dram_stride) % bw) + row_bytes + bw - 1) // bw
-
-    per_period = sum(span(i) for i in range(period))
-    whole, rest = divmod(rows, period)
-    return whole * per_period + sum(span(i) for i in range(rest))
-
-
 def dma_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
                lat: int) -> int:
-    """LOAD: ``lat + dma_beats(...)`` (RTL, exact): the first request goes out in the first busy
-    cycle, its first beat ``lat`` later, then one beat per cycle; the row is written in the cycle
-    of its last beat, which is the last busy cycle. The latency is paid once per instruction."""
-    return lat + dma_beats(rows, row_bytes, dram_addr, dram_stride, bw)
-
-
-def store_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
-                 lat: int) -> int:
-    """STORE: ``dma_beats(...) + lat + STORE_FIXED_CYCLES`` (RTL, exact, with the write response
-    ``lat`` cycles after a burst's last W beat): W beats stream one per cycle from the 5th busy
-    cycle, and the instruction completes when the last burst's B response has been counted."""
-    return dma_beats(rows, row_bytes, dram_addr, dram_stride, bw) + lat + STORE_FIXED_CYCLES
-
-
-# ---- systolic array ---------------------------------------------------------------------------
-def array_fill_drain(d: int) -> int:
-    """Skew fill plus drain of a d x d weight-stationary array: the last row's last partial sum
-    leaves the bottom ``2d - 1`` cycles after that row entered."""
-    return 2 * d - 1
-
-
-def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
-    """GEMM, as hw/gemm.py's schedule: K-block k owns ``P = max(rows, d)`` cycles (weight row t
-    and A row t - 1 read in its cycle t, the next tile preloading into the shadow buffer while the
-    current one computes); the last K-block issues its ``rows`` A rows after one weights-only
-    cycle, then one cycle of SRAM latency, ``2d - 1`` through the array and one to
-    read-modify-write the accumulator: ``(kblocks - 1) * P + rows + 2d + 2``."""
-    return (kblocks - 1) * max(rows, d) + rows + 1 + 1 + array_fill_drain(d) + 1
+    """LOAD (isa.cycles.load_cycles)."""
+    return load_cycles(rows, row_bytes, dram_addr, dram_stride, bw, lat)
 
 
 def gemm_macs(rows: int, kblocks: int, d: int) -> int:
     """Multiply-accumulates the array performs (padding lanes included, as FunctionalStats)."""
     return rows * kblocks * d * d
-
-
-# ---- vector unit ------------------------------------------------------------------------------
-def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
-    """REQUANT / GELU / RESADD: scan the shift rows of every block, then per block read its
-    parameter rows and stream ``rows`` rows at one row (d lanes) per cycle; plus the pipeline
-    depth once. REQUANT (RTL, exact): ``blocks * (rows + 4) + 4``."""
-    return (blocks * (VECTOR_SCAN_ROWS[op] + VECTOR_PARAM_ROWS[op] + rows)
-            + VECTOR_PIPELINE[op])
-
-
-def check_hold_cycles(op: Opcode, blocks: int) -> int:
-    """Cycles from a RUNTIME_CHECKED instruction's start to the first cycle the dispatcher may
-    dispatch the next instruction (RTL REQUANT: the shift scan's ``blocks`` reads, one cycle of
-    SRAM latency, one to release the hold, after the start cycle)."""
-    return START_CYCLES + VECTOR_SCAN_ROWS[op] * blocks + 1
-
-
-def layernorm_cycles(rows: int, blocks: int) -> int:
-    """LAYERNORM: per row, three passes of ``blocks`` cycles (pass 3 also reads gamma/beta from a
-    second accumulator bank in the same cycle) and the serial statistics latency; plus the header
-    read and the pipeline depth once. Rows are processed one after another (no overlap)."""
-    per_row = LAYERNORM_PASSES * blocks + LAYERNORM_ROW_CYCLES
-    return LAYERNORM_HEADER_ROWS + rows * per_row + LAYERNORM_PIPELINE
 
 
 # ---- attention engine -------------------------------------------------------------------------
@@ -241,7 +145,7 @@ def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
         cycles = gemm_cycles(ins.rows, ins.kblocks, d)
         macs = gemm_macs(ins.rows, ins.kblocks, d)
         return Cost(cycles, Unit.ARRAY, array_cycles=cycles, macs=macs)
-    if op in VECTOR_PIPELINE:
+    if op in VECTOR_OPS:
         _positive(ins, "rows", "blocks")
         return Cost(vector_cycles(op, ins.rows, ins.blocks), Unit.VECTOR)
     if op == Opcode.LAYERNORM:

@@ -46,7 +46,7 @@ def test_gemm_unit_matches_isa(dim, rows, kblocks, acc, a_stride):
     cycles = []
 
     async def bench(ctx):
-        ctx.set(gemm.instr.as_value(), ins.encode())
+        ctx.set(gemm.instr, ins.encode())
         ctx.set(gemm.start, 1)
         await ctx.tick()
         ctx.set(gemm.start, 0)

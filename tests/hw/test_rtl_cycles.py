@@ -2,7 +2,8 @@
 cfg.dram_latency for reads and write responses, no back-pressure; ``RtlJob.fixed``).
 
 * Single-instruction programs (LOAD / STORE over a spread of rows, cols, strides, alignments,
-  both memories and 4 KiB crossings; GEMM; REQUANT): each unit's busy counter equals the exact
+  both memories and 4 KiB crossings; GEMM; REQUANT, GELU, RESADD; LAYERNORM after the LOAD
+  of its header, over rows, blocks and n_valid): each unit's busy counter equals the exact
   formula of docs/rtl.md (sim/timing/costs.py), and the whole-program ``cycles`` counter equals
   ``sim.timing.estimate(program).cycles``.
 * Whole linear programs and chains: compute and store busy exact; total cycles and load busy
@@ -19,6 +20,7 @@ import sim.timing
 from compiler.testprogs import linear_chain_program, linear_program
 from hw.rtlsim.runner import RtlJob, run_jobs
 from isa import INSTR_BYTES, Instruction, Mem, Opcode, Program
+from isa import cycles as isa_cycles
 from sim.timing import costs as C
 
 from .rtl_cases import LINEAR_CASES, record_cycles, skip_unless, small_config
@@ -58,10 +60,22 @@ def _single_programs(cfg):
         out.append(Instruction(Opcode.GEMM, a_addr=0, a_stride=rows, w_addr=8 * d, c_addr=1,
                                rows=rows, kblocks=kblocks))
     for rows, blocks in ((1, 1), (5, 2), (9, 4)):  # accumulator all zero: every shift is 0
-        out.append(Instruction(Opcode.REQUANT, src=0, dst=2, rows=rows, blocks=blocks,
-                               param=40))
-    return [Program(config=cfg, instructions=[ins], dram_init=b"", dram_size=DRAM)
-            for ins in out]
+        for op in (Opcode.REQUANT, Opcode.GELU, Opcode.RESADD):
+            out.append(Instruction(op, src=0, dst=2, rows=rows, blocks=blocks, param=40,
+                                   **({"res": 1} if op == Opcode.RESADD else {})))
+    progs = [Program(config=cfg, instructions=[ins], dram_init=b"", dram_size=DRAM)
+             for ins in out]
+    # LAYERNORM needs its header (n_valid, shift) in the accumulator: LOAD it first.
+    for rows, blocks, n_valid in ((1, 1, 3), (4, 2, 2 * d), (6, 3, 2 * d + 1), (9, 1, d)):
+        header = np.zeros(d, dtype="<i4")
+        header[:2] = n_valid, 7
+        load = Instruction(Opcode.LOAD, mem=Mem.ACC, sram_addr=30, rows=1, cols=d, dram_addr=0,
+                           dram_stride=4 * d, push_next=1)
+        ln = Instruction(Opcode.LAYERNORM, src=0, dst=2, rows=rows, blocks=blocks, param=30,
+                         pop_prev=1)
+        progs.append(Program(config=cfg, instructions=[load, ln], dram_init=header.tobytes(),
+                             dram_size=DRAM))
+    return progs
 
 
 def _busy(regs, op):
@@ -78,7 +92,10 @@ def _formula(ins, cfg):
         return lat + beats + (0 if ins.op == Opcode.LOAD else 5)
     if ins.op == Opcode.GEMM:
         return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 2
-    return ins.blocks * (ins.rows + 4) + 4  # REQUANT
+    if ins.op == Opcode.REQUANT:
+        return ins.blocks * (ins.rows + 4) + 4
+    # GELU, RESADD, LAYERNORM: the RTL's formulas (isa/cycles.py, derived in docs/rtl.md)
+    return isa_cycles.compute_cycles(ins.op, ins.f, d)
 
 
 @pytest.mark.parametrize("dim,latency", [(4, 16), (4, 5), (8, 16)])
@@ -89,7 +106,7 @@ def test_single_instructions_take_the_exact_formula(dim, latency, tmp_path):
     results = run_jobs(small_config(dim), [RtlJob.fixed(p, p.new_dram()) for p in progs],
                        workdir=tmp_path)
     for prog, res in zip(progs, results, strict=True):
-        ins, regs = prog.instructions[0], res.regs
+        ins, regs = prog.instructions[-1], res.regs
         assert regs["error"] == 0 and not regs["timed_out"], (ins, regs)
         assert _busy(regs, ins.op) == _formula(ins, cfg), ins
         assert C.instruction_cost(ins, cfg).cycles == _formula(ins, cfg), ins

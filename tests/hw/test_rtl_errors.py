@@ -16,6 +16,7 @@ from sim.errors import SimError
 from sim.functional import run_program
 
 from .rtl_cases import linear_jobs, small_config
+from .rtl_vector_cases import vector_program
 
 pytestmark = pytest.mark.rtl
 DIM = 4
@@ -59,7 +60,7 @@ def _cases(cfg):
 
 def _requant_cases(cfg):
     """REQUANT's checks (static at dispatch, shift and destination when it runs), and an opcode
-    this build still lacks (GELU) for UNIMPLEMENTED."""
+    this build still lacks (ATTN) for UNIMPLEMENTED."""
     chain, chain_inputs = linear_chain_program(cfg, 5, [7, 6, 9, 5], seed=3)[:2]
     ins = chain.instructions
     vec = [i for i, x in enumerate(ins) if x.op == Opcode.REQUANT]
@@ -87,9 +88,55 @@ def _requant_cases(cfg):
                  ErrorCode.SRAM_RANGE, first), chain_inputs))
     out.append((("requant_zero_blocks", patched(second, blocks=0), None,
                  ErrorCode.BAD_FIELD, second), chain_inputs))
-    out.append((("unimplemented", patched(second, op=Opcode.GELU), None,
+    attn = Instruction(Opcode.ATTN, q_addr=0, k_addr=0, v_addr=0, o_addr=0, param=0, seq=4,
+                       hd_blocks=1)
+    out.append((("unimplemented", _with(chain, ins[:second] + [attn] + ins[second:]), None,
                  ErrorCode.UNIMPLEMENTED, second), chain_inputs))
-    return out
+    return out + _vector_cases(cfg)
+
+
+def _vector_cases(cfg):
+    """GELU, RESADD and LAYERNORM: every check, static and on data, in a compiler-made chain
+    linear -> GELU -> linear -> RESADD -> LAYERNORM."""
+    prog, inputs = vector_program(cfg, "chain", 6, 7, 9, seed=5)
+    ins = prog.instructions
+    at = {op: next(i for i, x in enumerate(ins) if x.op == op)
+          for op in (Opcode.GELU, Opcode.RESADD, Opcode.LAYERNORM)}
+    dram = prog.new_dram()
+
+    def patched(op, **fields):
+        new = Instruction(op, **{**ins[at[op]].f, **fields})
+        return _with(prog, ins[:at[op]] + [new] + ins[at[op] + 1:])
+
+    def data(name, where, value):
+        t = prog.read_tensor(dram, name).copy()
+        t[where] = value
+        return {**inputs, name: t}
+
+    G, R, L = Opcode.GELU, Opcode.RESADD, Opcode.LAYERNORM
+    BF, SR = ErrorCode.BAD_FIELD, ErrorCode.SRAM_RANGE
+    nb = ins[at[L]].blocks
+    cases = [  # (name, program, inputs, code, failing opcode)
+        ("gelu_s_out_63", prog, data("ffn1.p", (4, -1), 63), BF, G),
+        ("gelu_s_in_negative", prog, data("ffn1.p", (2, 0), -1), BF, G),
+        ("gelu_zero_rows", patched(G, rows=0), inputs, BF, G),
+        ("gelu_dst_range", patched(G, dst=cfg.sp_rows - 1), inputs, SR, G),
+        ("gelu_shift_before_dst", patched(G, dst=cfg.sp_rows - 1),
+         data("ffn1.p", (2, 1), 99), BF, G),
+        ("resadd_s2_negative", prog, data("ffn2.p", (4, 2), -5), BF, R),
+        ("resadd_param_range", patched(R, param=cfg.acc_rows - 2), inputs, SR, R),
+        ("resadd_res_range", patched(R, res=cfg.sp_rows - 1), inputs, SR, R),
+        ("resadd_dst_range", patched(R, dst=cfg.acc_rows - 1), inputs, SR, R),
+        ("ln_n_valid_zero", prog, data("ffn2.ln.hdr", (0, 0), 0), BF, L),
+        ("ln_n_valid_too_big", prog, data("ffn2.ln.hdr", (0, 0), nb * cfg.dim + 1), BF, L),
+        ("ln_shift_63", prog, data("ffn2.ln.hdr", (0, 1), 63), BF, L),
+        ("ln_param_range", patched(L, param=cfg.acc_rows - 2), inputs, SR, L),
+        ("ln_src_range", patched(L, src=cfg.acc_rows - 1), inputs, SR, L),
+        ("ln_dst_range", patched(L, dst=cfg.sp_rows - 1), inputs, SR, L),
+        ("ln_n_valid_before_dst", patched(L, dst=cfg.sp_rows - 1),
+         data("ffn2.ln.hdr", (0, 0), -3), BF, L),
+    ]
+    return [((name, p, None, code, at[op]), inp) for name, p, inp, code, op in cases]
 
 
 def test_errors_stop_cleanly(tmp_path):

@@ -1,69 +1,25 @@
 """The vector unit (REQUANT) in the Amaranth simulator, against isa.numerics.requant8: random
 data with saturation at both steps, rounding ties, shift 0 and 62, multi-block tiles, the
-cycle count of hw.vector.vector_cycles, and the data-dependent checks (BAD_FIELD for a shift
+cycle count of isa.cycles.vector_cycles, and the data-dependent checks (BAD_FIELD for a shift
 outside [0, 62], then SRAM_RANGE for the destination) with nothing written on failure."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
-from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
-from hw.vector import VectorUnit, check_cycles, vector_cycles
+from hw.vector import RequantEngine
 from isa import ErrorCode, Instruction, Opcode, numerics
+from isa.cycles import check_cycles, vector_cycles
+
+from .vector_bench import run_engine
 
 SP_ROWS, ACC_ROWS = 128, 96
 
 
-def _pack(row, bits):
-    return sum((int(v) & ((1 << bits) - 1)) << (bits * i) for i, v in enumerate(row))
-
-
-def _unpack(word, bits, n):
-    out = [(word >> (bits * i)) & ((1 << bits) - 1) for i in range(n)]
-    return [v - (1 << bits) if v >> (bits - 1) else v for v in out]
-
-
 def _run(dim, acc0, sp0, ins):
-    """Run one instruction; returns (busy cycles, checked cycle, error, final SP rows)."""
-    m = Module()
-    m.submodules.sp = sp_mem = Memory(shape=8 * dim, depth=SP_ROWS, init=[_pack(r, 8) for r in sp0])
-    m.submodules.acc = acc_mem = Memory(shape=32 * dim, depth=ACC_ROWS,
-                                        init=[_pack(r, 32) for r in acc0])
-    m.submodules.vec = vec = VectorUnit(dim=dim, sp_depth=SP_ROWS, acc_depth=ACC_ROWS)
-    wiring.connect(m, vec.acc_rd, acc_mem.read_port())
-    wiring.connect(m, vec.sp_wr, sp_mem.write_port())
-    out = {}
-
-    async def bench(ctx):
-        ctx.set(vec.instr.as_value(), ins.encode())
-        ctx.set(vec.start, 1)
-        await ctx.tick()
-        ctx.set(vec.start, 0)
-        busy = 0
-        for n in range(1, 5000):
-            busy += ctx.get(vec.busy)
-            if ctx.get(vec.checked):
-                out.setdefault("checked", []).append(n)
-            if ctx.get(vec.done):
-                out["cycles"], out["error"] = n, ErrorCode(ctx.get(vec.error))
-                out["busy"] = busy
-                break
-            await ctx.tick()
-        await ctx.tick()
-        out["busy_after"] = ctx.get(vec.busy)
-        out["sp"] = [_unpack(ctx.get(sp_mem.data[i]), 8, dim) for i in range(SP_ROWS)]
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert "cycles" in out, "the vector unit never signalled done"
-    assert out["busy_after"] == 0 and out["busy"] == out["cycles"]
-    return out
+    """Run one REQUANT; returns (busy cycles, checked cycles, error, final SP rows)."""
+    return run_engine(RequantEngine, dim, np.asarray(acc0).tolist(), np.asarray(sp0).tolist(), ins)
 
 
 def _params(rng, dim, blocks, *, ties=False):
@@ -98,8 +54,8 @@ def test_vector_unit_matches_requant8(dim, rows, blocks, ties):
     ins = Instruction(Opcode.REQUANT, src=src, dst=dst, rows=rows, blocks=blocks, param=param)
     out = _run(dim, acc0, sp0, ins)
     assert out["error"] == ErrorCode.NONE
-    assert out["cycles"] == vector_cycles(rows, blocks)
-    assert out["checked"] == [check_cycles(blocks)]
+    assert out["cycles"] == vector_cycles(Opcode.REQUANT, rows, blocks)
+    assert out["checked"] == [check_cycles(Opcode.REQUANT, blocks)]
     x = acc0[src: src + rows * blocks].reshape(blocks, rows, dim)
     expect = sp0.copy()
     expect[dst: dst + rows * blocks] = numerics.requant8(
@@ -129,5 +85,5 @@ def test_vector_unit_checks_data_before_writing(bad, dst, code):
     ins = Instruction(Opcode.REQUANT, src=0, dst=dst, rows=rows, blocks=blocks, param=60)
     out = _run(dim, acc0, sp0, ins)
     assert out["error"] == code
-    assert out["checked"] == [check_cycles(blocks)] and out["cycles"] == check_cycles(blocks)
+    assert out["checked"] == [check_cycles(Opcode.REQUANT, blocks)] == [out["cycles"]]
     assert out["sp"] == sp0.tolist()

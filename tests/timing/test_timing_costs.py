@@ -51,20 +51,26 @@ def test_gemm_cost_is_the_closed_form(dim, rows, kblocks):
     assert cost.cycles >= cost.macs // (dim * dim)
 
 
-@pytest.mark.parametrize("op,params,pipe,scan", [(Opcode.REQUANT, 3, 4, 1),
-                                                 (Opcode.GELU, 5, 8, 0), (Opcode.RESADD, 5, 5, 0)])
-@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
-def test_vector_cost_is_the_closed_form(op, params, pipe, scan, rows, blocks):
-    cost = instruction_cost(Instruction(op, rows=rows, blocks=blocks), MachineConfig())
-    assert cost.cycles == blocks * (scan + params + rows) + pipe
-    assert cost.unit == Unit.VECTOR and cost.macs == 0
+# The vector formulas are the RTL's (isa/cycles.py), measured on the RTL by tests/hw/
+# test_vector*.py and test_rtl_cycles.py; here only the properties the model relies on.
+@pytest.mark.parametrize("op", [Opcode.REQUANT, Opcode.GELU, Opcode.RESADD, Opcode.LAYERNORM])
+@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1022))
+def test_vector_costs_grow_with_the_tile(op, rows, blocks):
+    def cost(r, b):
+        return instruction_cost(Instruction(op, rows=r, blocks=b), MachineConfig())
+
+    c = cost(rows, blocks)
+    assert c.unit == Unit.VECTOR and c.macs == 0 and c.array_cycles == 0
+    assert rows * blocks <= c.cycles < cost(rows + 1, blocks).cycles
+    assert c.cycles < cost(rows, blocks + 1).cycles
 
 
-@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
-def test_layernorm_cost_is_the_closed_form(rows, blocks):
+@given(rows=st.integers(2, 5000), blocks=st.integers(1, 1023))
+def test_layernorm_is_within_the_old_models_bound(rows, blocks):
+    """The RTL's LAYERNORM costs no more than the ``rows * (3 * blocks + 112)`` the model
+    assumed before it was built (one row alone exceeds it only past 28 blocks)."""
     ins = Instruction(Opcode.LAYERNORM, rows=rows, blocks=blocks)
-    cost = instruction_cost(ins, MachineConfig())
-    assert cost.cycles == 1 + rows * (3 * blocks + 3 * 32 + 16) + 6
+    assert instruction_cost(ins, MachineConfig()).cycles <= rows * (3 * blocks + 112)
 
 
 @given(dim=dims, seq=st.integers(1, 512), hb=st.integers(1, 63))
@@ -92,15 +98,6 @@ def test_dma_beats_never_rise_with_a_wider_bus(rows, row_bytes, stride, addr, bw
     assert wide >= rows  # at least one beat per row
 
 
-@given(dim=st.sampled_from([4, 8, 16, 32, 64, 128]), rows=st.integers(1, 3000),
-       kblocks=st.integers(1, 4095))
-def test_gemm_matches_the_rtl_schedule(dim, rows, kblocks):
-    # hw.gemm.gemm_cycles is asserted against the RTL simulation in tests/hw/test_gemm.py.
-    from hw.gemm import gemm_cycles as rtl_gemm_cycles
-
-    assert C.gemm_cycles(rows, kblocks, dim) == rtl_gemm_cycles(rows, kblocks, dim)
-
-
 @pytest.mark.parametrize("ins,message", [
     (Instruction(Opcode.GEMM, rows=0, kblocks=1), "GEMM.rows=0 is invalid: expected >= 1"),
     (Instruction(Opcode.GEMM, rows=4, kblocks=0), "GEMM.kblocks=0 is invalid"),
@@ -112,24 +109,3 @@ def test_gemm_matches_the_rtl_schedule(dim, rows, kblocks):
 def test_bad_fields_raise_cost_error_naming_the_value(ins, message):
     with pytest.raises(CostError, match=message.replace(".", r"\.")):
         instruction_cost(ins, MachineConfig())
-
-
-@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
-def test_requant_matches_the_rtl_vector_unit(rows, blocks):
-    # hw.vector.vector_cycles / check_cycles are asserted against the RTL in
-    # tests/hw/test_vector.py (unit) and tests/hw/test_rtl_cycles.py (whole machine).
-    from hw.vector import check_cycles, vector_cycles
-
-    assert C.vector_cycles(Opcode.REQUANT, rows, blocks) == vector_cycles(rows, blocks)
-    # the dispatcher takes the next instruction the cycle after the unit's `checked` pulse
-    assert C.check_hold_cycles(Opcode.REQUANT, blocks) == check_cycles(blocks) + 1
-
-
-def test_rtl_constants_are_the_rtls():
-    from hw.checks import RUNTIME_CHECKED
-    from hw.fetch import FetchUnit
-    from hw.vector import PIPELINE
-
-    assert C.FETCH_DEPTH == FetchUnit.DEPTH
-    assert C.VECTOR_PIPELINE[Opcode.REQUANT] == PIPELINE
-    assert tuple(C.RUNTIME_CHECKED) == tuple(RUNTIME_CHECKED)

@@ -1,0 +1,70 @@
+"""Arithmetic building blocks of the vector engines, as isa/numerics.py defines them.
+
+Each helper returns a combinational value; the engines register between them so that no stage
+holds more than one multiply or one wide variable shift (docs/rtl.md, "Vector engines").
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Mux, Signal, signed
+
+from isa import numerics
+
+#: Bits of a shift parameter once checked to be in [0, MAX_SHIFT].
+SHIFT_BITS = numerics.MAX_SHIFT.bit_length()
+
+
+def lanes(word, bits: int, n: int, *, sign: bool = True) -> list:
+    """The ``n`` lanes of ``bits`` bits of ``word`` (signed unless ``sign`` is False)."""
+    out = [word[bits * i: bits * (i + 1)] for i in range(n)]
+    return [v.as_signed() for v in out] if sign else out
+
+
+def pack(values, bits: int):
+    """Concatenate lanes, each truncated to ``bits`` bits."""
+    return Cat(*[v.as_unsigned()[:bits] if hasattr(v, "as_unsigned") else v for v in values])
+
+
+def saturate(v, bits: int):
+    """Clamp the signed value ``v`` to the signed ``bits``-bit range (``numerics.saturate``)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(v > hi, Const(hi, signed(bits)),
+               Mux(v < lo, Const(lo, signed(bits)), v[:bits].as_signed()))
+
+
+def rshift_round(v, s):
+    """``numerics.rshift_round`` of signed ``v`` by the unsigned value ``s`` (0..MAX_SHIFT):
+    ``((v >> (s - 1)) + 1) >> 1`` for ``s > 0`` (floor shifts; no wide constant adder)."""
+    q = v >> (s - 1)[:SHIFT_BITS]
+    return Mux(s == 0, v, (q + 1) >> 1)
+
+
+def rshift_round_const(v, s: int):
+    """``numerics.rshift_round`` by a constant ``s``."""
+    return v if s == 0 else (v + (1 << (s - 1))) >> s
+
+
+def shift_bad(word, n: int):
+    """Some 32-bit lane of ``word`` is outside [0, MAX_SHIFT] (negative lanes are large
+    unsigned values)."""
+    return Cat(*[lane > numerics.MAX_SHIFT for lane in lanes(word, 32, n, sign=False)]).any()
+
+
+def reg(m, value, name: str, *, shape=None):
+    """A register loaded with ``value`` every cycle (one pipeline stage)."""
+    sig = Signal(value.shape() if shape is None else shape, name=name)
+    m.d.sync += sig.eq(value)
+    return sig
+
+
+def delay(m, value, n: int, name: str):
+    """``value`` delayed by ``n`` registers."""
+    for k in range(n):
+        value = reg(m, value, f"{name}_d{k}")
+    return value
+
+
+def lanewise(m, name: str, fn, *columns, shape=None) -> list:
+    """One pipeline stage over the lanes: register ``fn(*lane_args)`` for every lane."""
+    return [reg(m, fn(*args), f"{name}{n}", shape=shape)
+            for n, args in enumerate(zip(*columns, strict=True))]

@@ -1,0 +1,293 @@
+"""REQUANT, GELU and RESADD engines: one sequencer, one DIM-lane pipeline per opcode.
+
+All three read a tile of ``blocks`` column blocks x ``rows`` rows from the accumulator (block
+``j`` row ``i`` at ``src + j*rows + i``) with ``P`` parameter rows per block at ``param + P*j``
+(isa.cycles.PARAM_ROWS), and write the result tile at ``dst`` (docs/isa.md). Schedule
+(``isa.cycles.vector_cycles``; tests/hw/test_vector.py checks it cycle-exactly):
+
+1. **Shift scan** (``isa.cycles.scan_cycles``: one read per shift row of every block): every
+   shift lane must be in ``[0, MAX_SHIFT]``, a check on data the functional simulator makes
+   before it writes anything. The cycle the last shift row arrives the engine raises
+   ``checked`` (the dispatcher holds the next instruction until then) and decides the error:
+   BAD_FIELD, else the late word checks (``late_checks``: the ``res`` / ``dst`` ranges), else
+   none. On an error it raises ``done`` at once, having written nothing.
+2. **Blocks**: per block ``P`` parameter-row reads, then ``rows`` source-row reads (RESADD also
+   reads the ``res`` row from the scratchpad in the same cycle). Parameter registers load as
+   their rows arrive; a source row takes a copy of the ones it needs with it down the pipeline,
+   so the next block's parameters never disturb rows still in flight.
+3. **Pipeline** (``isa.cycles.VECTOR_PIPELINE``, SRAM latency included): the per-opcode stages
+   of ``_datapath``, each one multiply, one wide shift or one add/saturate; ``done`` in the
+   cycle of the last write.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
+
+from isa import ErrorCode, Opcode, numerics
+from isa import cycles as C
+
+from ..engine import Engine, Port
+from .common import (
+    SHIFT_BITS,
+    lanes,
+    lanewise,
+    pack,
+    reg,
+    rshift_round,
+    rshift_round_const,
+    saturate,
+    shift_bad,
+)
+
+_KIND_NONE, _KIND_SCAN, _KIND_PARAM, _KIND_ROW = range(4)
+
+
+class EpilogueEngine(Engine):
+    """Base of the three; subclasses set ``OP``, ``PORTS``, ``DST`` and ``_datapath``."""
+
+    OP: Opcode
+    DST = Port.SP_WR
+    DST_PORT = "sp_wr"
+
+    @classmethod
+    def static_checks(cls, op, word, cfg):
+        v = cls.view_of(op, word)
+        return [((v.rows == 0) | (v.blocks == 0), ErrorCode.BAD_FIELD),
+                (v.src + v.rows * v.blocks > cfg.acc_rows, ErrorCode.SRAM_RANGE),
+                (v.param + C.PARAM_ROWS[op] * v.blocks > cfg.acc_rows, ErrorCode.SRAM_RANGE)]
+
+    @classmethod
+    def late_checks(cls, op, word, cfg):
+        v = cls.view_of(op, word)
+        n = v.rows * v.blocks
+        if op == Opcode.RESADD:
+            return [(v.res + n > cfg.sp_rows, ErrorCode.SRAM_RANGE),
+                    (v.dst + n > cfg.acc_rows, ErrorCode.SRAM_RANGE)]
+        return [(v.dst + n > cfg.sp_rows, ErrorCode.SRAM_RANGE)]
+
+    def elaborate(self, platform):
+        m = Module()
+        d, op = self._dim, self.OP
+        P = C.PARAM_ROWS[op]
+        shifts = C.SHIFT_ROWS[op]
+        ins_word = Signal.like(self.instr, name="ins")
+        ins = self.view(op, ins_word)
+        with m.If(self.start):
+            m.d.sync += ins_word.eq(self.instr)
+
+        # -- issue: one accumulator read per cycle --------------------------------------------
+        scanning, running = Signal(), Signal()
+        scan_blk = Signal(10)
+        scan_k = Signal(range(len(shifts)))
+        scan_base = Signal(32)            # param + P * scan_blk
+        blk = Signal(10)
+        t = Signal(17)                    # 0..P-1: parameter rows, P..P+rows-1: source rows
+        par_addr = Signal(32)             # param + P*blk + t
+        off = Signal(26)                  # j*rows + i of the next source row
+        kind = Signal(2)
+        pidx = Signal(range(P))
+        last = Signal()
+        rd = self.acc_rd
+        m.d.comb += rd.en.eq(1)
+        offsets = Array(Const(s, 3) for s in shifts)
+        with m.If(scanning):
+            scan_last = (scan_blk + 1 == ins.blocks) & (scan_k == len(shifts) - 1)
+            m.d.comb += [rd.addr.eq(scan_base + offsets[scan_k]), kind.eq(_KIND_SCAN),
+                         last.eq(scan_last)]
+            m.d.sync += scan_k.eq(scan_k + 1)
+            with m.If(scan_k == len(shifts) - 1):
+                m.d.sync += [scan_k.eq(0), scan_blk.eq(scan_blk + 1),
+                             scan_base.eq(scan_base + P)]
+            with m.If(scan_last):
+                m.d.sync += [scanning.eq(0), running.eq(1)]
+        with m.Elif(running):
+            with m.If(t < P):
+                m.d.comb += [rd.addr.eq(par_addr), kind.eq(_KIND_PARAM), pidx.eq(t)]
+                m.d.sync += par_addr.eq(par_addr + 1)
+            with m.Else():
+                m.d.comb += [rd.addr.eq(ins.src + off), kind.eq(_KIND_ROW),
+                             last.eq((blk + 1 == ins.blocks) & (t == ins.rows + P - 1))]
+                m.d.sync += off.eq(off + 1)
+                if op == Opcode.RESADD:
+                    m.d.comb += [self.res_rd.addr.eq(ins.res + off), self.res_rd.en.eq(1)]
+            m.d.sync += t.eq(t + 1)
+            with m.If(t == ins.rows + P - 1):
+                m.d.sync += [t.eq(0), blk.eq(blk + 1)]
+                with m.If(blk + 1 == ins.blocks):
+                    m.d.sync += running.eq(0)
+
+        # -- the read data arrives one cycle later --------------------------------------------
+        kind_q = reg(m, kind, "kind_q")
+        pidx_q = reg(m, pidx, "pidx_q")
+        last_q = reg(m, last, "last_q")
+        off_q = reg(m, off, "off_q")
+        word = rd.data
+
+        bad_seen = Signal()
+        bad_now = bad_seen | shift_bad(word, d)
+        late = self.first_error(self.late_checks(op, ins, self.sizes))
+        with m.If(kind_q == _KIND_SCAN):
+            m.d.sync += bad_seen.eq(bad_now)
+            with m.If(last_q):
+                m.d.comb += self.checked.eq(1)
+                err = Mux(bad_now, ErrorCode.BAD_FIELD, late)
+                with m.If(err != ErrorCode.NONE):  # nothing written: stop here
+                    m.d.comb += [self.error.eq(err), self.done.eq(1)]
+                    m.d.sync += [self.busy.eq(0), running.eq(0)]
+
+        params = [Signal(32 * d, name=f"param{k}") for k in range(P)]
+        for k in range(P):
+            with m.If((kind_q == _KIND_PARAM) & (pidx_q == k)):
+                m.d.sync += params[k].eq(word)
+        res = self.res_rd.data if op == Opcode.RESADD else None
+        out, depth = self._datapath(m, word, params, res)
+        assert depth + C.SRAM_READ_LATENCY == C.VECTOR_PIPELINE[op], (op, depth)
+
+        valid = kind_q == _KIND_ROW
+        last_w, off_w = last_q, off_q
+        for k in range(depth):
+            valid = reg(m, valid, f"valid_s{k}")
+            last_w = reg(m, last_w, f"last_s{k}")
+            off_w = reg(m, off_w, f"off_s{k}")
+        wr = getattr(self, self.DST_PORT)
+        m.d.comb += [wr.addr.eq(ins.dst + off_w), wr.data.eq(out), wr.en.eq(valid & self.busy)]
+        with m.If(valid & last_w & self.busy):
+            m.d.comb += self.done.eq(1)
+            m.d.sync += self.busy.eq(0)
+
+        start_ins = self.view(op)
+        with m.If(self.start):
+            m.d.sync += [
+                self.busy.eq(1), scanning.eq(1), running.eq(0), scan_blk.eq(0), scan_k.eq(0),
+                scan_base.eq(start_ins.param), blk.eq(0), t.eq(0),
+                par_addr.eq(start_ins.param), off.eq(0), bad_seen.eq(0),
+            ]
+        return m
+
+    def _datapath(self, m, word, params, res):
+        """(output row value, register stages after the read data arrives)."""
+        raise NotImplementedError
+
+
+def _shift_lanes(word, d):
+    return [v[:SHIFT_BITS] for v in lanes(word, 32, d, sign=False)]
+
+
+class RequantEngine(EpilogueEngine):
+    """REQUANT: ``sat8(rshift_round(sat32(x + bias) * m, s))`` (``numerics.requant8``).
+    Stages: A ``sat32(x + bias)``; B ``* m``; C ``rshift_round``, ``sat8``."""
+
+    OP = Opcode.REQUANT
+    OPCODES = (Opcode.REQUANT,)
+    PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+
+    def _datapath(self, m, word, params, res):
+        d = self._dim
+        bias, mult, shift = params
+        x = lanes(word, 32, d)
+        a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
+             in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
+        mult_a, shift_a = reg(m, mult, "mult_a"), reg(m, shift, "shift_a")
+        p = [reg(m, ai * mi, f"p{n}") for n, (ai, mi) in enumerate(zip(a, lanes(mult_a, 32, d),
+                                                                         strict=True))]
+        shift_b = reg(m, shift_a, "shift_b")
+        out = [reg(m, saturate(rshift_round(pi, si), 8), f"o{n}")
+               for n, (pi, si) in enumerate(zip(p, _shift_lanes(shift_b, d), strict=True))]
+        return pack(out, 8), 3
+
+
+class ResaddEngine(EpilogueEngine):
+    """RESADD: ``sat32(requant(sat32(x + bias), m1, s1) + requant(r, m2, s2))``
+    (``numerics.resadd``), ``r`` the int8 element of the ``res`` tile. Stages: A
+    ``sat32(x + bias)``; B both products; C both ``rshift_round``; D add, ``sat32``."""
+
+    OP = Opcode.RESADD
+    OPCODES = (Opcode.RESADD,)
+    PORTS = {"acc_rd": Port.ACC_RD, "res_rd": Port.SP_RD, "acc_wr": Port.ACC_WR}
+    DST_PORT = "acc_wr"
+
+    def _datapath(self, m, word, params, res):
+        d = self._dim
+        bias, m1, s1, m2, s2 = params
+        x, r = lanes(word, 32, d), lanes(res, 8, d)
+        a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
+             in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
+        r_a = [reg(m, ri, f"r{n}") for n, ri in enumerate(r)]
+        m1a, s1a, m2a, s2a = (reg(m, v, f"{nm}_a") for v, nm in
+                              ((m1, "m1"), (s1, "s1"), (m2, "m2"), (s2, "s2")))
+        p1 = lanewise(m, "p1_", lambda ai, mi: ai * mi, a, lanes(m1a, 32, d))
+        p2 = lanewise(m, "p2_", lambda ri, mi: ri * mi, r_a, lanes(m2a, 32, d))
+        s1b, s2b = reg(m, s1a, "s1_b"), reg(m, s2a, "s2_b")
+        q1 = [reg(m, rshift_round(v, s), f"q1_{n}")
+              for n, (v, s) in enumerate(zip(p1, _shift_lanes(s1b, d), strict=True))]
+        q2 = [reg(m, rshift_round(v, s), f"q2_{n}")
+              for n, (v, s) in enumerate(zip(p2, _shift_lanes(s2b, d), strict=True))]
+        out = lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
+        return pack(out, 32), 4
+
+
+class GeluEngine(EpilogueEngine):
+    """GELU: ``sat8(requant(gelu_fixed(sat32(requant(sat32(x + bias), m_in, s_in))), m_out,
+    s_out))`` (``numerics.gelu8``). Stages: A ``sat32(x + bias)``; B ``* m_in``; C round,
+    ``sat32``; D segment lookup; E ``t * c2`` and round; F ``t * inner`` and round, ``phi``;
+    G ``x * phi``; H round by 15, ``* m_out``; I round by ``s_out``, ``sat8``."""
+
+    OP = Opcode.GELU
+    OPCODES = (Opcode.GELU,)
+    PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+
+    def _datapath(self, m, word, params, res):
+        d = self._dim
+        bias, m_in, s_in, m_out, s_out = params
+        x = lanes(word, 32, d)
+        a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
+             in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
+        carry = {"m_in": m_in, "s_in": s_in, "m_out": m_out, "s_out": s_out}
+        carry = {k: reg(m, v, f"{k}_a") for k, v in carry.items()}
+        p = lanewise(m, "p", lambda ai, mi: ai * mi, a, lanes(carry["m_in"], 32, d))
+        carry = {k: reg(m, v, f"{k}_b") for k, v in carry.items() if k != "m_in"}
+        xf = [reg(m, saturate(rshift_round(pi, si), 32), f"xf{n}")
+              for n, (pi, si) in enumerate(zip(p, _shift_lanes(carry["s_in"], d), strict=True))]
+        carry = {k: reg(m, v, f"{k}_c") for k, v in carry.items() if k != "s_in"}
+        coeffs = numerics.GELU_COEFFS
+        c0t = Array(Const(c[0], signed(17)) for c in coeffs)
+        c1t = Array(Const(c[1], signed(17)) for c in coeffs)
+        c2t = Array(Const(c[2], signed(17)) for c in coeffs)
+        outs = []
+        for n, xv in enumerate(xf):
+            # D: |x|, segment, coefficients
+            ax = Mux(xv < 0, -xv, xv)
+            v = Mux(ax >= numerics.GELU_LIMIT, numerics.GELU_LIMIT - 1, ax)[:14]
+            seg = v >> numerics.GELU_SEG_BITS
+            x_d = reg(m, xv, f"x_d{n}")
+            big_d = reg(m, ax >= numerics.GELU_LIMIT, f"big_d{n}")
+            t_d = reg(m, v[:numerics.GELU_SEG_BITS], f"t_d{n}")
+            c0_d, c1_d, c2_d = (reg(m, tab[seg], f"{nm}_d{n}") for tab, nm in
+                                ((c0t, "c0"), (c1t, "c1"), (c2t, "c2")))
+            # E: inner = c1 + rshift_round(t * c2, 12)
+            inner = reg(m, c1_d + rshift_round_const(t_d * c2_d, numerics.GELU_FRAC),
+                        f"inner{n}")
+            x_e, big_e, t_e, c0_e = (reg(m, s, f"{nm}_e{n}") for s, nm in
+                                     ((x_d, "x"), (big_d, "big"), (t_d, "t"), (c0_d, "c0")))
+            # F: e = c0 + rshift_round(t * inner, 12); phi = 2^14 + sign(x) * e
+            e = c0_e + rshift_round_const(t_e * inner, numerics.GELU_FRAC)
+            half = 1 << (numerics.GELU_E_FRAC - 1)
+            e = Mux(big_e, half, e)
+            phi = Mux(x_e > 0, half + e, Mux(x_e < 0, half - e, half))
+            phi_f = reg(m, phi.as_signed(), f"phi{n}", shape=signed(17))
+            x_f = reg(m, x_e, f"x_f{n}")
+            # G: x * phi
+            g = reg(m, x_f * phi_f, f"g{n}")
+            outs.append(g)
+        carry = {k: reg(m, reg(m, reg(m, v, f"{k}_d"), f"{k}_e"), f"{k}_f")
+                 for k, v in carry.items()}
+        carry = {k: reg(m, v, f"{k}_g") for k, v in carry.items()}
+        # H: gelu = rshift_round(g, 15); * m_out
+        h = [reg(m, rshift_round_const(g, numerics.GELU_E_FRAC) * mo, f"h{n}")
+             for n, (g, mo) in enumerate(zip(outs, lanes(carry["m_out"], 32, d), strict=True))]
+        s_out_h = reg(m, carry["s_out"], "s_out_h")
+        out = [reg(m, saturate(rshift_round(hv, s), 8), f"o{n}")
+               for n, (hv, s) in enumerate(zip(h, _shift_lanes(s_out_h, d), strict=True))]
+        return pack(out, 8), 9
+

@@ -1,0 +1,198 @@
+"""Cycle formulas and microarchitectural constants of the Encore RTL: their one home.
+
+The RTL (hw/) builds its schedules from these constants and the timing model (sim/timing/)
+prices instructions with these formulas; tests/hw/test_rtl_cycles.py and tests/hw/test_vector*.py
+measure the RTL's cycle counters against them. Pure Python (the contract package does not
+import Amaranth). docs/rtl.md derives each schedule, docs/timing.md states how each is used.
+
+Notation: ``d`` is the array size DIM, ``bw`` the AXI data width in bytes, ``lat`` the DRAM
+latency in cycles. "busy" cycles run from the cycle after an engine's start pulse to its done
+pulse, inclusive (what the RTL's busy counters count).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .fields import PARAM_ROWS_PER_BLOCK
+from .numerics import LN_IN_BITS, LN_INV_BITS
+from .opcodes import NEIGHBOURS, Opcode
+
+# ---- queues, fetch, dispatch (hw/controller.py, hw/fetch.py) ---------------------------------
+#: The queue chain load <-> compute <-> store: queue -> (prev, next) neighbour (None: no such).
+QUEUE_CHAIN = NEIGHBOURS
+#: Busy cycles of a NOP (the runner retires it the cycle after its start).
+NOP_CYCLES = 1
+#: The runner's start cycle before the engine is busy: an instruction holds its queue for
+#: ``START_CYCLES + busy`` cycles; its pushed tokens are usable from the cycle after.
+START_CYCLES = 1
+#: Cycles from dispatch (the write into the queue FIFO) to the earliest start
+#: (``SyncFIFOBuffered`` latency).
+QUEUE_CYCLES = 2
+#: Instruction fetch: the first read request goes out this many cycles after START; one request
+#: per cycle; at most FETCH_DEPTH instructions requested or buffered.
+FETCH_FIRST_REQUEST = 1
+FETCH_DEPTH = 8
+#: Cycles from an instruction word's last R beat to the cycle the dispatcher can take it.
+FETCH_BUFFER_CYCLES = 2
+#: Cycles of SRAM read latency (address in one cycle, data the next).
+SRAM_READ_LATENCY = 1
+
+# ---- DMA (hw/dma.py) -------------------------------------------------------------------------
+#: STORE: cycles before the first W beat (SRAM read, 2 through the row FIFO, latch the row) and
+#: after the B response (count it, then done).
+STORE_FIXED_CYCLES = 5
+
+
+def dma_beats(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int) -> int:
+    """Data beats of a 2-D transfer: each DRAM row is one burst over the bus-aligned span of its
+    ``row_bytes`` bytes, ``ceil((addr_i mod bw + row_bytes) / bw)`` beats for row ``i`` at
+    ``addr_i = dram_addr + i*dram_stride``. The offsets ``addr_i mod bw`` repeat with period
+    ``bw / gcd(dram_stride, bw)``, so the sum is whole periods plus a remainder.
+    """
+    period = bw // math.gcd(dram_stride % bw, bw) if dram_stride % bw else 1
+    period = min(period, rows)
+
+    def span(i: int) -> int:
+        return (((dram_addr + i * dram_stride) % bw) + row_bytes + bw - 1) // bw
+
+    per_period = sum(span(i) for i in range(period))
+    whole, rest = divmod(rows, period)
+    return whole * per_period + sum(span(i) for i in range(rest))
+
+
+def load_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
+                lat: int) -> int:
+    """LOAD busy: ``lat + dma_beats(...)``: the first request in the first busy cycle, its first
+    beat ``lat`` later, then one beat per cycle; the last row is written with its last beat."""
+    return lat + dma_beats(rows, row_bytes, dram_addr, dram_stride, bw)
+
+
+def store_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
+                 lat: int) -> int:
+    """STORE busy: ``dma_beats(...) + lat + STORE_FIXED_CYCLES`` (write response ``lat`` after a
+    burst's last W beat)."""
+    return dma_beats(rows, row_bytes, dram_addr, dram_stride, bw) + lat + STORE_FIXED_CYCLES
+
+
+# ---- systolic array (hw/gemm.py) -------------------------------------------------------------
+#: Cycles to read-modify-write one accumulator row after a result leaves the array.
+GEMM_ACCUMULATE_CYCLES = 1
+
+
+def array_fill_drain(d: int) -> int:
+    """Skew fill plus drain of a d x d weight-stationary array: a row's last partial sum leaves
+    the bottom ``2d - 1`` cycles after the row entered."""
+    return 2 * d - 1
+
+
+def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
+    """GEMM busy: K-block k owns ``P = max(rows, d)`` cycles (weight row t and A row t - 1 read in
+    its cycle t); the last K-block issues its ``rows`` A rows after one weights-only cycle, then
+    SRAM latency, ``2d - 1`` through the array and the accumulate:
+    ``(kblocks - 1) * P + rows + 2d + 2``."""
+    return ((kblocks - 1) * max(rows, d) + rows + 1 + SRAM_READ_LATENCY + array_fill_drain(d)
+            + GEMM_ACCUMULATE_CYCLES)
+
+
+# ---- vector epilogues (hw/vector/): REQUANT, GELU, RESADD ------------------------------------
+#: Instructions whose checks depend on data (parameters in the accumulator): the engine decides
+#: them when it runs and the dispatcher holds the next instruction until it has.
+RUNTIME_CHECKED = (Opcode.REQUANT, Opcode.GELU, Opcode.RESADD, Opcode.LAYERNORM)
+#: Parameter rows per column block.
+PARAM_ROWS = {op: PARAM_ROWS_PER_BLOCK[op] for op in (Opcode.REQUANT, Opcode.GELU, Opcode.RESADD)}
+#: Shift rows per block, at these offsets in the block's parameter rows, read by the shift scan.
+SHIFT_ROWS = {Opcode.REQUANT: (2,), Opcode.GELU: (2, 4), Opcode.RESADD: (2, 4)}
+#: Cycles from a source row's accumulator read to its write (SRAM latency + arithmetic stages).
+VECTOR_PIPELINE = {Opcode.REQUANT: 4, Opcode.GELU: 10, Opcode.RESADD: 5}
+
+
+def scan_cycles(op: Opcode, blocks: int) -> int:
+    """Cycles of the shift scan: one accumulator read per shift row of every block."""
+    return len(SHIFT_ROWS[op]) * blocks
+
+
+def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
+    """REQUANT / GELU / RESADD busy, when the checks pass: the shift scan, then per block its
+    parameter rows and ``rows`` source rows at one read per cycle, then the pipeline drains:
+    ``scan + blocks * (PARAM_ROWS + rows) + VECTOR_PIPELINE`` (REQUANT: ``blocks * (rows + 4)
+    + 4``)."""
+    return scan_cycles(op, blocks) + blocks * (PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
+
+
+def check_cycles(op: Opcode, blocks: int) -> int:
+    """Busy cycles up to and including the one in which the engine decides its data checks
+    (``checked``); an instruction that fails them ends there (done, nothing written)."""
+    if op == Opcode.LAYERNORM:
+        return LN_HEADER_READS + SRAM_READ_LATENCY
+    return scan_cycles(op, blocks) + SRAM_READ_LATENCY
+
+
+def check_hold_cycles(op: Opcode, blocks: int) -> int:
+    """Cycles from a RUNTIME_CHECKED instruction's start to the first cycle the dispatcher may
+    dispatch the next one: the start cycle, the checks, one to release the hold."""
+    return START_CYCLES + check_cycles(op, blocks)
+
+
+# ---- LAYERNORM (hw/vector/layernorm.py) -----------------------------------------------------
+#: Busy cycles before the first statistics read: the header row (n_valid, shift) read.
+LN_HEADER_READS = 1
+#: Rows normalised together: their statistics are gathered, then the normalise pass walks the
+#: blocks once for the group, reading gamma and beta once per block for all its rows.
+LN_GROUP_ROWS = 4
+#: Quotient / root bits the iterative divider and square root produce per cycle.
+LN_BITS_PER_CYCLE = 2
+#: Quotient bits of the three divisions (mean, variance, reciprocal) and root bits of isqrt
+#: (each a multiple of LN_BITS_PER_CYCLE and enough for every admitted input: docs/rtl.md).
+LN_MEAN_BITS = LN_IN_BITS
+LN_VAR_BITS = 2 * LN_IN_BITS
+LN_ROOT_BITS = LN_IN_BITS
+LN_RECIP_BITS = 32
+assert LN_RECIP_BITS > LN_INV_BITS
+#: Cycles of one row's statistics besides the iterations: start the mean division, mean,
+#: two product cycles, start the variance division, start isqrt, start the reciprocal, store.
+LN_STATS_FIXED = 8
+#: Cycles from the last statistics read of a group to its first statistics cycle (read
+#: latency, clamp/mask, square, reduce; the accumulate is the next cycle).
+LN_SUM_PIPELINE = 4
+#: Cycles from a normalise read to its scratchpad write (read latency and six stages).
+LN_NORM_PIPELINE = 7
+
+
+def _steps(bits: int) -> int:
+    return -(-bits // LN_BITS_PER_CYCLE)
+
+
+def ln_stats_cycles() -> int:
+    """Cycles of one row's statistics: mean divide, S2, variance divide, isqrt, reciprocal
+    (72 with 2 bits per cycle)."""
+    return (_steps(LN_MEAN_BITS) + _steps(LN_VAR_BITS) + _steps(LN_ROOT_BITS)
+            + _steps(LN_RECIP_BITS) + LN_STATS_FIXED)
+
+
+def ln_group_cycles(g: int, blocks: int) -> int:
+    """One group of ``g`` rows: ``g * blocks`` statistics reads, the sum pipeline, ``g`` serial
+    statistics, then per block gamma, beta and the ``g`` rows."""
+    return g * blocks + LN_SUM_PIPELINE + g * ln_stats_cycles() + blocks * (2 + g)
+
+
+def layernorm_cycles(rows: int, blocks: int) -> int:
+    """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
+    last one may be smaller) one after another, the normalise pipeline once:
+    ``1 + sum over groups (2*g*blocks + 2*blocks + 4 + 72*g) + 7``."""
+    whole, rest = divmod(rows, LN_GROUP_ROWS)
+    total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
+    if rest:
+        total += ln_group_cycles(rest, blocks)
+    return total
+
+
+def compute_cycles(op: Opcode, f: dict, d: int) -> int:
+    """Busy cycles of a compute-queue instruction with fields ``f`` that passes its checks."""
+    if op == Opcode.NOP:
+        return NOP_CYCLES
+    if op == Opcode.GEMM:
+        return gemm_cycles(f["rows"], f["kblocks"], d)
+    if op == Opcode.LAYERNORM:
+        return layernorm_cycles(f["rows"], f["blocks"])
+    return vector_cycles(op, f["rows"], f["blocks"])

@@ -1,0 +1,62 @@
+"""Run one compute engine on its own in the Amaranth simulator, with fresh SRAMs."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.sim import Simulator
+
+from hw.engine import Port
+from isa import ErrorCode
+
+
+def pack(row, bits):
+    return sum((int(v) & ((1 << bits) - 1)) << (bits * i) for i, v in enumerate(row))
+
+
+def unpack(word, bits, n):
+    out = [(word >> (bits * i)) & ((1 << bits) - 1) for i in range(n)]
+    return [v - (1 << bits) if v >> (bits - 1) else v for v in out]
+
+
+def run_engine(cls, dim, acc0, sp0, ins, *, limit=20_000):
+    """Start ``cls`` on ``ins``; returns a dict: ``cycles`` (busy cycles, start to done),
+    ``checked`` (the busy cycles at which it pulsed), ``error``, final ``sp`` and ``acc`` rows."""
+    m = Module()
+    m.submodules.sp = sp = Memory(shape=8 * dim, depth=len(sp0), init=[pack(r, 8) for r in sp0])
+    m.submodules.acc = acc = Memory(shape=32 * dim, depth=len(acc0),
+                                    init=[pack(r, 32) for r in acc0])
+    m.submodules.eng = eng = cls(dim=dim, sp_depth=len(sp0), acc_depth=len(acc0))
+    make = {Port.SP_RD: sp.read_port, Port.SP_WR: sp.write_port,
+            Port.ACC_RD: acc.read_port, Port.ACC_WR: acc.write_port}
+    for name, kind in cls.PORTS.items():
+        wiring.connect(m, getattr(eng, name), make[kind]())
+    out = {"checked": []}
+
+    async def bench(ctx):
+        ctx.set(eng.instr, ins.encode())
+        ctx.set(eng.start, 1)
+        await ctx.tick()
+        ctx.set(eng.start, 0)
+        busy = 0
+        for n in range(1, limit):
+            busy += ctx.get(eng.busy)
+            if ctx.get(eng.checked):
+                out["checked"].append(n)
+            if ctx.get(eng.done):
+                out["cycles"], out["error"], out["busy"] = n, ErrorCode(ctx.get(eng.error)), busy
+                break
+            await ctx.tick()
+        await ctx.tick()
+        out["busy_after"] = ctx.get(eng.busy)
+        out["sp"] = [unpack(ctx.get(sp.data[i]), 8, dim) for i in range(len(sp0))]
+        out["acc"] = [unpack(ctx.get(acc.data[i]), 32, dim) for i in range(len(acc0))]
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert "cycles" in out, f"{cls.__name__} never signalled done"
+    assert out["busy_after"] == 0 and out["busy"] == out["cycles"]
+    return out
