@@ -1,5 +1,10 @@
 """Calibration inputs: fixed sample sentences for models with a tokenizer, seeded random token
-ids otherwise. They are not the evaluation inputs of `encore run`."""
+ids otherwise. They are not the evaluation inputs of `encore run`.
+
+They depend only on the model (its tokenizer, vocabulary and positions), never on the batch or
+the sequence length a program is compiled for: the same sentence gets the same integer constants,
+hence bit-identical outputs, alone or in any batch (docs/architecture.md "Numerics").
+"""
 
 from __future__ import annotations
 
@@ -77,9 +82,15 @@ SENTENCES = [
 ]
 
 
-def calibration_inputs(tokenizer, vocab_size: int, seq: int, pad_id: int,
+#: Longest calibration sequence (random ids; sentences are shorter): the model's positions cap it.
+CALIB_SEQ = 128
+
+
+def calibration_inputs(tokenizer, vocab_size: int, max_seq: int, pad_id: int,
                        n: int = 4, seed: int = 1234) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, mask) int64 [n, <= seq]: sentences are padded only to the longest of them."""
+    """(ids, mask) int64 [n, <= CALIB_SEQ]: sentences at their own lengths (padded only to the
+    longest of them); ``max_seq`` is the model's number of positions, not a program's length."""
+    seq = min(CALIB_SEQ, max_seq)
     if tokenizer is not None:
         enc = tokenizer(SENTENCES, padding="longest", truncation=True, max_length=seq,
                         return_tensors="np")
