@@ -27,8 +27,8 @@ ENCODERS = ("BertModel", "RobertaModel", "DistilBertModel")
 HEADS = ("BertForSequenceClassification", "RobertaForSequenceClassification",
          "DistilBertForSequenceClassification")
 SUPPORTED_ARCHITECTURES = ENCODERS + HEADS
-#: Headroom over the calibrated maximum of the head's int8 activations (64 calibration rows
-#: only, one per sentence).
+#: Headroom over the calibrated maximum of the head's int8 activations (observed on the first
+#: token and every other token row of the calibration set).
 HEAD_MARGIN = 1.25
 
 
@@ -94,12 +94,12 @@ class QHead:
     acc_scale: np.ndarray  # logits = int32 * acc_scale
 
 
-def quantize_head(head: HeadWeights, first_rows: np.ndarray, s_in: np.ndarray,
-                  dim: int) -> QHead:
-    """Round-to-nearest int8 weights; activation scales from the calibration rows' maxima."""
+def quantize_head(head: HeadWeights, rows: np.ndarray, s_in: np.ndarray, dim: int) -> QHead:
+    """Round-to-nearest int8 weights; activation scales from the maxima over calibration rows
+    (float encoder outputs [n, H]); ``s_in`` is the encoder output's per-channel scale."""
     from .quantize import _chan_scale, bias_q, qmul, quant_weight
 
-    pre, act, _ = head.forward(first_rows)
+    pre, act, _ = head.forward(rows)
     w_pool, s_wp = quant_weight(head.pool_w * s_in[None, :], dim)
     s_pre = _chan_scale(np.abs(pre).max(axis=0) * HEAD_MARGIN, 1.0)
     m, s = qmul(s_wp / s_pre)

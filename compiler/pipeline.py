@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from isa import MachineConfig, Program
 
 from .cache import cache_dir, model_key
@@ -41,6 +43,11 @@ def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
     return value
 
 
+#: Models up to this hidden x FFN x layers (all-MiniLM-L6-v2's) calibrate on 32 random
+#: sequences when they have no tokenizer (8 otherwise: the float64 forward pass dominates).
+SMALL_MODEL = 384 * 1536 * 6
+
+
 def quantize_graph(graph: EncoderGraph, loaded: LoadedModel, config: MachineConfig,
                    quant: dict | None = None, *, cache: bool = True,
                    log: Callable[[str], None] | None = None,
@@ -52,8 +59,9 @@ def quantize_graph(graph: EncoderGraph, loaded: LoadedModel, config: MachineConf
     say = log or (lambda _msg: None)
     wall = {} if wall is None else wall
     t = time.perf_counter()
+    small = graph.hidden * graph.ffn * len(graph.layers) <= SMALL_MODEL
     ids, mask = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], graph.max_seq,
-                                   graph.pad_id)
+                                   graph.pad_id, n=32 if small else 8)
     key = None
     if cache and cache_dir() is not None:
         digest = hashlib.sha256(ids.tobytes() + mask.tobytes()).hexdigest()
@@ -93,7 +101,8 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     if not isinstance(config, MachineConfig):
         raise TypeError(f"config must be a MachineConfig, not {type(config).__name__}")
     if lengths is not None:
-        lengths = [_check_int("length", n, 1, 4095) for n in lengths]
+        lengths = [_check_int("length", int(n) if isinstance(n, np.integer) else n, 1, 4095)
+                   for n in lengths]
         if not lengths:
             raise ValueError("lengths is empty: expected one length per sequence")
         batch = len(lengths)

@@ -53,6 +53,8 @@ def calibrate(graph: EncoderGraph, ids: np.ndarray, mask: np.ndarray) -> Calibra
     if graph.head is not None:  # the head reads each sequence's first token
         last = cap[f"{len(graph.layers) - 1}.out"]
         inputs["head.first"] = np.concatenate([v[:, 0] for v, _ in last])
+        # the head's activation ranges: every token row (a few sentences have few first rows)
+        inputs["head.range"] = np.concatenate([inputs["head.first"]] + [v[k] for v, k in last])
     return Calibration(stats, inputs)
 
 
@@ -268,7 +270,7 @@ def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
         if "head.first" not in calib.inputs:
             raise ValueError("the head needs the calibration rows 'head.first': pass a "
                              "Calibration from compiler.quantize.calibrate")
-        qhead = quantize_head(graph.head, calib.inputs["head.first"], s_x, dim)
+        qhead = quantize_head(graph.head, calib.inputs["head.range"], s_x, dim)
     return QuantizedModel(graph, dim, hb, s_emb, tables, emb_hdr, emb_ln, s_x0, layers, qhead)
 
 
