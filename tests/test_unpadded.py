@@ -110,3 +110,22 @@ def test_cache_skips_calibration(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv(cache.ENV, "off")
     assert cache.cache_dir() is None
     assert "calibrate" in _compile(tiny, seq_len=7).wall_s
+
+
+def test_length_mix_workload(tiny):
+    from encore.workloads import format_length_mix, length_mix
+
+    r = length_mix("tiny", CFG, lengths=[3, 30, 7, 12], loaded=tiny)
+    assert r["padded_slots"] == 4 * 32 and r["real_tokens"] == 52
+    assert r["padded"]["useful_macs"] == r["unpadded"]["useful_macs"] < r["padded"]["macs"]
+    assert r["unpadded"]["cycles"] < r["padded"]["cycles"]
+    assert "unpadded / padded cycles" in format_length_mix(r)
+
+
+@pytest.mark.slow
+def test_builtin_mix_unpadded_cycles_at_most_035_of_padded():
+    from encore.workloads import length_mix
+
+    r = length_mix("minilm-l6", MachineConfig(dim=16))
+    assert r["real_tokens"] == 310 and r["padded_slots"] == 16 * 112
+    assert r["cycle_ratio"] <= 0.35, r["cycle_ratio"]
