@@ -153,11 +153,6 @@ FFN_ALPHA = 0.75
 CTX_ALPHA = 0.5
 
 
-#: Headroom of the encoder output's int8 range over its calibrated maximum (short inputs exceed it;
-#: docs/architecture.md "Short inputs").
-OUT_MARGIN = 1.0
-
-
 def _chan_scale(maxabs: np.ndarray, alpha: float) -> np.ndarray:
     """Per-channel int8 scales ``t * maxabs**alpha`` (SmoothQuant-style migration strength).
 
@@ -173,7 +168,7 @@ def _chan_scale(maxabs: np.ndarray, alpha: float) -> np.ndarray:
 def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
              alpha: float = SMOOTH_ALPHA, ffn_alpha: float = FFN_ALPHA,
              ctx_alpha: float = CTX_ALPHA, use_gptq: bool = True,
-             act_order: bool = gptq.ACT_ORDER, out_margin: float = OUT_MARGIN) -> QuantizedModel:
+             act_order: bool = gptq.ACT_ORDER) -> QuantizedModel:
     """Integer constants for every layer.
 
     int8 activations get one scale per channel (Q and K one per head). The scale of
@@ -262,8 +257,7 @@ def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
         p_res2 = _resadd_params(lw.b2, s_w2, s_r2, s_h1)
         last = i == len(graph.layers) - 1
         # The encoder output feeds no linear layer: give every channel its full int8 range.
-        s_out_x = (_chan_scale(st["out"] * out_margin, 1.0) if last
-                   else _chan_scale(st["out"], alpha))
+        s_out_x = _chan_scale(st["out"], 1.0 if last else alpha)
         g, b, sh = ln_params(lw.ln2_g, lw.ln2_b, s_out_x)
         ln2_hdr, ln2 = np.array([[h, sh]]), np.stack([g, b])
         layers.append(QLayer(wqkv, p_qkv, attn_p, wo_pad, p_res1, ln1_hdr, ln1, w1, p_gelu, w2,

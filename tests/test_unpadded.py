@@ -4,6 +4,8 @@ Exact comparisons: int8 outputs are compared as integers (bit-identical), useful
 integers between programs that must agree.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,16 @@ def test_builtin_mix_unpadded_cycles_at_most_035_of_padded():
     r = length_mix("minilm-l6", MachineConfig(dim=16))
     assert r["real_tokens"] == 310 and r["padded_slots"] == 16 * 112
     assert r["cycle_ratio"] <= 0.35, r["cycle_ratio"]
+
+
+@pytest.mark.parametrize("flag, mode", [([], "unpadded"), (["--padded"], "padded")])
+def test_run_reports_tokens(tmp_path, capsys, flag, mode):
+    from encore.cli import main
+
+    folder = save_bert(tmp_path / "m", hidden=24, heads=2, ffn=40, layers=1)
+    js = tmp_path / "r.json"
+    assert main(["run", "--model", str(folder), "--seq", "9", "--batch", "2", "--dim", "8",
+                 "--json", str(js), *flag]) == 0
+    assert f"Tokens ({mode}): 18 real of 18 computed slots" in capsys.readouterr().out
+    r = json.loads(js.read_text())
+    assert r["tokens"]["mode"] == mode and r["tokens"]["real"] == 18
