@@ -115,7 +115,8 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
     wall["pytorch"] = time.perf_counter() - t
 
     names = ["embeddings"] + [f"layer{i}" for i in range(len(layers) - 1)]
-    acc_layers = [layer_accuracy(n, s, r, mask) for n, s, r in zip(names, layers, refs, strict=True)]
+    acc_layers = [layer_accuracy(n, s, r, mask)
+                  for n, s, r in zip(names, layers, refs, strict=True)]
     sim_emb, ref_emb = mean_pool(layers[-1], mask), mean_pool(refs[-1], mask)
     emb_cos = (sim_emb * ref_emb).sum(-1)
 
