@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .heads import HeadWeights, import_head
+
 GELU_ACTS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_python")
 
 
@@ -52,6 +54,7 @@ class EncoderGraph:
     emb_ln_b: np.ndarray
     layers: list[LayerWeights] = field(default_factory=list)
     pad_id: int = 0
+    head: HeadWeights | None = None  # a sequence-classification head (compiler/heads.py)
 
     @property
     def head_dim(self) -> int:
@@ -155,7 +158,11 @@ def _np(t) -> np.ndarray:
 
 
 def import_model(model) -> EncoderGraph:
-    """Read a transformers BertModel / RobertaModel / DistilBertModel into the graph IR."""
+    """Read a transformers BertModel / RobertaModel / DistilBertModel, or one of their
+    *ForSequenceClassification models (with its head), into the graph IR."""
+    head = import_head(model)
+    if head is not None:
+        model = model.base_model
     cfg = model.config
     kind = cfg.model_type
     act = getattr(cfg, "hidden_act", None) or getattr(cfg, "activation", None)
@@ -203,5 +210,6 @@ def import_model(model) -> EncoderGraph:
                 _np(layer.output_layer_norm.weight), _np(layer.output_layer_norm.bias)))
     else:
         raise ValueError(f"unsupported architecture {kind!r}: expected bert, roberta or distilbert")
+    g.head = head
     g.verify()
     return g

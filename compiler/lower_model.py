@@ -11,6 +11,7 @@ from isa import MachineConfig, Program
 
 from .dram import DramBuilder
 from .emitter import Emitter
+from .heads import add_pooler_consts, lower_pooler
 from .lower_attention import lower_attention
 from .lower_layernorm import lower_layernorm
 from .lower_linear import Epilogue, lower_linear
@@ -18,12 +19,28 @@ from .quantize import QuantizedModel
 
 
 def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
+                lengths: list[int] | None = None, padded: bool = True,
                 meta: dict | None = None) -> Program:
+    """The encoder program for ``batch`` sequences with real ``lengths`` (default: all ``seq``).
+
+    Padded (``padded=True``): every sequence takes ``seq`` rows and a key mask hides its padding.
+    Unpadded: the linear layers, LayerNorms, GELU and residuals run on the packed real tokens
+    (M = sum of lengths) and attention runs per sequence on its own length. Useful MACs count
+    the real tokens only in both modes.
+    """
     g = q.graph
     d, h, f = cfg.dim, g.hidden, g.ffn
-    m = batch * seq
+    lengths = [seq] * batch if lengths is None else [int(n) for n in lengths]
+    if len(lengths) != batch or not all(1 <= n <= seq for n in lengths):
+        raise ValueError(f"lengths {lengths} do not fit a batch of {batch} x seq {seq}")
+    spans, mask_rows, row = [], 0, 0
+    for n in lengths:
+        rows = seq if padded else n
+        spans.append((row, rows, mask_rows))
+        row += rows
+        mask_rows += -(-rows // d)
+    m = row
     hp = q.hp
-    kb_seq = -(-seq // d)
     dram = DramBuilder(cfg)
     # -- constants
     for name, table in q.tables.items():
@@ -40,9 +57,10 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
                      "ln2_hdr", "ln2"):
             c[name] = dram.add_const(f"L{i}.{name}", getattr(ql, name), "int32")
         consts.append(c)
+    head_consts = add_pooler_consts(dram, q.head) if q.head is not None else None
     # -- buffers
     emb_in = dram.add_buffer("input.emb", m, h, "int32", role="input", scale=q.s_emb)
-    mask = dram.add_buffer("input.mask", batch * kb_seq, d, "int32", role="input")
+    mask = dram.add_buffer("input.mask", mask_rows, d, "int32", role="input")
     x = dram.add_buffer("emb.out", m, h, "int8", scale=q.s_x0)
     layer_outputs = ["emb.out"]
     em = Emitter()
@@ -60,8 +78,8 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         em.begin_layer(f"L{i}.qkv")
         lower_linear(em, cfg, [(x, c["wqkv"])], qkv, Epilogue("requant", params=c["p_qkv"]))
         em.begin_layer(f"L{i}.attention")
-        lower_attention(em, cfg, qkv, ctx, c["attn_p"], mask, batch=batch, seq=seq,
-                        heads=g.heads, head_blocks=q.head_blocks)
+        lower_attention(em, cfg, qkv, ctx, c["attn_p"], mask, spans=spans, heads=g.heads,
+                        head_blocks=q.head_blocks)
         em.begin_layer(f"L{i}.proj_ln")
         lower_linear(em, cfg, [(ctx, c["wo"])], h1,
                      Epilogue("resadd_ln", params=c["p_res1"], residual=x,
@@ -74,23 +92,31 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
                               ln_header=c["ln2_hdr"], ln_params=c["ln2"]))
         x = out
         layer_outputs.append(out.name)
+    head_meta = None
+    if q.head is not None:
+        hw = g.head
+        head_meta = {"arch": hw.arch, "act": hw.act, "labels": hw.labels,
+                     "problem_type": hw.problem_type,
+                     "pre": lower_pooler(em, cfg, dram, q.head, head_consts, x, spans)}
     instructions = em.finish()
     info = {
         "arch": g.arch, "hidden": h, "heads": g.heads, "ffn": f, "layers": len(q.layers),
-        "batch": batch, "seq": seq, "pad_id": g.pad_id, "pos_offset": g.pos_offset,
+        "batch": batch, "seq": seq, "lengths": lengths, "padded": padded, "rows": m,
+        "tokens": sum(lengths), "pad_id": g.pad_id, "pos_offset": g.pos_offset,
         "vocab": int(g.word_emb.shape[0]), "layer_outputs": layer_outputs,
         "output": layer_outputs[-1], "layer_spans": em.layers,
-        "macs": int(_useful_macs(g, batch, seq)),
+        "macs": int(useful_macs(g, lengths)), "head": head_meta,
     }
     info.update(meta or {})
     return Program(config=cfg, instructions=instructions, dram_init=dram.image(),
                    dram_size=dram.size, tensors=dram.tensors, meta=info)
 
 
-def _useful_macs(g, batch: int, seq: int) -> int:
-    """MACs of the encoder layers without padding (linear layers + QK^T + PV)."""
+def useful_macs(g, lengths: list[int]) -> int:
+    """MACs of the encoder layers on the real tokens only (linear layers + QK^T + PV per
+    sequence on its own length): what a padded program spends on padding is not useful."""
     h, f = g.hidden, g.ffn
-    m = batch * seq
-    per_layer = m * (4 * h * h + 2 * h * f) + 2 * batch * seq * seq * h
-    return len(g.layers) * per_layer
-
+    tokens = sum(lengths)
+    per_layer = tokens * (4 * h * h + 2 * h * f) + sum(2 * n * n * h for n in lengths)
+    pooler = len(lengths) * h * h if g.head is not None else 0
+    return len(g.layers) * per_layer + pooler

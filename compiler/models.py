@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .heads import HEADS, check_architecture
+
 SUPPORTED_TYPES = ("bert", "distilbert", "roberta")
 
 #: Published configurations (the fields that matter for an encoder forward pass).
@@ -80,9 +82,12 @@ def _from_folder(path: Path) -> LoadedModel:
     if kind not in SUPPORTED_TYPES:
         raise ValueError(f"unsupported architecture {kind!r} in {cfg_file}: Encore compiles "
                          f"encoder models of types {', '.join(SUPPORTED_TYPES)}")
+    archs = cfg.get("architectures") or [None]
+    check_architecture(archs[0])
     tf = _transformers()
+    auto = tf.AutoModelForSequenceClassification if archs[0] in HEADS else tf.AutoModel
     try:
-        model = tf.AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        model = auto.from_pretrained(str(path), local_files_only=True).eval()
     except (OSError, ValueError) as e:
         raise ValueError(f"could not load the model weights from {str(path)!r}: {e}") from None
     tok = None
@@ -101,6 +106,7 @@ def load_model(source: str | Any, seed: int = 0) -> LoadedModel:
         if mt not in SUPPORTED_TYPES:
             raise ValueError(f"unsupported model object (model_type={mt!r}): expected a "
                              f"transformers model of type {', '.join(SUPPORTED_TYPES)}")
+        check_architecture(type(source).__name__)
         return LoadedModel(type(source).__name__, source.eval(), None, real_weights=True)
     source = str(source)
     if source == "minilm-l6":

@@ -3,15 +3,22 @@ quantize -> lower (tile, allocate, schedule, emit) -> program."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from isa import MachineConfig, Program
 
+from .cache import cache_dir, model_key
+from .cache import load as cache_load
+from .cache import store as cache_store
 from .calibration import calibration_inputs
 from .graph import EncoderGraph, import_model
+from .heads import classifier_program
 from .lower_model import lower_model
 from .models import LoadedModel, load_model
 from .quantize import QuantizedModel, calibrate, quantize
@@ -24,6 +31,7 @@ class CompiledModel:
     loaded: LoadedModel
     quantized: QuantizedModel
     wall_s: dict[str, float] = field(default_factory=dict)
+    head_program: Program | None = None  # the classifier of a task head (compiler/heads.py)
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
@@ -35,20 +43,71 @@ def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
     return value
 
 
+#: Models up to this hidden x FFN x layers (all-MiniLM-L6-v2's) calibrate on 32 random
+#: sequences when they have no tokenizer (8 otherwise: the float64 forward pass dominates).
+SMALL_MODEL = 384 * 1536 * 6
+
+
+def quantize_graph(graph: EncoderGraph, loaded: LoadedModel, config: MachineConfig,
+                   quant: dict | None = None, *, cache: bool = True,
+                   log: Callable[[str], None] | None = None,
+                   wall: dict[str, float] | None = None) -> QuantizedModel:
+    """Calibrate + quantize (GPTQ) ``graph`` for ``config.dim``, through the on-disk cache.
+
+    The result depends only on the model, the options and DIM (never on a batch or its lengths):
+    the calibration set is fixed per model (compiler/calibration.py)."""
+    say = log or (lambda _msg: None)
+    wall = {} if wall is None else wall
+    t = time.perf_counter()
+    small = graph.hidden * graph.ffn * len(graph.layers) <= SMALL_MODEL
+    ids, mask = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], graph.max_seq,
+                                   graph.pad_id, n=32 if small else 8)
+    key = None
+    if cache and cache_dir() is not None:
+        digest = hashlib.sha256(ids.tobytes() + mask.tobytes()).hexdigest()
+        key = model_key(graph, config.dim, dict(sorted((quant or {}).items())), digest)
+        q = cache_load(key, graph)
+        wall["cache_lookup"] = time.perf_counter() - t
+        if q is not None:
+            say(f"quantized model from the cache ({cache_dir()}, key {key[:12]})")
+            return q
+    t = time.perf_counter()
+    say("calibrating and quantizing (GPTQ); the result is cached for the next run")
+    calib = calibrate(graph, ids, mask)
+    wall["calibrate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    q = quantize(graph, calib, config.dim, **(quant or {}))
+    wall["quantize"] = time.perf_counter() - t
+    if key is not None:
+        cache_store(key, q)
+    return q
+
+
 def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq_len: int = 128,
-                  batch: int = 1, seed: int = 0, loaded: LoadedModel | None = None,
+                  batch: int = 1, lengths: list[int] | None = None, padded: bool = True,
+                  seed: int = 0, loaded: LoadedModel | None = None,
                   log: Callable[[str], None] | None = None,
-                  quant: dict | None = None) -> CompiledModel:
+                  quant: dict | None = None, cache: bool = True) -> CompiledModel:
     """Compile a named model, a local Hugging Face folder or a transformers model object.
 
-    The program runs ``batch`` sequences of exactly ``seq_len`` tokens (shorter inputs are padded
-    and masked). ``seed`` fixes the random weights of named models without real weights.
-    ``quant`` overrides quantization options (``alpha``, ``ffn_alpha``, ``use_gptq``; see
-    compiler/quantize.py).
+    The program runs ``batch`` sequences of real ``lengths`` (default: all ``seq_len``); padded,
+    each takes ``seq_len`` rows (shorter inputs masked), unpadded (``padded=False``) the real
+    tokens are packed (docs/architecture.md "Serving"). ``seed`` fixes the random weights of
+    named models without real weights. ``quant`` overrides quantization options (``alpha``,
+    ``ffn_alpha``, ``use_gptq``; see compiler/quantize.py). ``cache``: reuse the quantized model
+    from the on-disk cache (compiler/cache.py).
     """
     config = config or MachineConfig()
     if not isinstance(config, MachineConfig):
         raise TypeError(f"config must be a MachineConfig, not {type(config).__name__}")
+    if lengths is not None:
+        lengths = [_check_int("length", int(n) if isinstance(n, np.integer) else n, 1, 4095)
+                   for n in lengths]
+        if not lengths:
+            raise ValueError("lengths is empty: expected one length per sequence")
+        batch = len(lengths)
+        if max(lengths) > seq_len:
+            raise ValueError(f"a length of {max(lengths)} exceeds seq_len={seq_len}")
     _check_int("batch", batch, 1, 4096)
     _check_int("seq_len", seq_len, 1, 4095)
     wall: dict[str, float] = {}
@@ -68,21 +127,17 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     say(f"imported {loaded.name}: {len(graph.layers)} layers, hidden {graph.hidden}, "
         f"{graph.heads} heads, FFN {graph.ffn}")
 
-    t = time.perf_counter()
-    ids, mask = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], seq_len,
-                                   graph.pad_id)
-    calib = calibrate(graph, ids, mask)
-    wall["calibrate"] = time.perf_counter() - t
+    q = quantize_graph(graph, loaded, config, quant, cache=cache, log=log, wall=wall)
 
     t = time.perf_counter()
-    q = quantize(graph, calib, config.dim, **(quant or {}))
-    wall["quantize"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    program = lower_model(q, config, batch=batch, seq=seq_len,
+    program = lower_model(q, config, batch=batch, seq=seq_len, lengths=lengths, padded=padded,
                           meta={"model": loaded.name, "real_weights": loaded.real_weights,
                                 "seed": seed})
+    head = None
+    if q.head is not None:
+        head = classifier_program(q.head, config, batch, {"model": loaded.name,
+                                                          "head": program.meta["head"]})
     wall["lower"] = time.perf_counter() - t
     say(f"lowered to {len(program.instructions)} instructions, "
         f"{program.dram_size / 2**20:.1f} MiB of DRAM")
-    return CompiledModel(program, graph, loaded, q, wall)
+    return CompiledModel(program, graph, loaded, q, wall, head)

@@ -20,6 +20,7 @@ from isa.layout import nblocks
 
 from . import gptq
 from .graph import EncoderGraph
+from .heads import QHead, quantize_head
 
 RES_LEVELS = float(1 << 20)  # int32 residual / LayerNorm-input full scale
 INT32_LIM = (1 << 31) - 1
@@ -49,6 +50,11 @@ def calibrate(graph: EncoderGraph, ids: np.ndarray, mask: np.ndarray) -> Calibra
         stats[name] = np.max(np.stack(cols), axis=0)
         if name.rsplit(".", 1)[-1] in LINEAR_INPUTS:
             inputs[name] = np.concatenate([v[k] for v, k in items], axis=0)
+    if graph.head is not None:  # the head reads each sequence's first token
+        last = cap[f"{len(graph.layers) - 1}.out"]
+        inputs["head.first"] = np.concatenate([v[:, 0] for v, _ in last])
+        # the head's activation ranges: every token row (a few sentences have few first rows)
+        inputs["head.range"] = np.concatenate([inputs["head.first"]] + [v[k] for v, k in last])
     return Calibration(stats, inputs)
 
 
@@ -130,6 +136,7 @@ class QuantizedModel:
     emb_ln: np.ndarray
     s_x0: float
     layers: list[QLayer]
+    head: QHead | None = None
 
     @property
     def hp(self) -> int:
@@ -189,10 +196,7 @@ def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
     head_cols = (np.arange(nh)[:, None] * hdp + np.arange(dh)[None, :]).reshape(-1)
 
     s_emb = _scale(stats["emb"].max(), RES_LEVELS)
-    tables = {"word": graph.word_emb, "pos": graph.pos_emb}
-    if graph.type_emb is not None:
-        tables["type"] = graph.type_emb
-    tables = {k: np.round(v / s_emb).astype(np.int64) for k, v in tables.items()}
+    tables = embedding_tables(graph, s_emb)
     s_x = _chan_scale(stats["emb_out"], alpha)
     g, b, sh = ln_params(graph.emb_ln_g, graph.emb_ln_b, s_x)
     emb_hdr, emb_ln = np.array([[h, sh]]), np.stack([g, b])
@@ -261,7 +265,21 @@ def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
                              scales={"x": s_x, "ctx": s_ctx, "h1": s_h1, "f": s_f,
                                      "out": s_out_x, "r1": s_r1, "r2": s_r2}))
         s_x = s_out_x
-    return QuantizedModel(graph, dim, hb, s_emb, tables, emb_hdr, emb_ln, s_x0, layers)
+    qhead = None
+    if graph.head is not None:
+        if "head.first" not in calib.inputs:
+            raise ValueError("the head needs the calibration rows 'head.first': pass a "
+                             "Calibration from compiler.quantize.calibrate")
+        qhead = quantize_head(graph.head, calib.inputs["head.range"], s_x, dim)
+    return QuantizedModel(graph, dim, hb, s_emb, tables, emb_hdr, emb_ln, s_x0, layers, qhead)
+
+
+def embedding_tables(graph: EncoderGraph, s_emb: float) -> dict[str, np.ndarray]:
+    """The host's integer embedding tables (word, position, token type) at scale ``s_emb``."""
+    tables = {"word": graph.word_emb, "pos": graph.pos_emb}
+    if graph.type_emb is not None:
+        tables["type"] = graph.type_emb
+    return {k: np.round(v / s_emb).astype(np.int64) for k, v in tables.items()}
 
 
 def _resadd_params(bias, acc_scale, s_r, s_res) -> np.ndarray:

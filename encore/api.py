@@ -11,7 +11,8 @@ from compiler import compile_model
 from isa import MachineConfig, Program
 
 from .accuracy import layer_accuracy, mean_pool, neighbour_agreement
-from .host import run_functional, tokenize
+from .classify import compare_logits
+from .host import run_functional, run_head, tokenize
 from .inputs import DEFAULT_TEXTS, random_ids
 
 
@@ -42,10 +43,26 @@ def timing_section(program: Program, clock_mhz: float, max_layers: int = 12) -> 
     return {**rep.to_dict(), "text": rep.format(max_layers=max_layers)}
 
 
+def token_counts(program: Program) -> dict:
+    """Real tokens, the token slots the program computes, and the padding slots avoided."""
+    meta = program.meta
+    real = int(meta.get("tokens", meta["batch"] * meta["seq"]))
+    slots = int(meta.get("rows", meta["batch"] * meta["seq"]))
+    padded_slots = meta["batch"] * meta["seq"]
+    return {"mode": "padded" if meta.get("padded", True) else "unpadded", "real": real,
+            "slots": slots, "padding_slots": slots - real,
+            "padded_slots_avoided": padded_slots - slots if not meta.get("padded", True) else 0}
+
+
 def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = None,
               batch: int | None = None, config: MachineConfig | None = None, seed: int = 0,
-              clock_mhz: float = 200.0, progress: bool = False, log=None) -> RunResult:
-    """Compile ``model``, simulate it on the functional simulator, compare with PyTorch FP32."""
+              clock_mhz: float = 200.0, progress: bool = False, log=None,
+              padded: bool = False, cache: bool = True) -> RunResult:
+    """Compile ``model``, simulate it on the functional simulator, compare with PyTorch FP32.
+
+    Unpadded by default: the program is compiled for the inputs' real lengths (packed tokens,
+    attention per sequence); ``padded=True`` runs every input at ``seq`` slots with a mask.
+    ``cache``: reuse the quantized model from the on-disk cache (compiler/cache.py)."""
     import torch
 
     from compiler.models import load_model
@@ -71,20 +88,23 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
         if not 1 <= batch <= 256:
             raise ValueError(f"--batch {batch} is out of range: expected 1..256")
         ids, mask = None, None
-    t = time.perf_counter()
-    cm = compile_model(model, config, seq_len=seq, batch=len(texts) if texts else batch,
-                       seed=seed, loaded=loaded, log=log)
-    wall["compile"] = time.perf_counter() - t
     if ids is None:
-        ids, mask = random_ids(cm.graph.word_emb.shape[0], batch, seq, cm.graph.pad_id, seed)
+        ids, mask = random_ids(loaded.model.config.vocab_size, batch, seq,
+                               loaded.model.config.pad_token_id or 0, seed)
+    lengths = [int(n) for n in mask.sum(axis=1)]
+    t = time.perf_counter()
+    cm = compile_model(model, config, seq_len=seq, lengths=lengths, padded=padded, seed=seed,
+                       loaded=loaded, log=log, cache=cache)
+    wall["compile"] = time.perf_counter() - t
     prog = cm.program
 
     t = time.perf_counter()
     update, close = _progress_bar(len(prog.instructions), "functional sim", progress)
     try:
-        _, stats, layers = run_functional(prog, ids, mask, progress=update)
+        sim, stats, layers = run_functional(prog, ids, mask, progress=update)
     finally:
         close()
+    logits = run_head(prog, sim.dram, cm.head_program) if cm.head_program else None
     wall["simulate"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -95,7 +115,8 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
     wall["pytorch"] = time.perf_counter() - t
 
     names = ["embeddings"] + [f"layer{i}" for i in range(len(layers) - 1)]
-    acc_layers = [layer_accuracy(n, s, r, mask) for n, s, r in zip(names, layers, refs, strict=True)]
+    acc_layers = [layer_accuracy(n, s, r, mask)
+                  for n, s, r in zip(names, layers, refs, strict=True)]
     sim_emb, ref_emb = mean_pool(layers[-1], mask), mean_pool(refs[-1], mask)
     emb_cos = (sim_emb * ref_emb).sum(-1)
 
@@ -112,6 +133,7 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
         "machine": config.to_dict(),
         "inputs": [{"text": texts[i] if texts else None, "tokens": int(mask[i].sum())}
                    for i in range(ids.shape[0])],
+        "tokens": token_counts(prog),
         "program": {
             "instructions": len(prog.instructions),
             "by_opcode": prog.opcode_histogram(),
@@ -131,4 +153,12 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
         "wall_s": {**{f"compile.{k}": v for k, v in cm.wall_s.items()}, **wall},
     }
     report["timing"] = timing
-    return RunResult(report, layers[-1], ids, mask, prog)
+    extra = {}
+    if logits is not None:
+        report["classification"] = compare_logits(logits, out.logits.double().numpy(),
+                                                  prog.meta["head"])
+        report["logits"] = logits.tolist()
+        report["head_timing"] = {k: v for k, v in timing_section(
+            cm.head_program, clock_mhz).items() if k in ("cycles", "latency_ms", "macs")}
+        extra["logits"] = logits
+    return RunResult(report, layers[-1], ids, mask, prog, extra)

@@ -82,6 +82,9 @@ def add_parser(subparsers) -> None:
                    help="timed PyTorch forward passes per point, median reported (default 5)")
     p.add_argument("--no-plots", action="store_true", help="write CSV and JSON only")
     p.add_argument("--recompile", action="store_true", help="ignore cached compiled programs")
+    p.add_argument("--length-mix", action="store_true",
+                   help="also time a realistic mix of request lengths (the built-in texts) "
+                   "padded vs unpadded per model and DIM (encore/workloads.py)")
     p.add_argument("--reuse-stale", action="store_true",
                    help="reuse cached programs compiled by an older compiler source (faster; the "
                    "cache is otherwise keyed by a hash of compiler/*.py)")
@@ -390,6 +393,15 @@ def run(args) -> int:
         raise ValueError("no configuration compiled: " + "; ".join(
             f"{m} seq {s} DIM {d}: {e}" for m, s, d, e in failed))
     print(summary_table(rows, trows))
+    if args.length_mix:
+        from encore.workloads import format_length_mix, length_mix
+        from isa import MachineConfig
+
+        mix = [length_mix(m, MachineConfig(dim=d), clock_mhz=args.clock_mhz,
+                          loaded=source._loaded.get(m)) for m in args.models for d in args.dims]
+        (out / "length_mix.json").write_text(json.dumps(mix, indent=1))
+        print("\n\n".join(format_length_mix(r) for r in mix))
+        print(f"wrote length_mix.json to {out}")
     for m, s, d, e in failed:
         print(f"skipped {m} seq {s} DIM {d}: {e}")
     print(f"wrote {', '.join(w for w in written if w)} to {out}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from compiler.models import NAMED
 
 from ._common import add_machine_args, machine_from_args, save_outputs, write_json
@@ -24,12 +26,18 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
     p.add_argument("--save-outputs", metavar="PATH.npz", help="write hidden states, ids, mask")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--padded", action="store_true",
+                   help="pad every input to --seq (default: unpadded, packed real tokens)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recalibrate and requantize instead of reading the quantized-model cache "
+                        "($ENCORE_CACHE_DIR, default ~/.cache/encore)")
     add_machine_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from encore.api import run_model
+    from encore.classify import format_classification
     from encore.report import format_report
 
     if args.clock_mhz <= 0:
@@ -37,10 +45,29 @@ def run(args) -> int:
     res = run_model(args.model, texts=args.text, seq=args.seq, batch=args.batch,
                     config=machine_from_args(args), seed=args.seed, clock_mhz=args.clock_mhz,
                     progress=not args.no_progress and sys.stderr.isatty(),
-                    log=lambda m: print(m, file=sys.stderr))
+                    log=lambda m: print(m, file=sys.stderr), padded=args.padded,
+                    cache=not args.no_cache)
     print(format_report(res.report))
+    print(format_tokens(res.report))
+    if "classification" in res.report:
+        print()
+        print(format_classification(res.report["classification"],
+                                    [x["text"] for x in res.report["inputs"]]))
     if args.json:
         write_json(args.json, res.report)
     if args.save_outputs:
         save_outputs(args.save_outputs, res.hidden_states, res.input_ids, res.attention_mask)
+        if "logits" in res.extra:
+            with np.load(args.save_outputs) as data:
+                arrays = dict(data)
+            np.savez(args.save_outputs, **arrays, logits=res.extra["logits"])
     return 0
+
+
+def format_tokens(r: dict) -> str:
+    t, tm = r["tokens"], r["timing"]
+    useful = tm["useful_macs"]
+    return (f"Tokens ({t['mode']}): {t['real']:,} real of {t['slots']:,} computed slots, "
+            f"{t['padding_slots']:,} padding slots, {t['padded_slots_avoided']:,} padded slots "
+            f"avoided; useful MACs {useful:,} of {tm['macs']:,} array MACs "
+            f"({tm['macs'] - useful:,} not useful)")

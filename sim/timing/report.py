@@ -6,8 +6,9 @@ Built from a Schedule (sim/timing/schedule.py) and the program's layer ranges. D
 * ``cycles``: START (cycle 0) to the last completion, as the RTL's cycle counter.
   ``latency_ms = cycles / (clock_mhz * 1e3)``.
 * ``macs``: multiply-accumulates the array executes (GEMM rows*kblocks*DIM^2, padding lanes
-  included; ATTN 2*seq^2*hd_blocks*DIM). ``useful_macs``: the model's MACs without padding, from
-  ``program.meta["macs"]`` when the compiler wrote it, else ``macs``.
+  included; ATTN 2*seq^2*hd_blocks*DIM). ``useful_macs``: the model's MACs on the real tokens
+  only (no lane padding, no padding tokens of a padded batch), from ``program.meta["macs"]``
+  (compiler.lower_model.useful_macs) when the compiler wrote it, else ``macs``.
 * ``utilization = useful_macs / (DIM^2 * cycles)``; ``ideal_cycles = ceil(useful_macs / DIM^2)``.
 * Unit ``busy``: cycles the unit executed; ``stall``: cycles an instruction of that unit sat at
   the head of its queue waiting for a dependency token; ``starved``: cycles its queue was empty
