@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from isa import MachineConfig, Opcode
@@ -21,6 +20,7 @@ from .fetch import FetchUnit
 from .gemm import GemmUnit
 from .isa_layout import header_layout
 from .regs import RegisterBlock
+from .sram import Sram, owner_select
 from .streams import log2_exact
 from .vector import VectorUnit
 
@@ -60,10 +60,14 @@ class EncoreTop(wiring.Component):
         d, bb = cfg.dim, cfg.dram_bytes_per_cycle
         sizes = dict(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows, bus_bytes=bb)
 
-        # Multi-ported SRAMs (docs/rtl.md, "Memories"): every engine has its own ports, so
-        # DMA, the array and the store path all proceed in the same cycle.
-        m.submodules.sp = sp = Memory(shape=8 * d, depth=cfg.sp_rows, init=[])
-        m.submodules.acc = acc = Memory(shape=32 * d, depth=cfg.acc_rows, init=[])
+        # SRAMs built from block-RAM banks, ports requested by role (hw/sram.py, docs/rtl.md
+        # "Memories"): the load, compute and store queues each have their own ports, so they
+        # proceed in the same cycle; the compute queue's engines share its ports.
+        m.submodules.sp = sp = Sram("sp", width=8 * d, depth=cfg.sp_rows,
+                                    writes=("load", "compute"),
+                                    reads=("compute_a", "compute_w", "store"))
+        m.submodules.acc = acc = Sram("acc", width=32 * d, depth=cfg.acc_rows,
+                                      writes=("load", "compute"), reads=("compute", "store"))
 
         m.submodules.regs = regs = RegisterBlock(addr_width=CTRL_ADDR_BITS)
         m.submodules.port = port = AxiPort(bus_bytes=bb)
@@ -85,16 +89,20 @@ class EncoreTop(wiring.Component):
         wiring.connect(m, port.b, store.b)
         wiring.connect(m, fetch.instr, ctl.instr)
 
-        wiring.connect(m, load.sp_wr, sp.write_port())
-        wiring.connect(m, load.acc_wr, acc.write_port())
-        wiring.connect(m, gemm.a_rd, sp.read_port())
-        wiring.connect(m, gemm.w_rd, sp.read_port())
-        wiring.connect(m, gemm.acc_rd, acc.read_port())
-        wiring.connect(m, gemm.acc_wr, acc.write_port())
-        wiring.connect(m, vec.acc_rd, acc.read_port())
-        wiring.connect(m, vec.sp_wr, sp.write_port())
-        wiring.connect(m, store.sp_rd, sp.read_port())
-        wiring.connect(m, store.acc_rd, acc.read_port())
+        compute_op = data.View(header_layout(), ctl.compute_instr).opcode
+        gemm_start = ctl.compute_start & (compute_op == Opcode.GEMM)
+        vec_start = ctl.compute_start & (compute_op == Opcode.REQUANT)
+        gemm_on, vec_on = owner_select(m, [gemm_start, vec_start], name="compute_owner")
+        wiring.connect(m, load.sp_wr, sp.write_port("load"))
+        wiring.connect(m, load.acc_wr, acc.write_port("load"))
+        wiring.connect(m, gemm.a_rd, sp.read_port("compute_a"))
+        wiring.connect(m, gemm.w_rd, sp.read_port("compute_w"))
+        wiring.connect(m, gemm.acc_rd, acc.read_port("compute", active=gemm_on))
+        wiring.connect(m, gemm.acc_wr, acc.write_port("compute"))
+        wiring.connect(m, vec.acc_rd, acc.read_port("compute", active=vec_on))
+        wiring.connect(m, vec.sp_wr, sp.write_port("compute"))
+        wiring.connect(m, store.sp_rd, sp.read_port("store"))
+        wiring.connect(m, store.acc_rd, acc.read_port("store"))
 
         start = regs.ctrl[0]
         m.d.comb += [
@@ -111,11 +119,9 @@ class EncoreTop(wiring.Component):
                 getattr(ctl, f"{unit}_busy").eq(engine.busy),
             ]
         # The compute queue drives two engines: the opcode picks the one that starts.
-        compute_op = data.View(header_layout(), ctl.compute_instr).opcode
         compute_busy = Signal()
         m.d.comb += [
-            gemm.start.eq(ctl.compute_start & (compute_op == Opcode.GEMM)),
-            vec.start.eq(ctl.compute_start & (compute_op == Opcode.REQUANT)),
+            gemm.start.eq(gemm_start), vec.start.eq(vec_start),
             gemm.instr.eq(ctl.compute_instr), vec.instr.eq(ctl.compute_instr),
             compute_busy.eq(gemm.busy | vec.busy),
             ctl.compute_done.eq(gemm.done | vec.done), ctl.compute_busy.eq(compute_busy),
