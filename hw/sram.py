@@ -129,9 +129,9 @@ class Sram(Elaboratable):
             for i, wr in enumerate(writers):
                 port = lvt.write_port()
                 m.d.comb += [port.en.eq(wr.en), port.addr.eq(wr.addr), port.data.eq(i)]
-        for r, (role, rd) in enumerate(zip(self.reads, readers)):
+        for role, rd in zip(self.reads, readers, strict=True):
             datas = []
-            for w, (wrole, wr) in enumerate(zip(self.writes, writers)):
+            for wrole, wr in zip(self.writes, writers, strict=True):
                 bank = Memory(shape=self.width, depth=self.depth, init=[])
                 m.submodules[f"{self.name}_{wrole}_to_{role}"] = bank
                 bw, br = bank.write_port(), bank.read_port()

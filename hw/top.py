@@ -26,6 +26,13 @@ from .vector import VectorUnit
 
 CTRL_ADDR_BITS = 8
 
+#: The SRAMs' port roles (hw/sram.py): one physical port per role. The load, compute and store
+#: queues run concurrently; the compute queue's engines share its roles' ports.
+SRAM_ROLES = {
+    "sp": {"writes": ("load", "compute"), "reads": ("compute_a", "compute_w", "store")},
+    "acc": {"writes": ("load", "compute"), "reads": ("compute", "store")},
+}
+
 
 def check_config(cfg: MachineConfig) -> None:
     """Raise ValueError for machine parameters this RTL cannot build."""
@@ -63,11 +70,9 @@ class EncoreTop(wiring.Component):
         # SRAMs built from block-RAM banks, ports requested by role (hw/sram.py, docs/rtl.md
         # "Memories"): the load, compute and store queues each have their own ports, so they
         # proceed in the same cycle; the compute queue's engines share its ports.
-        m.submodules.sp = sp = Sram("sp", width=8 * d, depth=cfg.sp_rows,
-                                    writes=("load", "compute"),
-                                    reads=("compute_a", "compute_w", "store"))
+        m.submodules.sp = sp = Sram("sp", width=8 * d, depth=cfg.sp_rows, **SRAM_ROLES["sp"])
         m.submodules.acc = acc = Sram("acc", width=32 * d, depth=cfg.acc_rows,
-                                      writes=("load", "compute"), reads=("compute", "store"))
+                                      **SRAM_ROLES["acc"])
 
         m.submodules.regs = regs = RegisterBlock(addr_width=CTRL_ADDR_BITS)
         m.submodules.port = port = AxiPort(bus_bytes=bb)
