@@ -56,8 +56,9 @@ def _run(step: str, cmd: list[str], log: Path, cwd: Path, progress, watch: Path 
                 next_beat += HEARTBEAT_S
                 progress(f"{step}: {time.monotonic() - t0:.0f} s, {_last_line(watch or log)}")
     if proc.returncode != 0:
-        raise RuntimeError(f"{step} failed (exit {proc.returncode}); last lines of {log}:\n"
-                           + "\n".join(_tail(log, 15)))
+        shown = watch if watch is not None and watch.exists() else log
+        raise RuntimeError(f"{step} failed (exit {proc.returncode}); last lines of {shown}:\n"
+                           + "\n".join(_tail(shown, 15)))
     return time.monotonic() - t0
 
 
