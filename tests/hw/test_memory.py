@@ -127,3 +127,34 @@ def test_port_requests_are_checked():
         sram.read_port("store")
     with pytest.raises(ValueError, match="duplicate read role"):
         _unelaborated("x", width=8, depth=4, writes=("a",), reads=("b", "b"))
+
+
+def _memories(fragment, path=()):
+    from amaranth.hdl._mem import MemoryInstance
+
+    if isinstance(fragment, MemoryInstance):
+        yield path, fragment
+    for sub, name, *_ in fragment.subfragments:
+        yield from _memories(sub, path + (name,))
+
+
+def test_every_wide_memory_of_the_top_has_block_ram_ports():
+    """What makes yosys map the SRAMs to DP16KD / RAMB: each bank has one write and one read
+    port; only the 1-bit live-value tables (flip-flops) have more."""
+    from amaranth.hdl import Fragment
+
+    from hw.top import SRAM_ROLES, EncoreTop
+    from isa import MachineConfig
+
+    cfg = MachineConfig(dim=4, sp_kib=1, acc_kib=1)
+    mems = dict(_memories(Fragment.get(EncoreTop(cfg), None)))
+    for name, roles in SRAM_ROLES.items():
+        banks = {p: f for p, f in mems.items() if p[0] == name and not p[-1].endswith("lvt")}
+        assert len(banks) == bank_count(len(roles["writes"]), len(roles["reads"]))
+        depth = cfg.sp_rows if name == "sp" else cfg.acc_rows
+        for f in banks.values():
+            assert (len(f._read_ports), len(f._write_ports), f._data.depth) == (1, 1, depth)
+        (lvt,) = [f for p, f in mems.items() if p[0] == name and p[-1].endswith("lvt")]
+        assert lvt._data.shape == range(len(roles["writes"]))
+    assert max(len(f._read_ports) + len(f._write_ports) for p, f in mems.items()
+               if not p[-1].endswith("lvt")) == 2
