@@ -91,3 +91,27 @@ def test_smallest_configuration_maps_srams_to_block_ram(tmp_path):
     assert banks and not [n for n, v in banks.items() if v == "FF" and not n.endswith("lvt")]
     assert r["synth_resources"]["bram"] == sum(r["bram_estimate"].values())
     assert r["fmax_mhz"] > 0
+
+
+def test_yosys_stat_counts_luts_as_nextpnr_does():
+    # yosys stat -json of `encore fpga --dim 4 --target ecp5-85k`; nextpnr-ecp5 reported
+    # "Total LUT4s: 18410/83640" for that netlist before packing.
+    stat = {"design": {"num_cells_by_type": {
+        "$scopeinfo": 37, "CCU2C": 1671, "DP16KD": 28, "L6MUX21": 137, "LUT4": 14222,
+        "MULT18X18D": 36, "PFUMX": 1636, "TRELLIS_DPR16X4": 141, "TRELLIS_FF": 6768}}}
+    used = report.synth_resources(report.cell_counts(stat), TARGETS["ecp5-85k"])
+    assert used == {"lut": 18410, "ff": 6768, "dsp": 36, "bram": 28, "lutram": 141, "io": 0}
+    assert sum(bram_estimate(MachineConfig(dim=4, sp_kib=4, acc_kib=4),
+                             TARGETS["ecp5-85k"]).values()) == 28
+
+
+def test_memory_mapping_from_the_yosys_log():
+    log = """2.28. Executing MEMORY_LIBMAP pass (mapping memories to cells).
+mapping memory encore_fpga.core.acc.acc_compute_to_compute via $__PDPW16KD_
+mapping memory encore_fpga.core.sp.sp_compute_to_compute_a via $__DP16KD_
+using FF mapping for memory encore_fpga.core.acc.acc_lvt
+"""
+    assert report.memory_mapping(log) == {
+        "encore_fpga.core.acc.acc_compute_to_compute": "$__PDPW16KD_",
+        "encore_fpga.core.sp.sp_compute_to_compute_a": "$__DP16KD_",
+        "encore_fpga.core.acc.acc_lvt": "FF"}

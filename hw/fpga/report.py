@@ -12,8 +12,9 @@ class DoesNotFit(ValueError):
     """A configuration needs more of some resource than the device has."""
 
 
-# LUT-equivalents of the cells that use LUTs (a CCU2C carry cell is two LUT4s).
-_ECP5_LUT = {"LUT4": 1, "CCU2C": 2}
+# LUT4s of the cells that use LUTs, as nextpnr-ecp5 counts them ("Total LUT4s"): a CCU2C carry
+# cell is two, a TRELLIS_DPR16X4 LUT RAM four RAM LUTs and two write-port LUTs.
+_ECP5_LUT = {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 6}
 _XILINX_LUTRAM = {"RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X1D": 2,
                   "RAM64X1D": 2, "RAM128X1D": 4, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2,
                   "RAM256X1S": 4, "SRL16E": 1, "SRLC32E": 1}
