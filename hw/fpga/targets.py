@@ -8,8 +8,6 @@ from math import ceil
 
 from isa import MachineConfig
 
-from ..sram import bank_count
-
 #: Resources reported for every target, in table order: (key, label).
 RESOURCES = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "block RAM"),
              ("lutram", "LUT RAM"), ("io", "IO"))
@@ -71,6 +69,7 @@ def get_target(name: str) -> Target:
 
 def memories(cfg: MachineConfig) -> dict[str, tuple[int, int, int]]:
     """name -> (rows, bits per row, banks) of every SRAM of ``hw.top.EncoreTop``."""
+    from ..sram import bank_count  # amaranth: imported only when needed (the CLI lists targets)
     from ..top import SRAM_ROLES
 
     shapes = {"sp": (cfg.sp_rows, 8 * cfg.dim), "acc": (cfg.acc_rows, 32 * cfg.dim)}
