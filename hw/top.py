@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from isa import MachineConfig, Queue
@@ -21,9 +20,29 @@ from .dma import LoadDMA, StoreDMA
 from .engine import Port
 from .fetch import FetchUnit
 from .regs import RegisterBlock
+from .sram import Sram
 from .streams import log2_exact
 
 CTRL_ADDR_BITS = 8
+
+#: The SRAMs' port roles (hw/sram.py): one physical port per role. The load, compute and store
+#: queues run concurrently; the compute queue's engines share its roles' ports.
+def sram_roles() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Port roles of each SRAM: the load DMA writes, the store DMA reads, and the compute
+    queue's shared ports (hw/compute.py, one role per shared port, ``compute0``...)."""
+    counts = port_counts()
+
+    def compute(kind: Port) -> tuple[str, ...]:
+        return tuple(f"compute{k}" for k in range(counts[kind]))
+
+    return {
+        "sp": {"writes": ("load", *compute(Port.SP_WR)), "reads": (*compute(Port.SP_RD), "store")},
+        "acc": {"writes": ("load", *compute(Port.ACC_WR)),
+                "reads": (*compute(Port.ACC_RD), "store")},
+    }
+
+
+SRAM_ROLES = sram_roles()
 
 
 def check_config(cfg: MachineConfig) -> None:
@@ -59,10 +78,12 @@ class EncoreTop(wiring.Component):
         d, bb = cfg.dim, cfg.dram_bytes_per_cycle
         sizes = dict(dim=d, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows, bus_bytes=bb)
 
-        # Multi-ported SRAMs (docs/rtl.md, "Memories"): every engine has its own ports, so
-        # DMA, the array and the store path all proceed in the same cycle.
-        m.submodules.sp = sp = Memory(shape=8 * d, depth=cfg.sp_rows, init=[])
-        m.submodules.acc = acc = Memory(shape=32 * d, depth=cfg.acc_rows, init=[])
+        # SRAMs built from block-RAM banks, ports requested by role (hw/sram.py, docs/rtl.md
+        # "Memories"): the load, compute and store queues each have their own ports, so they
+        # proceed in the same cycle; the compute queue's engines share its ports.
+        m.submodules.sp = sp = Sram("sp", width=8 * d, depth=cfg.sp_rows, **SRAM_ROLES["sp"])
+        m.submodules.acc = acc = Sram("acc", width=32 * d, depth=cfg.acc_rows,
+                                      **SRAM_ROLES["acc"])
 
         m.submodules.regs = regs = RegisterBlock(addr_width=CTRL_ADDR_BITS)
         m.submodules.port = port = AxiPort(bus_bytes=bb)
@@ -88,15 +109,16 @@ class EncoreTop(wiring.Component):
                      ctl.fetch_bus_error.eq(fetch.instr_bus_error),
                      ctl.load_bus_error.eq(load.bus_error), ctl.store_bus_error.eq(store.bus_error)]
 
-        wiring.connect(m, load.sp_wr, sp.write_port())
-        wiring.connect(m, load.acc_wr, acc.write_port())
-        ports = {Port.SP_RD: sp.read_port, Port.SP_WR: sp.write_port,
-                 Port.ACC_RD: acc.read_port, Port.ACC_WR: acc.write_port}
+        wiring.connect(m, load.sp_wr, sp.write_port("load"))
+        wiring.connect(m, load.acc_wr, acc.write_port("load"))
+        srams = {"sp": sp, "acc": acc}
         for kind, n in port_counts().items():
+            sram, (_, direction) = srams[kind.value[0]], kind.value
             for k in range(n):
-                wiring.connect(m, getattr(compute, kind.member)[k], ports[kind]())
-        wiring.connect(m, store.sp_rd, sp.read_port())
-        wiring.connect(m, store.acc_rd, acc.read_port())
+                request = sram.read_port if direction == "rd" else sram.write_port
+                wiring.connect(m, getattr(compute, kind.member)[k], request(f"compute{k}"))
+        wiring.connect(m, store.sp_rd, sp.read_port("store"))
+        wiring.connect(m, store.acc_rd, acc.read_port("store"))
 
         start = regs.ctrl[0]
         m.d.comb += [

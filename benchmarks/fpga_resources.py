@@ -1,0 +1,142 @@
+"""Resources and Fmax of Encore on FPGAs against DIM (``encore fpga``'s flow, hw/fpga/).
+
+    .venv/bin/python benchmarks/fpga_resources.py            # the sweep below; hours on 2 cores
+    .venv/bin/python benchmarks/fpga_resources.py --only 4   # configurations of DIM 4 only
+
+Each configuration runs the real flow (ECP5: yosys + nextpnr + ecppack; Xilinx: yosys
+synth_xilinx estimates, no place and route) and, unless --no-latency, the timing model's
+bert-base seq-128 latency for that configuration at its measured Fmax (ECP5; Xilinx rows have
+none). Writes results/fpga_resources.json, the markdown table to stdout and
+results/fpga_resources.png (resources against DIM). A configuration that fails or does not fit
+is recorded with its message; the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# (DIM, SP KiB, ACC KiB, AXI bytes, target): ECP5 where it fits, Xilinx estimates beyond.
+SWEEP = [
+    (4, 4, 4, 16, "ecp5-85k"),
+    (8, 32, 32, 16, "ecp5-85k"),
+    (16, 32, 32, 16, "ecp5-85k"),
+    (16, 512, 256, 16, "xilinx-xcup"),
+    (32, 512, 256, 16, "xilinx-xcup"),
+    (64, 512, 256, 16, "xilinx-xcup"),
+]
+
+
+def bert_latency(cfg, clock_mhz):
+    import sim.timing
+    from compiler import compile_model, load_model
+
+    prog = compile_model("bert-base", cfg, seq_len=128, loaded=load_model("bert-base"),
+                         quant={"use_gptq": False}).program
+    rep = sim.timing.estimate(prog, clock_mhz=clock_mhz, config=cfg)
+    return {"cycles": rep.cycles, "latency_ms": rep.latency_ms, "clock_mhz": clock_mhz}
+
+
+def run_one(dim, sp, acc, bus, target_name, out_root, latency):
+    from hw.fpga.flow import run_flow
+    from hw.fpga.report import DoesNotFit
+    from hw.fpga.targets import get_target
+    from isa import MachineConfig
+
+    cfg = MachineConfig(dim=dim, sp_kib=sp, acc_kib=acc, dram_bytes_per_cycle=bus)
+    row = {"dim": dim, "sp_kib": sp, "acc_kib": acc, "target": target_name}
+    t0 = time.monotonic()
+
+    def progress(msg):
+        print(f"  [{time.monotonic() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+
+    try:
+        r = run_flow(cfg, get_target(target_name), out_root / f"{target_name}-d{dim}-{sp}-{acc}",
+                     progress=progress)
+    except (DoesNotFit, RuntimeError) as e:
+        row["error"] = str(e).splitlines()[0]
+        return row
+    row.update(used={x["resource"]: x["used"] for x in r["resources"]},
+               percent={x["resource"]: x["percent"] for x in r["resources"]},
+               fmax_mhz=r.get("fmax_mhz"), wall_s=r["wall_s"], memories=r["memories"])
+    if latency and row["fmax_mhz"]:
+        try:
+            row["bert_base_seq128"] = bert_latency(cfg, row["fmax_mhz"])
+        except ValueError as e:  # the compiler cannot tile for these SRAMs
+            row["bert_base_seq128"] = {"error": str(e).splitlines()[0]}
+    return row
+
+
+def table(rows) -> str:
+    head = ("| DIM | SP/ACC KiB | target | LUT | FF | DSP | block RAM | Fmax (MHz) | "
+            "bert-base s128 (ms) | wall synth / pnr (s) |")
+    out = [head, "|" + "---|" * 10]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['dim']} | {r['sp_kib']}/{r['acc_kib']} | {r['target']} | "
+                       f"{r['error']} ||||||| ")
+            continue
+        def cell(k, u=r["used"], p=r["percent"]):
+            return f"{u[k]:g} ({p[k]:.0f}%)" if p.get(k) is not None else f"{u[k]:g}"
+
+        lat = r.get("bert_base_seq128", {})
+        w = r["wall_s"]
+        out.append(f"| {r['dim']} | {r['sp_kib']}/{r['acc_kib']} | {r['target']} | "
+                   f"{cell('LUT')} | {cell('FF')} | {cell('DSP')} | {cell('block RAM')} | "
+                   f"{r['fmax_mhz'] or 'no P&R'} | "
+                   f"{lat.get('latency_ms', lat.get('error', '-'))} | "
+                   f"{w['synth']:.0f} / {w.get('pnr', 0):.0f} |")
+    return "\n".join(out)
+
+
+def plot(rows, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if "error" not in r]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for res in ("LUT", "FF", "DSP", "block RAM"):
+        for fam, marker in (("ecp5", "o"), ("xilinx", "s")):
+            pts = [(r["dim"], r["used"][res]) for r in ok if r["target"].startswith(fam)]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker=marker, label=f"{res} ({fam})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("DIM")
+    ax.set_ylabel("cells used")
+    ax.set_title("Encore resources against DIM (benchmarks/fpga_resources.py)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", type=int, nargs="*", help="DIMs to run (default: all)")
+    ap.add_argument("--no-latency", action="store_true", help="skip the bert-base estimate")
+    ap.add_argument("--out", default=str(ROOT / "build" / "fpga-sweep"))
+    args = ap.parse_args()
+    results = ROOT / "results"
+    results.mkdir(exist_ok=True)
+    rows = []
+    for dim, sp, acc, bus, target in SWEEP:
+        if args.only and dim not in args.only:
+            continue
+        print(f"DIM {dim}, SP {sp} KiB, ACC {acc} KiB on {target}", file=sys.stderr)
+        rows.append(run_one(dim, sp, acc, bus, target, Path(args.out), not args.no_latency))
+        (results / "fpga_resources.json").write_text(json.dumps(rows, indent=2))
+    print(table(rows))
+    plot(rows, results / "fpga_resources.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""FPGA build flow (``encore fpga``): targets, the pin shell, the yosys/nextpnr flow, reports."""

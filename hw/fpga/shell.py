@@ -1,0 +1,54 @@
+"""The FPGA shell: ``EncoreTop`` with its AXI ports behind two shift registers.
+
+The accelerator's own ports (AXI4 master, AXI4-Lite slave, irq: about 280 wires at the narrowest
+bus) are meant for an on-chip interconnect, not for package pins, and a CABGA381 ECP5 has about
+200 user IOs. To measure the core on its own, the shell drives every input of ``EncoreTop``
+from a serial-in shift register and captures every output into a parallel-load shift register,
+so the design needs five pins (``clk``, ``rst``, ``sin``, ``capture``, ``sout``), every port
+stays observable (nothing is optimised away), and every path to and from the ports starts and
+ends at a flip-flop. The shell adds one flip-flop per port bit and nothing else.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.lib import wiring
+
+from isa import MachineConfig
+
+from ..top import EncoreTop
+
+SHELL_NAME = "encore_fpga"
+
+
+class FpgaShell(Elaboratable):
+    def __init__(self, cfg: MachineConfig):
+        self.cfg = cfg
+        self.sin, self.capture = Signal(name="sin"), Signal(name="capture")
+        self.sout = Signal(name="sout")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = EncoreTop(self.cfg)
+        ins, outs = [], []
+        for _path, member, value in core.signature.flatten(core):
+            (ins if member.flow == wiring.In else outs).append(value)
+        n_in = sum(len(v) for v in ins)
+        n_out = sum(len(v) for v in outs)
+        in_sr, out_sr = Signal(n_in), Signal(n_out)
+        m.d.sync += in_sr.eq(Cat(self.sin, in_sr[:-1]))
+        m.d.comb += Cat(*ins).eq(in_sr)
+        with m.If(self.capture):
+            m.d.sync += out_sr.eq(Cat(*outs))
+        with m.Else():
+            m.d.sync += out_sr.eq(out_sr[1:])
+        m.d.comb += self.sout.eq(out_sr[0])
+        return m
+
+
+def shell_verilog(cfg: MachineConfig) -> str:
+    from amaranth.back import verilog
+
+    shell = FpgaShell(cfg)
+    return verilog.convert(shell, name=SHELL_NAME, ports=[shell.sin, shell.capture, shell.sout],
+                           emit_src=False)

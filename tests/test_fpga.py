@@ -1,0 +1,119 @@
+"""``encore fpga``: clear errors (unknown target, does not fit, before any synthesis), the
+block-RAM estimate, report parsing and the fit check on report data; the real flow on the
+smallest configuration (slow: yosys + nextpnr) maps every SRAM bank to block RAM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from encore.cli import main
+from hw.fpga import report
+from hw.fpga.targets import TARGETS, bram_estimate, get_target, memories
+from isa import MachineConfig
+
+
+def test_unknown_target_is_a_clear_error(capsys):
+    assert main(["fpga", "--target", "ecp5-12k"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown FPGA target 'ecp5-12k'; known targets: ecp5-25k, ecp5-45k, ecp5-85k" in err
+
+
+def test_does_not_fit_before_synthesis(capsys, tmp_path):
+    # 64 KiB + 64 KiB at DIM 8 needs far more EBR than the 25k's 56; fails in well under a second.
+    rc = main(["fpga", "--dim", "8", "--sp-kib", "64", "--acc-kib", "64", "--target",
+               "ecp5-25k", "--out", str(tmp_path)])
+    assert rc == 3
+    err = capsys.readouterr().err
+    cfg = MachineConfig(dim=8, sp_kib=64, acc_kib=64)
+    need = sum(bram_estimate(cfg, get_target("ecp5-25k")).values())
+    assert "does not fit ecp5-25k" in err
+    assert f"block RAM {need} > 56 DP16KD (EBR) ({need - 56} over" in err
+    assert not (tmp_path / "top.v").exists()  # nothing was built
+
+
+def test_bram_estimate_counts_banks_of_the_best_shape():
+    cfg = MachineConfig(dim=8, sp_kib=32, acc_kib=32)
+    mem = memories(cfg)
+    assert mem["sp"] == (4096, 64, 6) and mem["acc"] == (1024, 256, 4)
+    # SP: 4096 x 64 per bank = 8 x 2 DP16KD as 512 x 36; ACC: 1024 x 256 = 15 as 1024 x 18.
+    assert bram_estimate(cfg, TARGETS["ecp5-85k"]) == {"sp": 6 * 16, "acc": 4 * 15}
+
+
+def test_fit_check_names_every_resource_over():
+    target = TARGETS["ecp5-25k"]
+    cells = {"LUT4": 30000, "CCU2C": 100, "TRELLIS_FF": 1000, "MULT18X18D": 40, "DP16KD": 10}
+    used = report.synth_resources(cells, target)
+    assert used["lut"] == 30200 and used["dsp"] == 40
+    with pytest.raises(report.DoesNotFit) as e:
+        report.check_fit(used, target, "after synthesis")
+    msg = str(e.value)
+    assert "LUT 30200 > 24288 LUT4 (5912 over, 124%)" in msg
+    assert "DSP 40 > 28 MULT18X18D (12 over, 143%)" in msg
+    assert "FF" not in msg.split(":", 1)[1].replace("FF mapping", "")
+    report.check_fit(report.synth_resources({"LUT4": 10}, target), target, "x")  # fits
+
+
+def test_xilinx_counts_luts_brams_in_ramb36():
+    cells = {"LUT3": 5, "LUT6": 7, "RAM32M": 2, "FDRE": 9, "RAMB18E1": 3, "RAMB36E1": 1,
+             "DSP48E1": 4}
+    used = report.synth_resources(cells, TARGETS["xilinx-xc7"])
+    assert used == {"lut": 20, "ff": 9, "dsp": 4, "bram": 2.5, "lutram": 8, "io": 0}
+
+
+def test_nextpnr_report_parsing():
+    pnr = {"utilization": {"TRELLIS_COMB": {"used": 120, "available": 1000},
+                           "DP16KD": {"used": 4, "available": 208}},
+           "fmax": {"$glbnet$clk": {"achieved": 123.456, "constraint": 100.0}},
+           "critical_paths": [{"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk",
+                               "path": [{"type": "clk-to-q", "delay": 0.5,
+                                         "from": {"cell": "a", "port": "CLK"},
+                                         "to": {"cell": "a", "port": "Q"}},
+                                        {"type": "logic", "delay": 1.25,
+                                         "from": {"cell": "a", "port": "Q"},
+                                         "to": {"cell": "b", "port": "DI"}}]}]}
+    assert report.pnr_resources(pnr) == {"lut": 120, "bram": 4}
+    assert report.fmax(pnr) == {"$glbnet$clk": {"achieved_mhz": 123.46, "requested_mhz": 100.0}}
+    assert report.critical_paths(pnr) == [{
+        "from_clock": "posedge $glbnet$clk", "to_clock": "posedge $glbnet$clk",
+        "start": "a.CLK", "end": "b.DI", "delay_ns": 1.75, "logic_levels": 1}]
+
+
+@pytest.mark.slow
+def test_smallest_configuration_maps_srams_to_block_ram(tmp_path):
+    # ECP5-45k: DIM 4 needs 36 MULT18X18D, more than the 25k's 28. About 5 minutes of CPU.
+    out = tmp_path / "fpga.json"
+    assert main(["fpga", "--dim", "4", "--sp-kib", "1", "--acc-kib", "2", "--dram-bytes", "4",
+                 "--target", "ecp5-45k", "--out", str(tmp_path), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    banks = {name: mapped for name, mapped in r["memories"].items()
+             if ".sp_" in name or ".acc_" in name}
+    assert len(banks) == 6 + 4 + 2  # the banks and the two live-value tables
+    assert not [n for n, v in banks.items() if v == "FF" and not n.endswith("lvt")]
+    assert r["synth_resources"]["bram"] == sum(r["bram_estimate"].values())
+    assert r["fmax_mhz"] > 0
+
+
+def test_yosys_stat_counts_luts_as_nextpnr_does():
+    # yosys stat -json of `encore fpga --dim 4 --target ecp5-85k`; nextpnr-ecp5 reported
+    # "Total LUT4s: 18410/83640" for that netlist before packing.
+    stat = {"design": {"num_cells_by_type": {
+        "$scopeinfo": 37, "CCU2C": 1671, "DP16KD": 28, "L6MUX21": 137, "LUT4": 14222,
+        "MULT18X18D": 36, "PFUMX": 1636, "TRELLIS_DPR16X4": 141, "TRELLIS_FF": 6768}}}
+    used = report.synth_resources(report.cell_counts(stat), TARGETS["ecp5-85k"])
+    assert used == {"lut": 18410, "ff": 6768, "dsp": 36, "bram": 28, "lutram": 141, "io": 0}
+    assert sum(bram_estimate(MachineConfig(dim=4, sp_kib=4, acc_kib=4),
+                             TARGETS["ecp5-85k"]).values()) == 28
+
+
+def test_memory_mapping_from_the_yosys_log():
+    log = """2.28. Executing MEMORY_LIBMAP pass (mapping memories to cells).
+mapping memory encore_fpga.core.acc.acc_compute_to_compute via $__PDPW16KD_
+mapping memory encore_fpga.core.sp.sp_compute_to_compute_a via $__DP16KD_
+using FF mapping for memory encore_fpga.core.acc.acc_lvt
+"""
+    assert report.memory_mapping(log) == {
+        "encore_fpga.core.acc.acc_compute_to_compute": "$__PDPW16KD_",
+        "encore_fpga.core.sp.sp_compute_to_compute_a": "$__DP16KD_",
+        "encore_fpga.core.acc.acc_lvt": "FF"}
