@@ -9,13 +9,14 @@ import json
 import pytest
 
 from encore.cli import main
+from encore.errors import BAD_INPUT
 from hw.fpga import report
 from hw.fpga.targets import TARGETS, bram_estimate, get_target, memories
 from isa import MachineConfig
 
 
 def test_unknown_target_is_a_clear_error(capsys):
-    assert main(["fpga", "--target", "ecp5-12k"]) == 2
+    assert main(["fpga", "--target", "ecp5-12k"]) == BAD_INPUT
     err = capsys.readouterr().err
     assert "unknown FPGA target 'ecp5-12k'; known targets: ecp5-25k, ecp5-45k, ecp5-85k" in err
 
@@ -24,7 +25,7 @@ def test_does_not_fit_before_synthesis(capsys, tmp_path):
     # 64 KiB + 64 KiB at DIM 8 needs far more EBR than the 25k's 56; fails in well under a second.
     rc = main(["fpga", "--dim", "8", "--sp-kib", "64", "--acc-kib", "64", "--target",
                "ecp5-25k", "--out", str(tmp_path)])
-    assert rc == 3
+    assert rc == BAD_INPUT
     err = capsys.readouterr().err
     cfg = MachineConfig(dim=8, sp_kib=64, acc_kib=64)
     need = sum(bram_estimate(cfg, get_target("ecp5-25k")).values())
