@@ -18,6 +18,7 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     from encore.dse.area import DEFAULT_PART, PARTS
+    from encore.dse.engine import add_engine_args
     from encore.dse.explore import OBJECTIVES
     from encore.dse.space import PARAMS
     from encore.dse.workload import DEFAULT_PAD_TO
@@ -48,9 +49,7 @@ def add_parser(sub) -> None:
                    help="lut, ff, dsp, bram, area (fraction of the part) or fmax (MHz); "
                    "default: the part's capacity and fmax")
     p.add_argument("--area-reports", metavar="FILE", help="measured FPGA reports (JSON list)")
-    p.add_argument("--workers", type=int, help="local cluster workers (default: one per core; "
-                   "0: serial in this process)")
-    p.add_argument("--address", help="join the Dask scheduler at this address")
+    add_engine_args(p)
     p.add_argument("--out", type=Path, default=Path("results/dse"),
                    help="results folder (default results/dse)")
     p.add_argument("--programs", type=Path,
@@ -86,7 +85,10 @@ def run(args) -> int:
     budget = area_mod.parse_budget(args.budget)
     check_budget_possible(points, area, budget)
     mix = _workload(args)
-    say = (lambda m: print(m, file=sys.stderr))
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
     say(f"encore dse: {len(points)} points ({method} of a {space.grid_size(axes)}-point space) x "
         f"{len(args.model)} model(s) x {workload.describe(mix)}")
     cache = args.programs or args.out / "programs"

@@ -20,10 +20,19 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .programs import compile_task, time_task
+from .programs import ProgramSource, compile_task, time_task
 
 #: Times a task that raised is retried before its exception reaches the caller.
 RETRIES = 3
+
+
+def add_engine_args(p) -> None:
+    """``--workers`` and ``--address`` (encore dse and encore bench)."""
+    g = p.add_argument_group("engine (Dask distributed)")
+    g.add_argument("--workers", type=int, help="local cluster worker processes (default: one "
+                   "per core; 0: serially in this process)")
+    g.add_argument("--address", help="join the Dask scheduler at this address instead "
+                   "(e.g. tcp://10.0.0.1:8786)")
 
 
 @dataclass(frozen=True)
@@ -97,9 +106,10 @@ class Engine:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def run(self, jobs: Iterable[Job], source: tuple, time_fn=time_task) -> Iterator[tuple]:
-        """Yield ``(job, record)`` as points finish (any order). ``source``: the arguments of
-        programs.source_for (cache folder, recompile, reuse_stale)."""
+    def run(self, jobs: Iterable[Job], source: tuple | ProgramSource,
+            time_fn=time_task) -> Iterator[tuple]:
+        """Yield ``(job, record)`` as points finish (any order). ``source``: a ProgramSource or
+        its ``args()`` (cache folder, recompile, reuse_stale)."""
         jobs = list(jobs)
         groups: dict[tuple, list[Job]] = {}
         for j in jobs:
@@ -111,6 +121,8 @@ class Engine:
                 for j in group:
                     yield j, time_fn(compiled, j.config, j.clock_mhz, j.layers)
             return
+        if isinstance(source, ProgramSource):
+            source = source.args()  # each worker process makes its own
         yield from self._run_distributed(groups, source, time_fn)
 
     def _run_distributed(self, groups, source, time_fn):

@@ -93,6 +93,10 @@ class ProgramSource:
     def torch_model(self, model: str):
         return self.loaded(model).model
 
+    def args(self) -> tuple:
+        """What a worker process needs to make its own (``source_for``)."""
+        return (str(self.cache_dir), self.recompile, self.reuse_stale)
+
 
 _SOURCES: dict[tuple, ProgramSource] = {}
 
@@ -104,13 +108,15 @@ def source_for(cache_dir: str, recompile: bool, reuse_stale: bool) -> ProgramSou
     return _SOURCES[key]
 
 
-def compile_task(source: tuple, model: str, seq: int, config: dict) -> dict:
-    """``{"program", "compile_s"}``, or ``{"error"}`` when the compiler rejects the config."""
+def compile_task(source: tuple | ProgramSource, model: str, seq: int, config: dict) -> dict:
+    """``{"program", "compile_s"}``, or ``{"error"}`` when the compiler rejects the config.
+    ``source``: a ProgramSource (in this process) or the ``args()`` of one (in a worker)."""
     from isa import MachineConfig
 
+    src = source if isinstance(source, ProgramSource) else source_for(*source)
     t = time.perf_counter()
     try:
-        prog = source_for(*source).get(model, seq, MachineConfig(**config))
+        prog = src.get(model, seq, MachineConfig(**config))
     except ValueError as e:  # the compiler's message names what does not fit
         return {"error": str(e), "compile_s": time.perf_counter() - t}
     return {"program": prog, "compile_s": time.perf_counter() - t}

@@ -60,7 +60,8 @@ def plot(path: Path, rows: list[dict], front: list[dict], best: dict | None, tit
         ax.scatter([best["area"]], [best["latency_ms"]], marker="*", s=250, color="gold",
                    edgecolor="k", zorder=5, label="best under budget")
     ax.axvline(1.0, color="grey", ls=":", lw=0.8)
-    ax.set(xscale="log", yscale="log", xlabel="area (largest fraction of the part's LUT/FF/DSP/BRAM)",
+    ax.set(xscale="log", yscale="log",
+           xlabel="area (largest fraction of the part's LUT/FF/DSP/BRAM)",
            ylabel="latency (ms)", title=title)
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
