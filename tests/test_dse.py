@@ -182,3 +182,28 @@ def test_points_share_a_program_across_long_enough_max_seq(tiny):
     a, b = (compile_model(tiny, MachineConfig(dim=8, sp_kib=64, max_seq=m), seq_len=16,
                           quant={"use_gptq": False}).program for m in (16, 4095))
     assert a.to_bytes() != b"" and a.instructions == b.instructions
+
+
+def test_one_compile_per_program_not_per_point(tiny, tmp_path, monkeypatch):
+    from encore.dse.programs import ProgramSource
+
+    compiled = []
+    real = ProgramSource.compile
+
+    def counting(self, model, seq, config):
+        compiled.append((seq, config.dim, config.sp_kib, config.acc_kib))
+        return real(self, model, seq, config)
+
+    monkeypatch.setattr(ProgramSource, "compile", counting)
+    points, _ = space.points(space.parse_space(
+        "dim=8 sp-kib=64 dram-bw=8,16,32 queue-depth=4,16 clock-mhz=50,100 max-seq=16,512"), 100)
+    ex = explore([tiny], [(16, 3), (32, 1)], points, area.AreaModel("xczu9eg"), {},
+                 Engine(workers=0), tmp_path, (str(tmp_path / "programs"), False, False))
+    assert len(points) == 24 and ex.computed == 48
+    assert sorted(compiled) == [(16, 8, 64, 256), (32, 8, 64, 256)]
+    row = ex.points[0]
+    assert row["status"] == "ok" and row["area_source"] == "analytic"
+    lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    lat = {int(x["key"].split("|")[1]): x["record"]["latency_ms"] for x in lines
+           if x["key"].endswith(row["point"])}
+    assert row["latency_ms"] == pytest.approx((3 * lat[16] + lat[32]) / 4, rel=1e-12)

@@ -110,7 +110,9 @@ def source_for(cache_dir: str, recompile: bool, reuse_stale: bool) -> ProgramSou
 
 def compile_task(source: tuple | ProgramSource, model: str, seq: int, config: dict) -> dict:
     """``{"program", "compile_s"}``, or ``{"error"}`` when the compiler rejects the config.
-    ``source``: a ProgramSource (in this process) or the ``args()`` of one (in a worker)."""
+    ``source``: a ProgramSource (in this process) or the ``args()`` of one (in a worker).
+    The program travels between workers in its file format (bytes): pickling the Program
+    object itself recurses too deeply for large programs."""
     from isa import MachineConfig
 
     src = source if isinstance(source, ProgramSource) else source_for(*source)
@@ -119,7 +121,24 @@ def compile_task(source: tuple | ProgramSource, model: str, seq: int, config: di
         prog = src.get(model, seq, MachineConfig(**config))
     except ValueError as e:  # the compiler's message names what does not fit
         return {"error": str(e), "compile_s": time.perf_counter() - t}
-    return {"program": prog, "compile_s": time.perf_counter() - t}
+    return {"program": prog.to_bytes(), "compile_s": time.perf_counter() - t}
+
+
+_DECODED: dict[bytes, object] = {}
+
+
+def program_of(compiled: dict):
+    """The Program of a compile_task result, decoded once per process for the last few (the
+    result itself is left alone: the engine may still send it to another worker)."""
+    from isa import Program
+
+    data = compiled["program"]
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    if key not in _DECODED:
+        if len(_DECODED) >= 4:
+            _DECODED.pop(next(iter(_DECODED)))
+        _DECODED[key] = Program.from_bytes(data)
+    return _DECODED[key]
 
 
 def time_task(compiled: dict, config: dict, clock_mhz: float, layers: bool = False) -> dict:
@@ -129,7 +148,7 @@ def time_task(compiled: dict, config: dict, clock_mhz: float, layers: bool = Fal
 
     if "error" in compiled:
         return {"error": compiled["error"], "compile_s": compiled["compile_s"]}
-    prog = compiled["program"]
+    prog = program_of(compiled)
     t = time.perf_counter()
     rep = sim.timing.estimate(prog, clock_mhz=clock_mhz, config=MachineConfig(**config))
     wall = time.perf_counter() - t
