@@ -191,7 +191,7 @@ def test_one_compile_per_program_not_per_point(tiny, tmp_path, monkeypatch):
     real = ProgramSource.compile
 
     def counting(self, model, seq, config):
-        compiled.append((seq, config.dim, config.sp_kib, config.acc_kib))
+        compiled.append((seq, config.dim, config.sp_kib, config.max_seq))
         return real(self, model, seq, config)
 
     monkeypatch.setattr(ProgramSource, "compile", counting)
@@ -200,8 +200,10 @@ def test_one_compile_per_program_not_per_point(tiny, tmp_path, monkeypatch):
     ex = explore([tiny], [(16, 3), (32, 1)], points, area.AreaModel("xczu9eg"), {},
                  Engine(workers=0), tmp_path, (str(tmp_path / "programs"), False, False))
     assert len(points) == 24 and ex.computed == 48
-    assert sorted(compiled) == [(16, 8, 64, 256), (32, 8, 64, 256)]
-    row = ex.points[0]
+    # seq 16 compiles once for both max-seq; seq 32 once, plus once for max-seq 16 (rejected)
+    assert sorted(compiled) == [(16, 8, 64, 512), (32, 8, 64, 16), (32, 8, 64, 512)]
+    assert {r["status"] for r in ex.points if r["max_seq"] == 16} == {"failed"}
+    row = next(r for r in ex.points if r["max_seq"] == 512)
     assert row["status"] == "ok" and row["area_source"] == "analytic"
     lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     lat = {int(x["key"].split("|")[1]): x["record"]["latency_ms"] for x in lines

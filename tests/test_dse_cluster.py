@@ -84,6 +84,7 @@ def test_a_killed_worker_loses_only_its_point_which_is_retried(tiny, cluster, tm
                                                   functools.partial(crash_once, str(marker))))
     assert marker.is_file()  # a worker died in the middle of the 32 B/cycle point
     killed = int(marker.read_text())
+    cluster.client.wait_for_workers(2, timeout=120)
     live = set(cluster.client.run(os.getpid).values())
     assert len(live) == 2 and killed not in live  # the nanny restarted it
     want = dict((j.key, r) for j, r in Engine(workers=0).run(jobs, source))

@@ -6,8 +6,8 @@ Each (model, seq, dim) is compiled once; every bandwidth re-times the same progr
 image, which timing does not need) are cached under ``<out>/programs``, keyed by the compiler's
 source, so a second run only re-times. The timing points run on the Dask engine of ``encore dse``
 (encore/dse/engine.py: a local cluster with one worker per core, ``--workers 0`` for serial,
-``--address`` to join a cluster); PyTorch is timed afterwards in this process. Writes ``estimates.csv``, ``torch.csv``, ``bench.json`` and
-PNG plots to ``<out>`` (default results/bench).
+``--address`` to join a cluster); PyTorch is timed afterwards in this process. Writes
+``estimates.csv``, ``torch.csv``, ``bench.json`` and PNG plots to ``<out>`` (default results/bench).
 """
 
 from __future__ import annotations
