@@ -90,3 +90,19 @@ def test_a_killed_worker_loses_only_its_point_which_is_retried(tiny, cluster, tm
     want = dict((j.key, r) for j, r in Engine(workers=0).run(jobs, source))
     assert sorted(got) == sorted(want)
     assert all(got[k]["cycles"] == want[k]["cycles"] for k in want)
+
+
+def test_address_joins_a_running_cluster(tiny, cluster, tmp_path, capsys):
+    from encore.cli import main
+
+    with Engine(address=cluster.cluster.scheduler_address) as joined:
+        assert joined.n_workers() == 2 and "2 workers" in joined.describe()
+        assert joined.cluster is None  # nothing started: the cluster stays up afterwards
+    assert cluster.n_workers() == 2
+    argv = ["dse", "--model", tiny, "--seq", "16", "--space", "dim=8 clock-mhz=100",
+            "--no-progress", "--out", str(tmp_path)]
+    assert main([*argv, "--address", "tcp://127.0.0.1:9"]) == 2
+    assert "--address 'tcp://127.0.0.1:9': cannot reach a Dask scheduler there" in \
+        capsys.readouterr().err
+    assert main([*argv, "--address", cluster.cluster.scheduler_address, "--workers", "2"]) == 2
+    assert "--workers and --address exclude each other" in capsys.readouterr().err

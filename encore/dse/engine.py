@@ -75,7 +75,7 @@ class Engine:
         else:
             n = workers or os.cpu_count() or 1
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                        dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
 
     @property
@@ -135,11 +135,12 @@ class Engine:
         for pkey, group in groups.items():
             j0 = group[0]
             programs[pkey] = c.submit(compile_task, source, j0.model, j0.seq, j0.program_config,
-                                      pure=False, retries=RETRIES, priority=1)
+                                      pure=False, retries=RETRIES)
             pending[pkey] = len(group)
             for j in group:
+                # timing before further compiles: results stream in (and are saved) early
                 f = c.submit(time_fn, programs[pkey], j.config, j.clock_mhz, j.layers,
-                             pure=False, retries=RETRIES)
+                             pure=False, retries=RETRIES, priority=1)
                 futures[f] = j
         try:
             for f in as_completed(list(futures)):
