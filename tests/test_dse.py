@@ -167,6 +167,9 @@ def test_an_interrupted_run_resumes_without_recomputing(tiny, tmp_path):
         explore([tiny], mix, points, model, {}, Engine(workers=0), tmp_path, source,
                 on_progress=stop_after_three)
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
+    partial = explore([tiny], mix, points, model, {}, None, tmp_path, source)  # --report-only
+    assert partial.computed == 0
+    assert sorted(r["status"] for r in partial.points) == ["ok"] * 3 + ["pending"] * 5
     ex = explore([tiny], mix, points, model, {}, Engine(workers=0), tmp_path, source)
     assert (ex.reused, ex.computed) == (3, len(points) - 3)
     again = explore([tiny], mix, points, model, {}, Engine(workers=0), tmp_path, source)

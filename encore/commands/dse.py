@@ -55,6 +55,9 @@ def add_parser(sub) -> None:
     p.add_argument("--programs", type=Path,
                    help="compiled-program cache (default <out>/programs)")
     p.add_argument("--json", metavar="PATH", help="also write dse.json here")
+    p.add_argument("--report-only", action="store_true",
+                   help="time nothing: report what --out's results.jsonl holds (e.g. while or "
+                   "after an interrupted run), listing the rest as pending")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -94,8 +97,8 @@ def run(args) -> int:
     cache = args.programs or args.out / "programs"
     t0 = time.perf_counter()
     bar = None
-    with Engine(args.workers, args.address) as engine:
-        say(f"engine: {engine.describe()}")
+    with Engine(0 if args.report_only else args.workers, args.address) as engine:
+        say(f"engine: {'none (--report-only)' if args.report_only else engine.describe()}")
 
         def progress(job, total, workers):
             nonlocal bar
@@ -106,7 +109,8 @@ def run(args) -> int:
             bar.set_postfix_str(f"{workers} workers", refresh=False)
 
         try:
-            ex = explore(args.model, mix, points, area, budget, engine, args.out,
+            ex = explore(args.model, mix, points, area, budget,
+                         None if args.report_only else engine, args.out,
                          (str(cache), False, False), on_progress=progress)
         finally:
             if bar is not None:

@@ -65,8 +65,9 @@ def _program_config(point: dict, seq: int) -> dict:
 
 
 def explore(models: list[str], mix: list[tuple[int, int]], points: list[dict],
-            area: AreaModel, budget: dict, engine: Engine, out: Path, source: tuple,
+            area: AreaModel, budget: dict, engine: Engine | None, out: Path, source: tuple,
             on_progress=None) -> Exploration:
+    """Time what ``out``'s results.jsonl lacks on ``engine`` (None: nothing, report only)."""
     out.mkdir(parents=True, exist_ok=True)
     store = Store(out / "results.jsonl", compiler_digest())
     jobs, invalid = [], {}
@@ -84,10 +85,10 @@ def explore(models: list[str], mix: list[tuple[int, int]], points: list[dict],
                                     float(p["clock-mhz"])))
     reused = sum(1 for p in points if space.point_id(p) not in invalid
                  for m in models for s, _ in mix if job_key(p, m, s) in store.done)
-    ex = Exploration([], reused=reused, workers=engine.n_workers())
+    ex = Exploration([], reused=reused, workers=engine.n_workers() if engine else 0)
     if on_progress:
         on_progress(None, len(jobs), ex.workers)
-    for job, rec in engine.run(jobs, source):
+    for job, rec in engine.run(jobs, source) if engine else ():
         store.add(job.key, rec)
         ex.computed += 1
         ex.compile_s[repr(job.program_key)] = rec.get("compile_s", 0.0)
@@ -113,7 +114,10 @@ def assemble(p: dict, models, mix, done: dict, invalid: dict, area: AreaModel,
     for m in models:
         lat = 0.0
         for seq, count in mix:
-            r = done[job_key(p, m, seq)]
+            r = done.get(job_key(p, m, seq))
+            if r is None:
+                return {**row, "status": "pending", "reason": "not timed yet (rerun without "
+                        "--report-only to time it)"}
             if "error" in r:
                 errors.append(f"{m} seq {seq}: {r['error']}")
                 continue
