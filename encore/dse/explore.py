@@ -1,5 +1,8 @@
 """One exploration: points x models x sequence lengths, timed on the engine, resumable.
 
+Cycles do not depend on the clock (the timing model counts core cycles; the clock only turns them
+into milliseconds), so points that differ only in clock-mhz share one timing.
+
 Every finished (point, model, length) is appended to ``<out>/results.jsonl`` at once, tagged with
 the compiler's source hash; a later run with the same ``--out`` reuses those lines and times only
 what is missing, so an interrupted exploration resumes where it stopped.
@@ -42,7 +45,7 @@ class Store:
                 except json.JSONDecodeError:  # a line cut short by a kill
                     continue
                 if item.get("compiler") == digest:
-                    self.done[item["key"]] = item["record"]
+                    self.done[_without_clock(item["key"])] = item["record"]
 
     def add(self, key: str, record: dict) -> None:
         self.done[key] = record
@@ -50,8 +53,17 @@ class Store:
             f.write(json.dumps({"key": key, "compiler": self.digest, "record": record}) + "\n")
 
 
+def _without_clock(key: str) -> str:
+    return " ".join(w for w in key.split(" ") if not w.startswith("clock-mhz="))
+
+
 def job_key(point: dict, model: str, seq: int) -> str:
-    return f"{model_tag(model)}|{seq}|{space.point_id(point)}"
+    return _without_clock(f"{model_tag(model)}|{seq}|{space.point_id(point)}")
+
+
+def latency_ms(cycles: float, clock_mhz: float) -> float:
+    """As sim/timing/report.py defines TimingReport.latency_ms."""
+    return cycles / (clock_mhz * 1e3)
 
 
 def _program_config(point: dict, seq: int) -> dict:
@@ -70,7 +82,7 @@ def explore(models: list[str], mix: list[tuple[int, int]], points: list[dict],
     """Time what ``out``'s results.jsonl lacks on ``engine`` (None: nothing, report only)."""
     out.mkdir(parents=True, exist_ok=True)
     store = Store(out / "results.jsonl", compiler_digest())
-    jobs, invalid = [], {}
+    jobs, invalid = {}, {}
     for p in points:
         try:
             cfg = space.machine(p).to_dict()
@@ -80,15 +92,15 @@ def explore(models: list[str], mix: list[tuple[int, int]], points: list[dict],
         for m in models:
             for seq, _ in mix:
                 key = job_key(p, m, seq)
-                if key not in store.done:
-                    jobs.append(Job(key, m, seq, _program_config(p, seq), cfg,
-                                    float(p["clock-mhz"])))
-    reused = sum(1 for p in points if space.point_id(p) not in invalid
-                 for m in models for s, _ in mix if job_key(p, m, s) in store.done)
+                if key not in store.done and key not in jobs:
+                    jobs[key] = Job(key, m, seq, _program_config(p, seq), cfg,
+                                    float(p["clock-mhz"]))
+    reused = len({job_key(p, m, s) for p in points if space.point_id(p) not in invalid
+                  for m in models for s, _ in mix} & set(store.done))
     ex = Exploration([], reused=reused, workers=engine.n_workers() if engine else 0)
     if on_progress:
         on_progress(None, len(jobs), ex.workers)
-    for job, rec in engine.run(jobs, source) if engine else ():
+    for job, rec in engine.run(jobs.values(), source) if engine else ():
         store.add(job.key, rec)
         ex.computed += 1
         ex.compile_s[repr(job.program_key)] = rec.get("compile_s", 0.0)
@@ -122,7 +134,7 @@ def assemble(p: dict, models, mix, done: dict, invalid: dict, area: AreaModel,
                 errors.append(f"{m} seq {seq}: {r['error']}")
                 continue
             w = count / weight
-            lat += w * r["latency_ms"]
+            lat += w * latency_ms(r["cycles"], p["clock-mhz"])
             total["cycles"] += w * r["cycles"]
             total["dram_bytes"] += w * (r["dram_read"] + r["dram_written"])
             total["macs"] += w * r["useful_macs"]
