@@ -99,7 +99,7 @@ def test_address_joins_a_running_cluster(tiny, cluster, tmp_path, capsys):
         assert joined.n_workers() == 2 and "2 workers" in joined.describe()
         assert joined.cluster is None  # nothing started: the cluster stays up afterwards
     assert cluster.n_workers() == 2
-    argv = ["dse", "--model", tiny, "--seq", "16", "--space", "dim=8 clock-mhz=100",
+    argv = ["dse", "--model", tiny, "--seq", "16", "--space", "dim=8 sp-kib=64 clock-mhz=100",
             "--no-progress", "--out", str(tmp_path)]
     assert main([*argv, "--address", "tcp://127.0.0.1:9"]) == 2
     assert "--address 'tcp://127.0.0.1:9': cannot reach a Dask scheduler there" in \
