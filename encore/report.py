@@ -17,8 +17,9 @@ def format_report(r: dict) -> str:
         f"Encore run: {r['model']} ({'real' if r['real_weights'] else 'seeded random'} weights), "
         f"batch {r['batch']} x seq {r['seq_len']}, array {r['dim']}x{r['dim']}",
         "",
-        f"Program: {p['instructions']} instructions, DRAM image {p['dram_image_bytes'] / 2**20:.1f} "
-        f"MiB (of {p['dram_bytes'] / 2**20:.1f} MiB)",
+        f"Program: {p['instructions']} instructions, "
+        f"DRAM image {p['dram_image_bytes'] / 2**20:.1f} MiB "
+        f"(of {p['dram_bytes'] / 2**20:.1f} MiB)",
         "  " + ", ".join(f"{k} {v}" for k, v in p["by_opcode"].items()),
         "",
         "Accuracy vs PyTorch FP32 (hidden states, valid tokens):",

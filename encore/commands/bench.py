@@ -4,27 +4,28 @@ sizes and DRAM bandwidths, beside PyTorch on this CPU (FP32 and dynamic int8).
 Each (model, seq, dim) is compiled once; every bandwidth re-times the same program with
 ``config.replace(dram_bytes_per_cycle=...)``. Compiled instruction streams (without their DRAM
 image, which timing does not need) are cached under ``<out>/programs``, keyed by the compiler's
-source, so a second run only re-times. Writes ``estimates.csv``, ``torch.csv``, ``bench.json`` and
-PNG plots to ``<out>`` (default results/bench).
+source, so a second run only re-times. The timing points run on the Dask engine of ``encore dse``
+(encore/dse/engine.py: a local cluster with one worker per core, ``--workers 0`` for serial,
+``--address`` to join a cluster); PyTorch is timed afterwards in this process. Writes
+``estimates.csv``, ``torch.csv``, ``bench.json`` and PNG plots to ``<out>`` (default results/bench).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
+
+from encore.dse.programs import UNITS, ProgramSource
 
 MODELS = ("minilm-l6", "distilbert-base", "bert-base", "bert-large")
 SEQS = (128, 512)
 DIMS = (8, 16, 32, 64)
 BANDWIDTHS = (8, 16, 32, 64)
-UNITS = ("array", "vector", "attention", "load_dma", "store_dma")
 
 
 def _int_list(what: str, allowed=None, lo: int = 1, hi: int | None = None):
@@ -59,6 +60,7 @@ def _model_list(text: str) -> list[str]:
 
 
 def add_parser(subparsers) -> None:
+    from encore.dse.engine import add_engine_args
     from isa import SUPPORTED_DIMS
 
     p = subparsers.add_parser(
@@ -88,125 +90,46 @@ def add_parser(subparsers) -> None:
     p.add_argument("--reuse-stale", action="store_true",
                    help="reuse cached programs compiled by an older compiler source (faster; the "
                    "cache is otherwise keyed by a hash of compiler/*.py)")
+    add_engine_args(p)
     p.set_defaults(func=run)
 
 
-# ---- compiled programs (cached) ---------------------------------------------------------------
-def _compiler_digest() -> str:
-    import compiler
-
-    h = hashlib.sha256()
-    for f in sorted(Path(compiler.__file__).parent.glob("*.py")):
-        h.update(f.name.encode() + f.read_bytes())
-    return h.hexdigest()[:12]
-
-
-def _load_cached(path: Path):
-    """A cached program, or None (recompile) if the file is unreadable or invalid."""
-    from isa import Program, ProgramFileError
-
-    try:
-        return Program.load(path)
-    except ProgramFileError as e:
-        print(f"ignoring the cached program {path}: {e}", file=sys.stderr)
-        return None
-
-
-class ProgramSource:
-    """Compiled programs per (model, seq, dim), timing-only (no DRAM image), cached on disk."""
-
-    def __init__(self, cache_dir: Path, recompile: bool = False, reuse_stale: bool = False):
-        self.cache_dir = cache_dir
-        self.recompile = recompile
-        self.reuse_stale = reuse_stale
-        self._digest: str | None = None
-        self._loaded: dict[str, object] = {}
-
-    def _path(self, model: str, seq: int, dim: int) -> Path:
-        if self._digest is None:
-            self._digest = _compiler_digest()
-        return self.cache_dir / f"{model}-s{seq}-d{dim}-{self._digest}.encore"
-
-    def compile(self, model: str, seq: int, dim: int):
-        from compiler import compile_model, load_model
-        from isa import MachineConfig
-
-        if model not in self._loaded:
-            self._loaded[model] = load_model(model)
-        # Latency depends on the instruction stream only, which GPTQ does not change (it picks
-        # other int8 codes; tests/test_compiler.py checks the streams are equal): skip its cost.
-        return compile_model(model, MachineConfig(dim=dim), seq_len=seq,
-                             loaded=self._loaded[model], quant={"use_gptq": False}).program
-
-    def get(self, model: str, seq: int, dim: int):
-        from isa import Program
-
-        path = self._path(model, seq, dim)
-        if path.is_file() and not self.recompile:
-            cached = _load_cached(path)
-            if cached is not None:
-                return cached
-        if self.reuse_stale and not self.recompile:
-            stale = sorted(self.cache_dir.glob(f"{model}-s{seq}-d{dim}-*.encore"),
-                           key=lambda f: f.stat().st_mtime)
-            cached = _load_cached(stale[-1]) if stale else None
-            if cached is not None:
-                return cached
-        prog = self.compile(model, seq, dim)
-        slim = Program(config=prog.config, instructions=prog.instructions, dram_init=b"",
-                       dram_size=prog.dram_size, meta=prog.meta)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        slim.save(path)
-        return slim
-
-    def torch_model(self, model: str):
-        from compiler import load_model
-
-        if model not in self._loaded:
-            self._loaded[model] = load_model(model)
-        return self._loaded[model].model
-
-
 # ---- the sweep ----------------------------------------------------------------------------------
-def estimate_rows(source: ProgramSource, models, seqs, dims, bws, clock_mhz, progress=None):
+def estimate_rows(source: ProgramSource, models, seqs, dims, bws, clock_mhz, progress=None,
+                  engine=None):
     """One row per (model, seq, dim, bw), plus per-layer data for the roofline, plus the
-    configurations the compiler rejected (e.g. SRAMs too small), as (model, seq, dim, message)."""
-    import sim.timing
+    configurations the compiler rejected (e.g. SRAMs too small), as (model, seq, dim, message).
+    Each (model, seq, dim) is compiled once; the points run on ``engine`` (default: serially)."""
+    from encore.dse.engine import Engine, Job
+    from isa import MachineConfig
 
-    rows, layers, failed = [], [], []
+    jobs = []
     for model in models:
         for seq in seqs:
             for dim in dims:
-                try:
-                    prog = source.get(model, seq, dim)
-                except ValueError as e:  # the compiler's message names what does not fit
-                    failed.append((model, seq, dim, str(e)))
-                    if progress is not None:
-                        progress.update(len(bws))
-                    continue
+                prog_cfg = {"dim": dim}
+                cfg = MachineConfig(dim=dim).to_dict()
                 for bw in bws:
-                    cfg = prog.config.replace(dram_bytes_per_cycle=bw)
-                    t = time.perf_counter()
-                    rep = sim.timing.estimate(prog, clock_mhz=clock_mhz, config=cfg)
-                    wall = time.perf_counter() - t
-                    d = rep.to_dict()
-                    row = {
-                        "model": model, "seq": seq, "dim": dim, "dram_bytes_per_cycle": bw,
-                        "cycles": rep.cycles, "latency_ms": rep.latency_ms,
-                        "ideal_cycles": rep.ideal_cycles,
-                        "ideal_ms": rep.ideal_cycles / (clock_mhz * 1e3),
-                        "utilization": rep.utilization, "useful_macs": rep.model_macs,
-                        "dram_read": rep.dram_read, "dram_written": rep.dram_written,
-                        "instructions": len(prog.instructions), "timing_s": wall,
-                    }
-                    for u in UNITS:
-                        row[f"{u}_busy"] = d["units"][u]["busy"]
-                        row[f"{u}_stall"] = d["units"][u]["stall"]
-                    rows.append(row)
-                    key = {"model": model, "seq": seq, "dim": dim, "dram_bytes_per_cycle": bw}
-                    layers += [{**key, **layer} for layer in d["layers"]]
-                    if progress is not None:
-                        progress.update(1)
+                    jobs.append(Job(f"{model}|{seq}|{dim}|{bw}", model, seq, prog_cfg,
+                                    {**cfg, "dram_bytes_per_cycle": bw}, clock_mhz, layers=True))
+    engine = engine or Engine(workers=0)
+    done = {}
+    for job, rec in engine.run(jobs, source):
+        done[job.key] = rec
+        if progress is not None:
+            progress.update(1)
+    rows, layers, failed = [], [], []
+    for j in jobs:  # in sweep order, whatever order the points finished in
+        rec = dict(done[j.key])
+        model, seq, dim, bw = j.model, j.seq, j.config["dim"], j.config["dram_bytes_per_cycle"]
+        if "error" in rec:
+            if bw == bws[0]:
+                failed.append((model, seq, dim, rec["error"]))
+            continue
+        key = {"model": model, "seq": seq, "dim": dim, "dram_bytes_per_cycle": bw}
+        layers += [{**key, **layer} for layer in rec.pop("layers")]
+        rec.pop("compile_s", None)
+        rows.append({**key, **rec})
     return rows, layers, failed
 
 
@@ -359,6 +282,8 @@ def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dic
 def run(args) -> int:
     from tqdm import tqdm
 
+    from encore.dse.engine import Engine
+
     if args.clock_mhz <= 0:
         raise ValueError(f"--clock-mhz {args.clock_mhz} is invalid: expected a number > 0")
     if args.torch_repeats < 1:
@@ -368,9 +293,15 @@ def run(args) -> int:
     source = ProgramSource(out / "programs", recompile=args.recompile,
                            reuse_stale=args.reuse_stale)
     total = len(args.models) * len(args.seq) * len(args.dims) * len(args.bandwidths)
-    with tqdm(total=total, desc="timing model", unit="point") as bar:
+    t = time.perf_counter()
+    with Engine(args.workers, args.address) as engine, \
+            tqdm(total=total, desc=f"timing model ({engine.n_workers()} workers)",
+                 unit="point") as bar:
         rows, layers, failed = estimate_rows(source, args.models, args.seq, args.dims,
-                                             args.bandwidths, args.clock_mhz, progress=bar)
+                                             args.bandwidths, args.clock_mhz, progress=bar,
+                                             engine=engine)
+        workers = engine.n_workers()
+    sweep_s = time.perf_counter() - t
     trows: list[dict] = []
     if not args.no_torch:
         with tqdm(total=len(args.models) * len(args.seq), desc="pytorch cpu", unit="point") as bar:
@@ -380,7 +311,8 @@ def run(args) -> int:
     _write_csv(out / "layers.csv", [{k: (json.dumps(v) if isinstance(v, dict) else v)
                                      for k, v in layer.items()} for layer in layers])
     (out / "bench.json").write_text(json.dumps(
-        {"clock_mhz": args.clock_mhz, "cpu_threads": os.cpu_count(), "estimates": rows,
+        {"clock_mhz": args.clock_mhz, "cpu_threads": os.cpu_count(), "workers": workers,
+         "sweep_wall_s": sweep_s, "estimates": rows,
          "torch": trows, "layers": layers}, indent=1))
     written = ["estimates.csv", "torch.csv" if trows else None, "layers.csv", "bench.json"]
     if not args.no_plots:
@@ -404,5 +336,6 @@ def run(args) -> int:
         print(f"wrote length_mix.json to {out}")
     for m, s, d, e in failed:
         print(f"skipped {m} seq {s} DIM {d}: {e}")
+    print(f"timing sweep: {len(rows)} points on {workers} workers in {sweep_s:.1f} s")
     print(f"wrote {', '.join(w for w in written if w)} to {out}")
     return 0

@@ -18,9 +18,9 @@ def small_programs(monkeypatch):
     """Stand-in for the compiler: a linear layer whose size grows with seq (fast)."""
     compiled = []
 
-    def fake_compile(self, model, seq, dim):
-        compiled.append((model, seq, dim))
-        prog, _, _ = linear_program(MachineConfig(dim=dim), seq, 64, 48)
+    def fake_compile(self, model, seq, config):
+        compiled.append((model, seq, config.dim))
+        prog, _, _ = linear_program(MachineConfig(dim=config.dim), seq, 64, 48)
         prog.meta["layer_spans"] = [{"name": "lin", "start": 0, "end": len(prog.instructions)}]
         return prog
 
@@ -30,7 +30,7 @@ def small_programs(monkeypatch):
 
 def test_sweep_writes_csv_json_and_plots_and_caches_programs(tmp_path, small_programs, capsys):
     args = ["bench", "--models", "bert-base,minilm-l6", "--seq", "32,64", "--dims", "8,16",
-            "--bandwidths", "8,32", "--no-torch", "--out", str(tmp_path)]
+            "--bandwidths", "8,32", "--no-torch", "--workers", "0", "--out", str(tmp_path)]
     assert main(args) == 0
     with (tmp_path / "estimates.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -68,19 +68,20 @@ def test_bad_axes_are_rejected_with_a_clear_message(argv, message, capsys):
 
 
 def test_bad_clock_is_a_user_error(tmp_path, capsys):
-    assert main(["bench", "--clock-mhz", "0", "--out", str(tmp_path), "--no-torch"]) == 3
+    assert main(["bench", "--clock-mhz", "0", "--out", str(tmp_path), "--no-torch",
+                 "--workers", "0"]) == 3
     assert "--clock-mhz 0.0 is invalid: expected a number > 0" in capsys.readouterr().err
 
 
 def test_configurations_the_compiler_rejects_are_skipped_and_listed(tmp_path, monkeypatch, capsys):
-    def fake_compile(self, model, seq, dim):
-        if dim == 16:
-            raise ValueError(f"a layer does not fit the scratchpad at dim={dim}")
-        return linear_program(MachineConfig(dim=dim), seq, 32, 32)[0]
+    def fake_compile(self, model, seq, config):
+        if config.dim == 16:
+            raise ValueError(f"a layer does not fit the scratchpad at dim={config.dim}")
+        return linear_program(MachineConfig(dim=config.dim), seq, 32, 32)[0]
 
     monkeypatch.setattr(bench.ProgramSource, "compile", fake_compile)
     args = ["bench", "--models", "bert-base", "--seq", "32", "--dims", "8,16", "--bandwidths",
-            "16", "--no-torch", "--no-plots", "--out", str(tmp_path)]
+            "16", "--no-torch", "--no-plots", "--workers", "0", "--out", str(tmp_path)]
     assert main(args) == 0
     failed = json.loads((tmp_path / "failed.json").read_text())
     assert failed == [{"model": "bert-base", "seq": 32, "dim": 16,
@@ -93,9 +94,9 @@ def test_configurations_the_compiler_rejects_are_skipped_and_listed(tmp_path, mo
 
 def test_reuse_stale_takes_a_program_cached_by_an_older_compiler(tmp_path, small_programs):
     base = ["bench", "--models", "bert-base", "--seq", "32", "--dims", "8", "--bandwidths", "16",
-            "--no-torch", "--no-plots", "--out", str(tmp_path)]
+            "--no-torch", "--no-plots", "--workers", "0", "--out", str(tmp_path)]
     assert main(base) == 0 and len(small_programs) == 1
     (cached,) = (tmp_path / "programs").glob("*.encore")
-    cached.rename(cached.with_name("bert-base-s32-d8-000000000000.encore"))
+    cached.rename(cached.with_name("bert-base-s32-d8-sp512-acc256-000000000000.encore"))
     assert main(base + ["--reuse-stale"]) == 0 and len(small_programs) == 1
     assert main(base) == 0 and len(small_programs) == 2  # without it: recompiled

@@ -1,0 +1,215 @@
+"""``encore dse``: the --space syntax, the area model, budgets, resuming, and serial timing."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from encore.cli import main
+from encore.dse import area, space, workload
+from encore.dse.engine import Engine
+from encore.dse.explore import explore
+from tests.helpers import save_bert
+
+SPACE = "dim=4,8 sp-kib=16,64 dram-bw=8,32 clock-mhz=100"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return str(save_bert(tmp_path_factory.mktemp("dse") / "tiny", hidden=32, heads=2, ffn=64,
+                         layers=1, max_pos=64))
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("dims=8,16", "--space: unknown parameter 'dims': expected one of dim, sp-kib, acc-kib, "
+                  "dram-bw, max-seq, queue-depth, clock-mhz"),
+    ("", "--space is empty: give at least one NAME=V1,V2,..."),
+    ("dim=", "--space dim=: no values given"),
+    ("dim=12", "--space dim=12 is not supported: expected some of 4, 8, 16, 32, 64, 128"),
+    ("dram-bw=33..63", "--space dram-bw=33..63: the range holds no allowed value"),
+    ("dram-bw=x", "--space dram-bw: value 'x' is not an integer"),
+    ("sp-kib=0", "--space sp-kib=0 is out of range: expected 1..1048576"),
+    ("dim=8 dim=16", "--space: parameter 'dim' is given twice"),
+    ("dim", "--space item 'dim' is not NAME=V1,V2,... or NAME=LO..HI"),
+])
+def test_bad_space_is_a_clear_error(spec, message, tmp_path, capsys):
+    assert main(["dse", "--model", "bert-base", "--space", spec, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--budget", "lut=10"], "impossible budget: no configuration of the space fits it on "
+                             "ecp5-85k (the smallest, dim="),
+    (["--budget", "luts=10"], "--budget 'luts=10' is not RESOURCE=N with RESOURCE one of"),
+    (["--budget", "dsp=-1"], "--budget 'dsp=-1': expected a number > 0"),
+    (["--target", "ice40"], "--target 'ice40' is not known: expected one of ecp5-25k"),
+    (["--workers", "-1"], "--workers -1 is invalid: expected >= 0"),
+])
+def test_bad_budget_target_and_engine_are_clear_errors(extra, message, tmp_path, capsys):
+    argv = ["dse", "--model", "bert-base", "--space", SPACE, "--out", str(tmp_path), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "results.jsonl").exists()  # rejected before any work
+
+
+def test_default_clock_above_the_ecp5_fmax_is_reported_as_the_reason(tmp_path, capsys):
+    assert main(["dse", "--model", "bert-base", "--space", "dim=8", "--out", str(tmp_path)]) == 2
+    assert "clock 200 MHz > fmax 100 MHz" in capsys.readouterr().err
+
+
+def test_ranges_expand_to_allowed_values_and_large_spaces_are_searched():
+    axes = space.parse_space("dim=8..32 dram-bw=8..64 clock-mhz=90..150 sp-kib=512,128")
+    assert axes == {"dim": [8, 16, 32], "dram-bw": [8, 16, 32, 64],
+                    "clock-mhz": [100.0, 125.0, 150.0], "sp-kib": [128, 512]}
+    grid, method = space.points(axes, 72)
+    assert method == "grid" and len({space.point_id(p) for p in grid}) == 72
+    picked, method = space.points(axes, 20, seed=3)
+    ids = {space.point_id(p) for p in picked}
+    assert method == "random" and len(ids) == 20 and ids <= {space.point_id(p) for p in grid}
+    assert picked == space.points(axes, 20, seed=3)[0]  # seeded
+    assert all(p["acc-kib"] == 256 and p["queue-depth"] == 16 for p in picked)  # defaults
+
+
+def test_area_uses_measured_reports_then_a_fit_then_the_analytic_model(tmp_path):
+    pt = {**space.defaults(), "dim": 8, "sp-kib": 64, "acc-kib": 64, "dram-bw": 16}
+    analytic = area.AreaModel("ecp5-85k").resources(pt)
+    assert analytic["area_source"] == "analytic"
+    # a 64 KiB scratchpad at DIM 8: 8192 rows x 64 bits = 16 wide x 2 deep EBR of 4096 x 4;
+    # 64 KiB accumulator: 2048 rows x 256 bits = 29 EBR of 2048 x 9; score buffer 512 x 32: one
+    ecp5 = area.PARTS["ecp5-85k"]
+    assert area.memory_blocks(ecp5, 8192, 64) == 32
+    assert area.memory_blocks(ecp5, 2048, 256) == 29
+    assert area.memory_blocks(ecp5, 512, 36) == 1
+    assert analytic["bram"] == 32 + 29 + 1
+    reports = [{"dim": d, "sp_kib": 64, "acc_kib": 64, "dram_bytes": 16, "target": "ecp5-85k",
+                "lut": 1000 + 30 * d * d + 900 * d, "ff": 2000 + 40 * d * d + 500 * d,
+                "dsp": d * d + 2 * d + 4, "bram": 70, "fmax_mhz": 80.0} for d in (4, 8)]
+    path = tmp_path / "fpga.json"
+    path.write_text(json.dumps(reports))
+    model = area.AreaModel("ecp5-85k", area.load_reports(path))
+    measured = model.resources(pt)
+    assert measured["area_source"] == "measured" and measured["lut"] == reports[1]["lut"]
+    assert measured["bram"] == 70 and measured["fmax_mhz"] == 80.0
+    fitted = model.resources({**pt, "dim": 16})
+    assert fitted["area_source"] == "fitted"
+    assert fitted["lut"] == 1000 + 30 * 256 + 900 * 16  # the fit recovers the line exactly
+    assert fitted["dsp"] == 256 + 32 + 4 and fitted["fmax_mhz"] == 80.0
+    assert area.AreaModel("xc7a200t", reports).resources(pt)["area_source"] == "analytic"
+    path.write_text(json.dumps([{"dim": 8}]))
+    with pytest.raises(ValueError, match="entry 0 lacks sp_kib, acc_kib, dram_bytes, target"):
+        area.load_reports(path)
+
+
+def test_lengths_file_and_buckets(tmp_path):
+    f = tmp_path / "lengths.txt"
+    f.write_text("# tokens per sentence\n3\n17 2\n111\n")
+    assert workload.buckets(workload.read_lengths(str(f)), 16) == [(16, 1), (32, 2), (112, 1)]
+    f.write_text("3\nten\n")
+    with pytest.raises(ValueError, match=r"lengths.txt:2: 'ten' is not LENGTH \[COUNT\]"):
+        workload.read_lengths(str(f))
+
+
+def _serial_cycles(tiny, point, seq):
+    """The timing model run directly on a freshly compiled program."""
+    import sim.timing
+    from compiler import compile_model
+
+    cfg = space.machine(point)
+    prog = compile_model(tiny, cfg, seq_len=seq, quant={"use_gptq": False}).program
+    return sim.timing.estimate(prog, clock_mhz=point["clock-mhz"], config=cfg)
+
+
+def test_serial_run_matches_the_timing_model_and_lists_failures(tiny, tmp_path, capsys):
+    spec = "dim=8,64 sp-kib=1,64 max-seq=8,512 clock-mhz=100"
+    assert main(["dse", "--model", tiny, "--seq", "16", "--space", spec, "--workers", "0",
+                 "--no-progress", "--out", str(tmp_path)]) == 0
+    with (tmp_path / "points.csv").open() as f:
+        rows = {(int(r["dim"]), int(r["sp_kib"]), int(r["max_seq"])): r for r in csv.DictReader(f)}
+    assert len(rows) == 8
+    assert rows[(64, 1, 512)]["status"] == "invalid"
+    assert "MachineConfig.sp_kib=1 gives only 16 rows at dim=64" in rows[(64, 1, 512)]["reason"]
+    assert rows[(8, 1, 512)]["status"] == "failed"
+    assert "need 256 scratchpad rows (have 128)" in rows[(8, 1, 512)]["reason"]
+    assert rows[(8, 64, 8)]["status"] == "failed"
+    assert "sequence length 16 exceeds the attention engine's max_seq=8" in \
+        rows[(8, 64, 8)]["reason"]
+    ok = [k for k, r in rows.items() if r["status"] == "ok"]
+    assert ok and all(k[2] == 512 for k in ok)
+    point = {**space.defaults(), "dim": 8, "sp-kib": 64, "clock-mhz": 100.0}
+    rep = _serial_cycles(tiny, point, 16)
+    assert int(rows[(8, 64, 512)]["cycles"]) == rep.cycles
+    assert float(rows[(8, 64, 512)]["latency_ms"]) == pytest.approx(rep.latency_ms, rel=1e-12)
+    assert int(rows[(8, 64, 512)]["dram_bytes"]) == rep.dram_read + rep.dram_written
+    data = json.loads((tmp_path / "dse.json").read_text())
+    assert data["best"]["point"] in data["pareto"]
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert f"encore run --model {tiny} --seq 16 --dim" in out
+    assert "encore fpga --target ecp5-85k --dim" in out
+
+
+def test_an_interrupted_run_resumes_without_recomputing(tiny, tmp_path):
+    axes = space.parse_space(SPACE)
+    points, _ = space.points(axes, 100)
+    model = area.AreaModel("ecp5-85k")
+    source = (str(tmp_path / "programs"), False, False)
+    mix = [(16, 1)]
+
+    def stop_after_three(job, total, workers):
+        stop_after_three.n += job is not None
+        if stop_after_three.n == 3:
+            raise KeyboardInterrupt
+
+    stop_after_three.n = 0
+    with pytest.raises(KeyboardInterrupt):
+        explore([tiny], mix, points, model, {}, Engine(workers=0), tmp_path, source,
+                on_progress=stop_after_three)
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
+    partial = explore([tiny], mix, points, model, {}, None, tmp_path, source)  # --report-only
+    assert partial.computed == 0
+    assert sorted(r["status"] for r in partial.points) == ["ok"] * 3 + ["pending"] * 5
+    ex = explore([tiny], mix, points, model, {}, Engine(workers=0), tmp_path, source)
+    assert (ex.reused, ex.computed) == (3, len(points) - 3)
+    again = explore([tiny], mix, points, model, {}, Engine(workers=0), tmp_path, source)
+    assert (again.reused, again.computed) == (len(points), 0)
+    assert [r["cycles"] for r in again.points] == [r["cycles"] for r in ex.points]
+
+
+def test_points_share_a_program_across_long_enough_max_seq(tiny):
+    """explore compiles once for every max-seq >= seq: the instructions must not depend on it."""
+    from compiler import compile_model
+    from isa import MachineConfig
+
+    a, b = (compile_model(tiny, MachineConfig(dim=8, sp_kib=64, max_seq=m), seq_len=16,
+                          quant={"use_gptq": False}).program for m in (16, 4095))
+    assert a.to_bytes() != b"" and a.instructions == b.instructions
+
+
+def test_one_compile_per_program_not_per_point(tiny, tmp_path, monkeypatch):
+    from encore.dse.programs import ProgramSource
+
+    compiled = []
+    real = ProgramSource.compile
+
+    def counting(self, model, seq, config):
+        compiled.append((seq, config.dim, config.sp_kib, config.max_seq))
+        return real(self, model, seq, config)
+
+    monkeypatch.setattr(ProgramSource, "compile", counting)
+    points, _ = space.points(space.parse_space(
+        "dim=8 sp-kib=64 dram-bw=8,16,32 queue-depth=4,16 clock-mhz=50,100 max-seq=16,512"), 100)
+    ex = explore([tiny], [(16, 3), (32, 1)], points, area.AreaModel("xczu9eg"), {},
+                 Engine(workers=0), tmp_path, (str(tmp_path / "programs"), False, False))
+    assert len(points) == 24 and ex.computed == 24  # the two clocks share each timing
+    # seq 16 compiles once for both max-seq; seq 32 once, plus once for max-seq 16 (rejected)
+    assert sorted(compiled) == [(16, 8, 64, 512), (32, 8, 64, 16), (32, 8, 64, 512)]
+    assert {r["status"] for r in ex.points if r["max_seq"] == 16} == {"failed"}
+    row = next(r for r in ex.points if r["max_seq"] == 512)
+    assert row["status"] == "ok" and row["area_source"] == "analytic"
+    lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    stem = row["point"].rsplit(" clock-mhz=", 1)[0]  # timings are shared across clocks
+    lat = {int(x["key"].split("|")[1]): x["record"]["cycles"] / (row["clock_mhz"] * 1e3)
+           for x in lines if x["key"].endswith(stem)}
+    assert row["latency_ms"] == pytest.approx((3 * lat[16] + lat[32]) / 4, rel=1e-12)
