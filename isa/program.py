@@ -174,7 +174,7 @@ class Program:
             init_len = int(header["dram_init_bytes"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
             raise ProgramFileError(f"{source}: the header is corrupt ({e})") from None
-        payload = data[fixed + hlen :]
+        payload = memoryview(data)[fixed + hlen :]  # a view: the image is copied once, below
         expected = n_instr * INSTR_BYTES + init_len
         if len(payload) != expected:
             what = "truncated" if len(payload) < expected else "longer than its header says"
@@ -186,11 +186,11 @@ class Program:
         try:
             config = MachineConfig.from_dict(header["config"])
             tensors = {t["name"]: TensorInfo(**t) for t in header["tensors"]}
-            instructions = decode_program(payload[: n_instr * INSTR_BYTES])
+            instructions = decode_program(bytes(payload[: n_instr * INSTR_BYTES]))
             return cls(
                 config=config,
                 instructions=instructions,
-                dram_init=bytes(payload[n_instr * INSTR_BYTES :]),
+                dram_init=data[fixed + hlen + n_instr * INSTR_BYTES :],
                 dram_size=int(header["dram_size"]),
                 tensors=tensors,
                 meta=header.get("meta", {}),

@@ -52,11 +52,15 @@ def rtl_key(cfg: MachineConfig) -> dict:
 #: encore_sim, no Python per clock) and "python" (the cocotb AxiDram of dram_model.py, the
 #: protocol-checking path).
 DRAM_MODELS = ("fast", "python")
+#: The default DRAM model per simulator (the fast model does not run on Icarus yet).
+DEFAULT_DRAM = {"verilator": "fast", "icarus": "python"}
 #: Verilator options: only the simulation top's ports are visible to cocotb (public.vlt), the
 #: rest is optimised freely.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE", "-O3", "--x-assign", "fast",
                   "--x-initial", "fast"]
 VERILATOR_MAKE = {"OPT_FAST": "-O2", "OPT_SLOW": "-O1", "OPT_GLOBAL": "-O1"}
+#: Verilator configuration: the top's ports are all cocotb touches, so only they are public.
+PUBLIC_VLT = '`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
 #: Capacity of the fast model's memory: the smallest of these (bytes) that holds the image.
 MEM_TIERS = (1 << 20, 1 << 24, 1 << 28)
 RTLSIM = Path(__file__).resolve().parent
@@ -72,11 +76,11 @@ def mem_bytes_for(image_bytes: int) -> int:
 
 def _source_hash(cfg: MachineConfig, sim: str, extra: str = "") -> str:
     """Hash of everything that changes the simulator binary: the RTL configuration, the
-    simulator, every hw/ and isa/ source, this package's build inputs and the build flags."""
+    simulator, every hw/ and isa/ source, the wrapper and memory model, the build flags and
+    the Verilator configuration (keep every other build input in these constants)."""
     h = hashlib.sha256(json.dumps(rtl_key(cfg), sort_keys=True).encode() + sim.encode())
-    h.update(json.dumps([VERILATOR_ARGS, VERILATOR_MAKE, extra]).encode())
-    sources = sorted((ROOT / "hw").glob("*.py")) + [RTLSIM / "runner.py", RTLSIM / "wrapper.py",
-                                                     RTLSIM / "axi_mem.v"]
+    h.update(json.dumps([VERILATOR_ARGS, VERILATOR_MAKE, PUBLIC_VLT, extra]).encode())
+    sources = sorted((ROOT / "hw").glob("*.py")) + [RTLSIM / "wrapper.py", RTLSIM / "axi_mem.v"]
     for path in sources + sorted((ROOT / "isa").glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -126,7 +130,7 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
         os.environ["MAKEFLAGS"] = " ".join([flags] + [f"{k}={v}" for k, v in make_vars.items()])
         args = list(VERILATOR_ARGS)
         vlt = build_dir / "public.vlt"
-        vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+        vlt.write_text(PUBLIC_VLT.format(top=top))
         args.append(str(vlt))
         _no_public_flat(runner)
     runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
@@ -214,17 +218,18 @@ def place_program(program: Program, dram: np.ndarray, words: bytes | None = None
 
 
 def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
-             words: list[bytes | None] | None = None, dram: str = "fast",
+             words: list[bytes | None] | None = None, dram: str | None = None,
              workdir: Path | None = None) -> list[RtlResult]:
     """Run ``jobs`` in one simulator process (built for ``cfg``) on the ``dram`` model (see
-    DRAM_MODELS); ``words`` overrides a job's instruction stream with raw bytes (to test
-    illegal encodings)."""
+    DRAM_MODELS; None: DEFAULT_DRAM[sim]); ``words`` overrides a job's instruction stream with
+    raw bytes (to test illegal encodings)."""
     from cocotb_tools.runner import get_runner
 
     for j in jobs:
         if rtl_key(j.program.config) != rtl_key(cfg):
             raise ValueError(f"a program compiled for {rtl_key(j.program.config)} cannot run on "
                              f"the RTL built for {rtl_key(cfg)}")
+    dram = dram or DEFAULT_DRAM.get(sim, "python")
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="encore-rtl-"))
     tmp.mkdir(parents=True, exist_ok=True)
     spec = []

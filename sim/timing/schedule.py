@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from isa import INSTR_BYTES, ErrorCode, Instruction, MachineConfig, Queue
-from isa.opcodes import NEIGHBOURS
+from isa.opcodes import NEIGHBOURS, queue_of
 
 from ..errors import SimError
 from .costs import (
@@ -102,7 +102,9 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
     pushes = {(a, b): [] for a in Queue for b in Queue if abs(a - b) == 1}
     pops_done = dict.fromkeys(pushes, 0)
     blocked = dict.fromkeys(Queue, 0)
-    cost_cache: dict[Instruction, Cost] = {}
+    # Keyed by opcode and field values (layout order is fixed per opcode): cheaper to hash than
+    # the Instruction.
+    cost_cache: dict[tuple, Cost] = {}
     lat = cfg.dram_latency
     word_beats = ceil_div(INSTR_BYTES, cfg.dram_bytes_per_cycle)
     request = FETCH_FIRST_REQUEST - 1  # cycle of the previous fetch request
@@ -110,15 +112,16 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig) -> Schedule:
     dispatched = deque(maxlen=FETCH_DEPTH)  # dispatch cycles of the last FETCH_DEPTH
     next_dispatch = 0  # earliest dispatch cycle of the next instruction (order, holds)
     for i, ins in enumerate(instructions):
-        cost = cost_cache.get(ins)
+        f = ins.f
+        key = (ins.op, *f.values())
+        cost = cost_cache.get(key)
         if cost is None:
             try:
                 cost = instruction_cost(ins, cfg)
             except CostError as e:
                 raise SimError(ErrorCode.BAD_FIELD, i, str(e)) from None
-            cost_cache[ins] = cost
-        q = ins.queue
-        f = ins.f
+            cost_cache[key] = cost
+        q = queue_of(ins.op)
         prev, nxt = _NEIGHBOURS[q]
         # Fetch: one request per cycle, at most FETCH_DEPTH requested or buffered.
         request += 1
