@@ -306,7 +306,7 @@ class FunctionalSim:
             out = slice(c_addr, c_addr + rows)
             if accumulate:
                 c = c + self.acc[out]
-            self.acc[out] = c.astype(np.uint32).view(np.int32)  # wrap to int32
+            self.acc[out] = c  # int64 -> int32 assignment wraps modulo 2**32
 
     def _tile(self, mem: Mem, base: int, rows: int, blocks: int, what: str) -> slice:
         self._sram(mem, base, rows * blocks, what)

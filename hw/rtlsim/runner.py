@@ -44,6 +44,13 @@ def simulator_available(sim: str) -> str | None:
 RTL_FIELDS = ("dim", "sp_kib", "acc_kib", "dram_bytes_per_cycle", "queue_depth")
 
 
+def small_machine(dim: int, **kw) -> MachineConfig:
+    """The RTL tests' and benchmarks' machine: small SRAMs keep the generated Verilog (and its
+    build) small."""
+    kib = max(4, dim * dim // 16)
+    return MachineConfig(dim=dim, sp_kib=kib, acc_kib=kib, **kw)
+
+
 def rtl_key(cfg: MachineConfig) -> dict:
     return {f: getattr(cfg, f) for f in RTL_FIELDS}
 
@@ -86,6 +93,12 @@ def _source_hash(cfg: MachineConfig, sim: str, extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
+def build_dir_of(cfg: MachineConfig, sim: str, dram: str, mem_bytes: int) -> Path:
+    """The cache folder of a build."""
+    extra = f"{dram}-{mem_bytes}" if dram == "fast" else dram
+    return CACHE / f"{sim}-dim{cfg.dim}-{extra}-{_source_hash(cfg, sim, extra)}"
+
+
 def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
           mem_bytes: int = MEM_TIERS[0]) -> Path:
     """Generate the Verilog and build the simulator for ``cfg`` with the ``dram`` model (for
@@ -103,8 +116,7 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
     reason = simulator_available(sim)
     if reason:
         raise RuntimeError(f"cannot build for {sim}: {reason}")
-    extra = f"{dram}-{mem_bytes}" if dram == "fast" else dram
-    build_dir = CACHE / f"{sim}-dim{cfg.dim}-{extra}-{_source_hash(cfg, sim, extra)}"
+    build_dir = build_dir_of(cfg, sim, dram, mem_bytes)
     stamp = build_dir / "built.ok"
     if stamp.exists():
         return build_dir

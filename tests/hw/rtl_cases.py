@@ -25,9 +25,10 @@ LINEAR_CASES = [
 
 
 def small_config(dim: int, **kw) -> MachineConfig:
-    """Small SRAMs keep the generated Verilog (and its build) small; latency as the model's."""
-    return MachineConfig(dim=dim, sp_kib=max(4, dim * dim // 16), acc_kib=max(4, dim * dim // 16),
-                         dram_latency=16, **kw)
+    """hw.rtlsim.runner.small_machine with DRAM latency 16."""
+    from hw.rtlsim.runner import small_machine
+
+    return small_machine(dim, dram_latency=16, **kw)
 
 
 def skip_unless(sim: str) -> None:
