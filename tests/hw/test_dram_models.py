@@ -35,7 +35,10 @@ def test_both_models_agree_without_stalls(tmp_path):
     prog, inputs, dram = _chain(cfg)
     out = {}
     for model in ("fast", "python"):
-        res = run_jobs(cfg, [RtlJob.fixed(prog, dram)], dram=model, workdir=tmp_path / model)[0]
+        # Latency 64: enough requests in flight to fill a too-small request queue.
+        job = RtlJob(prog, dram, latency=(64, 64), ready_prob=1.0, valid_prob=1.0,
+                     write_latency=64)
+        res = run_jobs(cfg, [job], dram=model, workdir=tmp_path / model)[0]
         assert not res.regs["timed_out"] and res.regs["model_errors"] == []
         out[model] = res
     func, _ = run_program(prog, inputs)
