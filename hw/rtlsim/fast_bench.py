@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, Timer
 
-from hw.regs import OFFSETS
-
-from .axil import AxiLiteMaster
+from .axil import AxiLiteMaster, start_and_wait
 from .hexmem import read_hex, write_hex
 
 PERIOD_NS = 10
-REGS = ("status", "error", "error_index", "cycles", "load_busy", "compute_busy", "store_busy",
-        "retired", "hw_config")
 
 
 def thresholds(job: dict) -> dict:
@@ -60,21 +55,8 @@ async def run_jobs(dut):
         host = AxiLiteMaster(dut, "ctrl", dut.clk)
         await ClockCycles(dut.clk, 2)
         dut.rst.value = 0
-        await host.write(OFFSETS["prog_addr"], job["prog_addr"])
-        await host.write(OFFSETS["prog_len"], job["prog_len"])
-        await host.write(OFFSETS["dram_size"], job["dram_size"])
-        t0 = time.perf_counter()
-        await host.write(OFFSETS["ctrl"], 1)
-        timed_out = False
-        if not int(dut.irq.value):
-            guard = Timer(job["max_cycles"] * PERIOD_NS, unit="ns")
-            fired = await First(RisingEdge(dut.irq), guard)
-            timed_out = fired is guard
-        wall = time.perf_counter() - t0
-        regs = {"timed_out": timed_out, "wall_seconds": wall}
-        for name in REGS:
-            regs[name] = await host.read(OFFSETS[name])
-        regs["irq"] = int(dut.irq.value)
+        guard = Timer(job["max_cycles"] * PERIOD_NS, unit="ns")
+        regs = await start_and_wait(host, dut, job, guard)
         errors = int(dut.mem_errors.value)
         regs["model_errors"] = [f"{errors} bad DRAM accesses (misaligned, past the image end, "
                                 f"or WLAST mismatch)"] if errors else []
