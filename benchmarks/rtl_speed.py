@@ -1,60 +1,133 @@
-"""RTL simulation speed: simulated cycles per wall-clock second on Verilator (through cocotb,
-with the Python AXI DRAM model in the loop), for DIM 4, 8 and 16 on one linear layer.
+"""RTL simulation speed: simulated cycles per wall-clock second on Verilator (through cocotb), for
+DIM 4, 8 and 16 and both DRAM models, on a compiled model's program.
 
-    .venv/bin/python benchmarks/rtl_speed.py [--dims 4 8 16] [--m 64 --k 64 --n 64]
+    .venv/bin/python benchmarks/rtl_speed.py [--dims 4 8 16] [--dram fast python] [--rebuild]
 
-Builds are cached in .cache/rtl; the timing covers only the program run (from START to the
-interrupt), not the build or the simulator start-up. Results go to results/rtl_speed.json.
+The program: a small random BERT (1 layer, hidden 64, 4 heads, FFN 128, vocab 64) compiled at
+seq 16 for each DIM, with every instruction the RTL does not implement yet (LAYERNORM, ATTN,
+GELU, RESADD; see hw/checks.py IMPLEMENTED) replaced by a NOP with the same dependency flags, so
+the whole instruction stream runs: every LOAD, STORE, GEMM and REQUANT of the model. The run is
+checked against the functional simulator on the same program (DRAM bit-exact). The time covers
+only the program run (START to the interrupt); builds are cached in .cache/rtl (``--rebuild``
+removes the cached build first; a build made during the run is timed). Results go to
+results/rtl_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compiler.testprogs import linear_program  # noqa: E402
-from hw.rtlsim.runner import RtlJob, run_jobs  # noqa: E402
-from isa import MachineConfig  # noqa: E402
+from hw.checks import IMPLEMENTED  # noqa: E402
+from hw.rtlsim import runner  # noqa: E402
+from isa import Instruction, MachineConfig, Opcode, Program  # noqa: E402
+from isa.fields import DEP_FLAGS  # noqa: E402
+
+SEQ = 16
+MODEL = dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=4, intermediate_size=128,
+             vocab_size=64, max_position_embeddings=64, type_vocab_size=1)
 
 
-def measure(dim: int, m: int, k: int, n: int) -> dict:
-    cfg = MachineConfig(dim=dim, sp_kib=max(4, dim * dim // 16), acc_kib=max(4, dim * dim // 16),
-                        dram_latency=64)
-    prog, inputs, _ = linear_program(cfg, m, k, n, bias=True, seed=0)
+def machine(dim: int) -> MachineConfig:
+    """The RTL tests' machine (so the builds are shared), DRAM latency 64."""
+    return runner.small_machine(dim, dram_latency=64)
+
+
+def rtl_runnable(prog: Program) -> tuple[Program, dict]:
+    """``prog`` with every instruction the RTL lacks replaced by a NOP with its dependency
+    flags; also the count of replaced instructions by opcode."""
+    out, replaced = [], {}
+    for ins in prog.instructions:
+        if ins.op in IMPLEMENTED:
+            out.append(ins)
+        else:
+            replaced[ins.op.name] = replaced.get(ins.op.name, 0) + 1
+            out.append(Instruction(Opcode.NOP, **{f: ins.f[f] for f in DEP_FLAGS}))
+    return Program(prog.config, out, prog.dram_init, prog.dram_size, prog.tensors,
+                   prog.meta), replaced
+
+
+def compiled_program(dim: int) -> tuple[Program, dict]:
+    import torch
+    import transformers
+
+    from compiler import compile_model
+
+    torch.manual_seed(0)
+    model = transformers.BertModel(transformers.BertConfig(**MODEL), add_pooling_layer=False)
+    cm = compile_model(model, machine(dim), seq_len=SEQ)
+    return rtl_runnable(cm.program)
+
+
+def random_inputs(prog: Program, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, t in prog.tensors.items():
+        if t.role == "input":
+            lo, hi = (-128, 128) if t.dtype == "int8" else (-(1 << 20), 1 << 20)
+            out[name] = rng.integers(lo, hi, size=(t.rows, t.cols), dtype=np.int64)
+    return out
+
+
+def measure(dim: int, drams: list[str], rebuild: bool) -> list[dict]:
+    from sim.functional import run_program
+
+    prog, replaced = compiled_program(dim)
+    cfg = prog.config
+    inputs = random_inputs(prog)
     dram = prog.new_dram()
     for name, value in inputs.items():
         prog.write_tensor(dram, name, value)
-    t0 = time.perf_counter()
-    job = RtlJob(prog, dram, latency=(cfg.dram_latency, cfg.dram_latency), ready_prob=1.0)
-    res = run_jobs(cfg, [job])[0]
-    total = time.perf_counter() - t0
-    wall = res.regs["wall_seconds"]
-    return {"dim": dim, "shape": [m, k, n], "instructions": len(prog.instructions),
-            "cycles": res.cycles, "run_seconds": round(wall, 3),
-            "cycles_per_second": round(res.cycles / wall), "total_seconds": round(total, 1),
-            "error": res.error}
+    func, _ = run_program(prog, inputs)
+    image = runner.place_program(prog, dram)[0].size
+    rows = []
+    for model in drams:
+        mem = runner.mem_bytes_for(image) if model == "fast" else runner.MEM_TIERS[0]
+        if rebuild:
+            for old in runner.CACHE.glob(f"verilator-dim{dim}-{model}-*"):
+                shutil.rmtree(old)
+        t0 = time.perf_counter()
+        fresh = not (runner.build_dir_of(cfg, "verilator", model, mem) / "built.ok").exists()
+        runner.build(cfg, "verilator", model, mem)
+        build_s = round(time.perf_counter() - t0, 1) if fresh else None
+        job = runner.RtlJob.fixed(prog, dram, max_cycles=50_000_000)
+        t0 = time.perf_counter()
+        res = runner.run_jobs(cfg, [job], dram=model)[0]
+        total = time.perf_counter() - t0
+        wall = res.regs["wall_seconds"]
+        rows.append({"dim": dim, "dram": model, "instructions": len(prog.instructions),
+                     "replaced_by_nop": replaced, "cycles": res.cycles, "error": res.error,
+                     "bit_exact": bool(np.array_equal(res.dram, func.dram)),
+                     "run_seconds": round(wall, 3), "cycles_per_second": round(res.cycles / wall),
+                     "total_seconds": round(total, 1), "build_seconds": build_s})
+        print(f"DIM {dim} {model}: {res.cycles} cycles in {wall:.2f} s", file=sys.stderr)
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dims", type=int, nargs="+", default=[4, 8, 16])
-    ap.add_argument("--m", type=int, default=64)
-    ap.add_argument("--k", type=int, default=64)
-    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--dram", nargs="+", choices=runner.DRAM_MODELS,
+                    default=list(runner.DRAM_MODELS))
+    ap.add_argument("--rebuild", action="store_true", help="time a fresh build (slow)")
     args = ap.parse_args()
-    rows = [measure(d, args.m, args.k, args.n) for d in args.dims]
-    print("| DIM | linear m x k x n | instructions | RTL cycles | run time (s) | cycles / s |")
-    print("|---|---|---|---|---|---|")
+    rows = [r for d in args.dims for r in measure(d, args.dram, args.rebuild)]
+    print("| DIM | DRAM model | instructions | RTL cycles | run time (s) | cycles / s | "
+          "DRAM = functional sim | build (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        m, k, n = r["shape"]
-        print(f"| {r['dim']} | {m} x {k} x {n} | {r['instructions']} | {r['cycles']} | "
-              f"{r['run_seconds']} | {r['cycles_per_second']:,} |")
+        build = "cached" if r["build_seconds"] is None else r["build_seconds"]
+        print(f"| {r['dim']} | {r['dram']} | {r['instructions']} | {r['cycles']:,} | "
+              f"{r['run_seconds']} | {r['cycles_per_second']:,} | {r['bit_exact']} | {build} |")
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
     (out / "rtl_speed.json").write_text(json.dumps(rows, indent=1))

@@ -83,26 +83,23 @@ class Instruction:
     @classmethod
     def decode(cls, word: int) -> Instruction:
         if not 0 <= word < (1 << INSTR_BITS):
-            raise DecodeError(f"instruction word {word:#x} exceeds {INSTR_BITS} bits", ErrorCode.BAD_FIELD)
+            raise DecodeError(f"instruction word {word:#x} exceeds {INSTR_BITS} bits",
+                              ErrorCode.BAD_FIELD)
         raw = word & 0x1F
-        try:
-            op = Opcode(raw)
-        except ValueError:
+        spec = _DECODE.get(raw)
+        if spec is None:
             raise DecodeError(f"illegal opcode {raw}: expected one of "
                               f"{', '.join(f'{o.value} {o.name}' for o in Opcode)}",
-                              ErrorCode.ILLEGAL_OPCODE) from None
-        layout = LAYOUT[op]
-        used = max(lsb + width for lsb, width in layout.values())
+                              ErrorCode.ILLEGAL_OPCODE)
+        op, fields, used = spec
         if word >> used:
-            raise DecodeError(
-                f"{op.name}: unused bits [{INSTR_BITS - 1}:{used}] are not zero", ErrorCode.BAD_FIELD
-            )
-        fields = {
-            name: (word >> lsb) & ((1 << width) - 1)
-            for name, (lsb, width) in layout.items()
-            if name != "opcode"
-        }
-        return cls(op, **fields)
+            raise DecodeError(f"{op.name}: unused bits [{INSTR_BITS - 1}:{used}] are not zero",
+                              ErrorCode.BAD_FIELD)
+        # Every field is cut to its width, so the range checks of __init__ hold by construction.
+        ins = object.__new__(cls)
+        ins.op = op
+        ins.f = {name: (word >> lsb) & mask for name, lsb, mask in fields}
+        return ins
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Instruction) and self.op == other.op and self.f == other.f
@@ -114,6 +111,15 @@ class Instruction:
         deps = "".join(f" {d}" for d in DEP_FLAGS if self.f[d])
         body = ", ".join(f"{k}={v}" for k, v in self.f.items() if k not in DEP_FLAGS)
         return f"{self.op.name}({body}){deps}"
+
+
+#: opcode value -> (Opcode, ((field, lsb, mask), ...) in layout order, bits used).
+_DECODE = {
+    int(op): (op,
+              tuple((n, lsb, (1 << w) - 1) for n, (lsb, w) in LAYOUT[op].items() if n != "opcode"),
+              max(lsb + w for lsb, w in LAYOUT[op].values()))
+    for op in Opcode
+}
 
 
 def encode_program(instructions: Iterable[Instruction]) -> bytes:

@@ -194,7 +194,7 @@ class Program:
             init_len = program_checks.int_field(header.get("dram_init_bytes"), "dram_init_bytes")
         except program_checks.HeaderError as e:
             raise ProgramFileError(f"{source}: {e}") from None
-        payload = data[fixed + hlen :]
+        payload = memoryview(data)[fixed + hlen :]  # a view: the image is copied once, below
         expected = n_instr * INSTR_BYTES + init_len
         if len(payload) != expected:
             what = "truncated" if len(payload) < expected else "longer than its header says"
@@ -212,7 +212,7 @@ class Program:
         except program_checks.HeaderError as e:
             raise ProgramFileError(f"{source}: {e}") from None
         try:
-            instructions = decode_program(payload[: n_instr * INSTR_BYTES])
+            instructions = decode_program(bytes(payload[: n_instr * INSTR_BYTES]))
         except DecodeError as e:
             raise ProgramInstructionError(e, source) from None
         return cls(config=config, instructions=instructions,

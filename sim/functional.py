@@ -20,6 +20,8 @@ from .errors import SimError
 
 _INT8_PROD = 1 << 14  # |int8 * int8| <= 2**14
 _NEIGHBOURS = NEIGHBOURS
+_MEMS = {int(m): m for m in Mem}
+_I32LE = np.dtype("<i4")
 
 
 @dataclass
@@ -92,6 +94,9 @@ class FunctionalSim:
 
     # -- dependency tokens -----------------------------------------------------------------
     def _deps_before(self, ins: Instruction) -> None:
+        f = ins.f
+        if not (f["pop_prev"] or f["pop_next"] or f["push_prev"] or f["push_next"]):
+            return
         q = ins.queue
         prev, nxt = _NEIGHBOURS[q]
         for flag, other in (("pop_prev", prev), ("pop_next", nxt), ("push_prev", prev), ("push_next", nxt)):
@@ -106,6 +111,9 @@ class FunctionalSim:
                 self.tokens[(other, q)] -= 1
 
     def _deps_after(self, ins: Instruction) -> None:
+        f = ins.f
+        if not (f["push_prev"] or f["push_next"]):
+            return
         q = ins.queue
         prev, nxt = _NEIGHBOURS[q]
         if ins.f["push_prev"]:
@@ -130,17 +138,23 @@ class FunctionalSim:
     def run(self, progress: Callable[[int], None] | None = None, every: int = 256) -> FunctionalStats:
         """Execute the whole program in program order; raises SimError on the first error."""
         handlers = self._handlers()
-        by_op = self.stats.by_opcode
-        for pc, ins in enumerate(self.program.instructions):
-            self.pc = pc
-            self._deps_before(ins)
-            if self._pending is not None and self._must_flush(ins):
-                self._flush()
-            handlers[ins.op](ins)
-            self._deps_after(ins)
-            by_op[ins.op.name] = by_op.get(ins.op.name, 0) + 1
-            if progress is not None and pc % every == every - 1:
-                progress(every)
+        counts: dict[Opcode, int] = {}
+        try:
+            for pc, ins in enumerate(self.program.instructions):
+                self.pc = pc
+                self._deps_before(ins)
+                if self._pending is not None and self._must_flush(ins):
+                    self._flush()
+                op = ins.op
+                handlers[op](ins)
+                self._deps_after(ins)
+                counts[op] = counts.get(op, 0) + 1
+                if progress is not None and pc % every == every - 1:
+                    progress(every)
+        finally:
+            by_op = self.stats.by_opcode
+            for op, c in counts.items():
+                by_op[op.name] = by_op.get(op.name, 0) + c
         self._flush()
         n = len(self.program.instructions)
         self.stats.instructions = n
@@ -199,31 +213,39 @@ class FunctionalSim:
         return starts[:, None] + np.arange(nbytes, dtype=np.int64)[None, :]
 
     def _dma_check(self, ins: Instruction) -> tuple[Mem, int]:
-        self._positive(ins, "rows", "cols")
-        if ins.cols > self.dim:
+        f = ins.f
+        if f["rows"] < 1 or f["cols"] < 1:
+            self._positive(ins, "rows", "cols")
+        if f["cols"] > self.dim:
             self._fail(ErrorCode.BAD_FIELD, f"{ins.op.name}.cols={ins.cols} exceeds DIM={self.dim}")
-        mem = Mem(ins.mem)
-        self._sram(mem, ins.sram_addr, ins.rows, ins.op.name)
+        mem = _MEMS[f["mem"]] if f["mem"] in _MEMS else Mem(f["mem"])
+        limit = self.cfg.sp_rows if mem == Mem.SP else self.cfg.acc_rows
+        if f["sram_addr"] + f["rows"] > limit:
+            self._sram(mem, f["sram_addr"], f["rows"], ins.op.name)
         return mem, (1 if mem == Mem.SP else 4)
 
     def _load(self, ins: Instruction) -> None:
         mem, esize = self._dma_check(ins)
-        nbytes = ins.cols * esize
-        if ins.dram_stride == nbytes or ins.rows == 1:
-            raw = self.dram[ins.dram_addr : ins.dram_addr + ins.rows * nbytes]
-            if raw.size < ins.rows * nbytes:
+        f = ins.f
+        n_rows, cols, addr, stride = f["rows"], f["cols"], f["dram_addr"], f["dram_stride"]
+        nbytes = cols * esize
+        if stride == nbytes or n_rows == 1:
+            raw = self.dram[addr : addr + n_rows * nbytes]
+            if raw.size < n_rows * nbytes:
                 self._dram_rows(ins, esize)  # raises DRAM_RANGE
-            raw = raw.reshape(ins.rows, nbytes)
+            raw = raw.reshape(n_rows, nbytes)
         else:
             raw = self.dram[self._dram_rows(ins, esize)]
-        dtype = np.int8 if mem == Mem.SP else np.dtype("<i4")
-        values = np.ascontiguousarray(raw).view(dtype).reshape(ins.rows, ins.cols)
+        dtype = np.int8 if mem == Mem.SP else _I32LE
+        values = np.ascontiguousarray(raw).view(dtype).reshape(n_rows, cols)
         target = self.sp if mem == Mem.SP else self.acc
-        rows = slice(ins.sram_addr, ins.sram_addr + ins.rows)
-        target[rows, : ins.cols] = values
-        if ins.cols < self.dim:
-            target[rows, ins.cols :] = 0
-        self.stats.dram_read += ins.rows * nbytes
+        rows = slice(f["sram_addr"], f["sram_addr"] + n_rows)
+        if cols < self.dim:
+            target[rows, :cols] = values
+            target[rows, cols:] = 0
+        else:
+            target[rows] = values
+        self.stats.dram_read += n_rows * nbytes
 
     def _store(self, ins: Instruction) -> None:
         mem, esize = self._dma_check(ins)
@@ -286,7 +308,7 @@ class FunctionalSim:
             out = slice(c_addr, c_addr + rows)
             if accumulate:
                 c = c + self.acc[out]
-            self.acc[out] = c.astype(np.uint32).view(np.int32)  # wrap to int32
+            self.acc[out] = c  # int64 -> int32 assignment wraps modulo 2**32
 
     def _tile(self, mem: Mem, base: int, rows: int, blocks: int, what: str) -> slice:
         self._sram(mem, base, rows * blocks, what)

@@ -21,6 +21,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--inputs", help="NPZ of input tensors (default: seeded random ints)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs and DRAM stalls")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    p.add_argument("--dram", choices=("fast", "python"), default=None,
+                   help="DRAM model: fast (Verilog AXI4 memory inside the simulation, the "
+                   "default on Verilator) or python (the protocol-checking cocotb model, the "
+                   "default on Icarus)")
     p.add_argument("--latency", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
                    help="DRAM model latency range in cycles (default: the config's dram_latency)")
     p.add_argument("--max-cycles", type=int, default=50_000_000)
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = run_jobs(program.config, [RtlJob(program, dram, seed=args.seed, latency=latency,
                                            ready_prob=1.0, max_cycles=args.max_cycles)],
-                   sim=args.simulator)[0]
+                   sim=args.simulator, dram=args.dram)[0]
     wall = time.perf_counter() - t0
     regs = res.regs
     try:

@@ -53,3 +53,34 @@ class AxiLiteMaster:
                 s["rready"].value = 0
                 return value
         raise TimeoutError(f"AXI4-Lite read of {addr:#x} got no response in {self.timeout} cycles")
+
+
+#: The registers both benches read back after a run.
+STATUS_REGS = ("status", "error", "error_index", "cycles", "load_busy", "compute_busy",
+               "store_busy", "retired", "hw_config")
+
+
+async def start_and_wait(host: AxiLiteMaster, dut, job: dict, guard) -> dict:
+    """Write the program registers of ``job``, start it and wait for the interrupt or the
+    ``guard`` trigger; then read the status registers. Returns them with ``timed_out``,
+    ``wall_seconds`` (START to the interrupt) and ``irq``."""
+    import time
+
+    from cocotb.triggers import First, RisingEdge
+
+    from hw.regs import OFFSETS
+
+    await host.write(OFFSETS["prog_addr"], job["prog_addr"])
+    await host.write(OFFSETS["prog_len"], job["prog_len"])
+    await host.write(OFFSETS["dram_size"], job["dram_size"])
+    t0 = time.perf_counter()
+    await host.write(OFFSETS["ctrl"], 1)
+    timed_out = False
+    if not int(dut.irq.value):
+        fired = await First(RisingEdge(dut.irq), guard)
+        timed_out = fired is guard
+    regs = {"timed_out": timed_out, "wall_seconds": time.perf_counter() - t0}
+    for name in STATUS_REGS:
+        regs[name] = await host.read(OFFSETS[name])
+    regs["irq"] = int(dut.irq.value)
+    return regs

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, First, RisingEdge
+from cocotb.triggers import ClockCycles
 
-from hw.regs import OFFSETS
-
-from .axil import AxiLiteMaster
+from .axil import AxiLiteMaster, start_and_wait
 from .dram_model import AxiDram
 
 
@@ -43,23 +40,9 @@ async def run_jobs(dut):
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
         task = cocotb.start_soon(model.run(dut.clk))
-        await host.write(OFFSETS["prog_addr"], job["prog_addr"])
-        await host.write(OFFSETS["prog_len"], job["prog_len"])
-        await host.write(OFFSETS["dram_size"], job["dram_size"])
-        t0 = time.perf_counter()
-        await host.write(OFFSETS["ctrl"], 1)
-        timed_out = False
-        if not int(dut.irq.value):
-            timeout = ClockCycles(dut.clk, job["max_cycles"])
-            fired = await First(RisingEdge(dut.irq), timeout)
-            timed_out = fired is timeout
-        wall = time.perf_counter() - t0
-        regs = {"timed_out": timed_out, "wall_seconds": wall, "model_errors": model.errors,
-                "injected": model.injected, "outstanding": model.outstanding()}
-        for name in ("status", "error", "error_index", "cycles", "load_busy", "compute_busy",
-                     "store_busy", "retired", "hw_config"):
-            regs[name] = await host.read(OFFSETS[name])
-        regs["irq"] = int(dut.irq.value)
+        regs = await start_and_wait(host, dut, job, ClockCycles(dut.clk, job["max_cycles"]))
+        regs.update(model_errors=model.errors, injected=model.injected,
+                    outstanding=model.outstanding())
         task.cancel()
         np.save(job["out_dram"], model.mem)
         with open(job["out_json"], "w") as f:

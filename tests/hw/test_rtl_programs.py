@@ -12,8 +12,9 @@ from .rtl_cases import LINEAR_CASES, linear_jobs, run_and_check
 pytestmark = pytest.mark.rtl
 
 
-def _run_and_check(dim: int, sim: str, tmp_path, cases=LINEAR_CASES, tag: str = "linear"):
-    return run_and_check(dim, sim, tmp_path, cases, linear_jobs, tag)
+def _run_and_check(dim: int, sim: str, tmp_path, cases=LINEAR_CASES, tag: str = "linear",
+                   dram: str | None = None):
+    return run_and_check(dim, sim, tmp_path, cases, linear_jobs, tag, dram=dram)
 
 
 @pytest.mark.parametrize("dim", [4, 8])
@@ -24,6 +25,17 @@ def test_linear_programs_verilator(dim, tmp_path):
 @pytest.mark.slow
 def test_linear_programs_verilator_dim16(tmp_path):
     _run_and_check(16, "verilator", tmp_path, LINEAR_CASES[:4])
+
+
+def test_linear_programs_python_dram(tmp_path):
+    """The protocol-checking Python DRAM model (random stalls on every channel)."""
+    _run_and_check(4, "verilator", tmp_path, LINEAR_CASES[:3], dram="python")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dim", [4, 8])
+def test_linear_programs_python_dram_all(dim, tmp_path):
+    _run_and_check(dim, "verilator", tmp_path, dram="python")
 
 
 def test_linear_programs_icarus(tmp_path):
