@@ -67,8 +67,8 @@ def _program(cfg, c, seq, heads, batch):
     out = dram.add_buffer("ctx", batch * seq, c["hp"], "int8", role="output")
     em = Emitter()
     em.begin_layer("attention")
-    lower_attention(em, cfg, qkv, out, pt, mask, batch=batch, seq=seq, heads=heads,
-                    head_blocks=c["hb"])
+    spans = [(b * seq, seq, b * kb) for b in range(batch)]  # padded: (row, length, mask row)
+    lower_attention(em, cfg, qkv, out, pt, mask, spans=spans, heads=heads, head_blocks=c["hb"])
     prog = Program(config=cfg, instructions=em.finish(), dram_init=dram.image(),
                    dram_size=dram.size, tensors=dram.tensors, meta={"layer_spans": em.layers})
     flags = np.zeros((batch, kb * DIM), dtype=np.int64)
@@ -116,5 +116,5 @@ def test_attention_parameter_rows_checked():
     out = dram.add_buffer("ctx", 5, c["hp"], "int8")
     with pytest.raises(ValueError, match=r"attention parameters attn_p have 5 rows, expected 2 "
                                          r"heads x 3"):
-        lower_attention(Emitter(), cfg, qkv, out, pt, mask, batch=1, seq=5, heads=2,
+        lower_attention(Emitter(), cfg, qkv, out, pt, mask, spans=[(0, 5, 0)], heads=2,
                         head_blocks=1)

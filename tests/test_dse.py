@@ -11,6 +11,7 @@ from encore.cli import main
 from encore.dse import area, space, workload
 from encore.dse.engine import Engine
 from encore.dse.explore import explore
+from encore.errors import BAD_INPUT
 from tests.helpers import save_bert
 
 SPACE = "dim=4,8 sp-kib=16,64 dram-bw=8,32 clock-mhz=100"
@@ -35,7 +36,8 @@ def tiny(tmp_path_factory):
     ("dim", "--space item 'dim' is not NAME=V1,V2,... or NAME=LO..HI"),
 ])
 def test_bad_space_is_a_clear_error(spec, message, tmp_path, capsys):
-    assert main(["dse", "--model", "bert-base", "--space", spec, "--out", str(tmp_path)]) == 2
+    rc = main(["dse", "--model", "bert-base", "--space", spec, "--out", str(tmp_path)])
+    assert rc == BAD_INPUT
     assert message in capsys.readouterr().err
 
 
@@ -49,13 +51,14 @@ def test_bad_space_is_a_clear_error(spec, message, tmp_path, capsys):
 ])
 def test_bad_budget_target_and_engine_are_clear_errors(extra, message, tmp_path, capsys):
     argv = ["dse", "--model", "bert-base", "--space", SPACE, "--out", str(tmp_path), *extra]
-    assert main(argv) == 2
+    assert main(argv) == BAD_INPUT
     assert message in capsys.readouterr().err
     assert not (tmp_path / "results.jsonl").exists()  # rejected before any work
 
 
 def test_default_clock_above_the_ecp5_fmax_is_reported_as_the_reason(tmp_path, capsys):
-    assert main(["dse", "--model", "bert-base", "--space", "dim=8", "--out", str(tmp_path)]) == 2
+    rc = main(["dse", "--model", "bert-base", "--space", "dim=8", "--out", str(tmp_path)])
+    assert rc == BAD_INPUT
     assert "clock 200 MHz > fmax 100 MHz" in capsys.readouterr().err
 
 

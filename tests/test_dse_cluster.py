@@ -15,6 +15,7 @@ from encore.dse import area, space
 from encore.dse.engine import Engine, Job
 from encore.dse.explore import explore
 from encore.dse.programs import ProgramSource, time_task
+from encore.errors import BAD_INPUT
 from tests.helpers import save_bert
 
 SPACE = "dim=4,8 sp-kib=16,64 dram-bw=8,32 clock-mhz=100"
@@ -101,8 +102,9 @@ def test_address_joins_a_running_cluster(tiny, cluster, tmp_path, capsys):
     assert cluster.n_workers() == 2
     argv = ["dse", "--model", tiny, "--seq", "16", "--space", "dim=8 sp-kib=64 clock-mhz=100",
             "--no-progress", "--out", str(tmp_path)]
-    assert main([*argv, "--address", "tcp://127.0.0.1:9"]) == 2
+    assert main([*argv, "--address", "tcp://127.0.0.1:9"]) == BAD_INPUT
     assert "--address 'tcp://127.0.0.1:9': cannot reach a Dask scheduler there" in \
         capsys.readouterr().err
-    assert main([*argv, "--address", cluster.cluster.scheduler_address, "--workers", "2"]) == 2
+    rc = main([*argv, "--address", cluster.cluster.scheduler_address, "--workers", "2"])
+    assert rc == BAD_INPUT
     assert "--workers and --address exclude each other" in capsys.readouterr().err

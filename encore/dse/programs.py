@@ -99,7 +99,7 @@ class ProgramSource:
                 return cached
         prog = self.compile(model, seq, config)
         slim = Program(config=prog.config, instructions=prog.instructions, dram_init=b"",
-                       dram_size=prog.dram_size, meta=prog.meta)
+                       dram_size=prog.dram_size, tensors=prog.tensors, meta=prog.meta)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         slim.save(tmp)

@@ -246,7 +246,12 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
         if rtl_key(j.program.config) != rtl_key(cfg):
             raise ValueError(f"a program compiled for {rtl_key(j.program.config)} cannot run on "
                              f"the RTL built for {rtl_key(cfg)}")
-    dram = dram or DEFAULT_DRAM.get(sim, "python")
+    wants_errors = any(j.resp_errors for j in jobs)
+    if wants_errors and dram == "fast":
+        raise ValueError("error-response injection (RtlJob.resp_errors) needs the Python DRAM "
+                         "model: dram='python'")
+    # Only the Python model injects AXI error responses.
+    dram = dram or ("python" if wants_errors else DEFAULT_DRAM.get(sim, "python"))
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="encore-rtl-"))
     tmp.mkdir(parents=True, exist_ok=True)
     spec = []
