@@ -59,8 +59,7 @@ def _cases(cfg):
 
 
 def _requant_cases(cfg):
-    """REQUANT's checks (static at dispatch, shift and destination when it runs), and an opcode
-    this build still lacks (ATTN) for UNIMPLEMENTED."""
+    """REQUANT's checks (static at dispatch, shift and destination when it runs)."""
     chain, chain_inputs = linear_chain_program(cfg, 5, [7, 6, 9, 5], seed=3)[:2]
     ins = chain.instructions
     vec = [i for i, x in enumerate(ins) if x.op == Opcode.REQUANT]
@@ -88,10 +87,6 @@ def _requant_cases(cfg):
                  ErrorCode.SRAM_RANGE, first), chain_inputs))
     out.append((("requant_zero_blocks", patched(second, blocks=0), None,
                  ErrorCode.BAD_FIELD, second), chain_inputs))
-    attn = Instruction(Opcode.ATTN, q_addr=0, k_addr=0, v_addr=0, o_addr=0, param=0, seq=4,
-                       hd_blocks=1)
-    out.append((("unimplemented", _with(chain, ins[:second] + [attn] + ins[second:]), None,
-                 ErrorCode.UNIMPLEMENTED, second), chain_inputs))
     return out + _vector_cases(cfg)
 
 
