@@ -70,6 +70,16 @@ def attn_cycles(seq: int, hd_blocks: int, d: int) -> int:
     return isa_cycles.attn_cycles(seq, hd_blocks)
 
 
+def attn_array_cycles(seq: int, hd_blocks: int, d: int) -> int:
+    """Design estimate (not built; docs/rtl.md "ATTN") of an ATTN that runs QK^T and PV on the
+    systolic array: each like a GEMM of ``seq`` rows over ``hd_blocks * ceil(seq/d)`` stationary
+    K^T (or V) tiles, plus the parameter reads and two softmax passes at d scores per cycle with
+    a 32-cycle pipelined reciprocal."""
+    kb = ceil_div(seq, d)
+    matmul = gemm_cycles(seq, hd_blocks * kb, d)
+    return (1 + 2 * hd_blocks + kb) + 2 * matmul + 2 * seq * kb + 32
+
+
 def attn_macs(seq: int, hd_blocks: int, d: int) -> int:
     """Useful MACs of one head: QK^T and PV over the real keys, ``2 * seq^2 * hd_blocks * d``."""
     return 2 * seq * seq * hd_blocks * d
