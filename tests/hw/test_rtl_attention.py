@@ -1,7 +1,7 @@
-"""Compiler-lowered attention (tests/hw/rtl_attn_cases.py) on the RTL under cocotb: with random
-DRAM latency and back-pressure, DRAM byte-equal to the functional simulator; on the fixed-latency
-DRAM, the compute queue's busy cycles equal the timing model's (isa.cycles.attn_cycles per ATTN)
-and the run is never faster than the model."""
+"""Compiler-lowered attention (tests/hw/rtl_attn_cases.py) on the RTL under cocotb (Verilator;
+Icarus a subset): with random DRAM latency and back-pressure, DRAM byte-equal to the functional
+simulator; on the fixed-latency DRAM, the compute queue's busy cycles equal the timing model's
+(isa.cycles.attn_cycles per ATTN) and the run is never faster than the model."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ pytestmark = pytest.mark.rtl
 @pytest.mark.parametrize("dim", [4, 8])
 def test_attention_programs_verilator(dim, tmp_path):
     run_and_check(dim, "verilator", tmp_path, ATTN_CASES, attn_jobs, "attention")
+
+
+def test_attention_programs_icarus(tmp_path):
+    run_and_check(4, "icarus", tmp_path, ATTN_CASES[:2], attn_jobs, "attention")
 
 
 @pytest.mark.slow
