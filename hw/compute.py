@@ -21,13 +21,14 @@ from amaranth.lib.wiring import In, Out
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode
 from isa.cycles import RUNTIME_CHECKED
 
+from .attention import AttentionEngine
 from .engine import Port, port_signature
 from .gemm import GemmUnit
 from .isa_layout import header_layout
 from .vector import ENGINES as VECTOR_ENGINES
 
 #: Every compute engine of this build, in priority order of nothing (opcodes are disjoint).
-ENGINES = (GemmUnit, *VECTOR_ENGINES)
+ENGINES = (GemmUnit, *VECTOR_ENGINES, AttentionEngine)
 #: opcode -> engine class.
 ENGINE_OF = {op: e for e in ENGINES for op in e.OPCODES}
 assert len(ENGINE_OF) == sum(len(e.OPCODES) for e in ENGINES), "two engines claim one opcode"
@@ -67,7 +68,7 @@ class ComputeEngines(wiring.Component):
         m = Module()
         engines = []
         for cls in ENGINES:
-            e = cls(**self._sizes)
+            e = cls.from_config(self._cfg)
             m.submodules[cls.__name__.lower()] = e
             engines.append(e)
         op = data.View(header_layout(), self.instr).opcode

@@ -98,7 +98,7 @@ def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
 # ---- vector epilogues (hw/vector/): REQUANT, GELU, RESADD ------------------------------------
 #: Instructions whose checks depend on data (parameters in the accumulator): the engine decides
 #: them when it runs and the dispatcher holds the next instruction until it has.
-RUNTIME_CHECKED = (Opcode.REQUANT, Opcode.GELU, Opcode.RESADD, Opcode.LAYERNORM)
+RUNTIME_CHECKED = (Opcode.REQUANT, Opcode.GELU, Opcode.RESADD, Opcode.LAYERNORM, Opcode.ATTN)
 #: Parameter rows per column block.
 PARAM_ROWS = {op: PARAM_ROWS_PER_BLOCK[op] for op in (Opcode.REQUANT, Opcode.GELU, Opcode.RESADD)}
 #: Shift rows per block, at these offsets in the block's parameter rows, read by the shift scan.
@@ -125,6 +125,8 @@ def check_cycles(op: Opcode, blocks: int) -> int:
     (``checked``); an instruction that fails them ends there (done, nothing written)."""
     if op == Opcode.LAYERNORM:
         return LN_HEADER_READS + SRAM_READ_LATENCY
+    if op == Opcode.ATTN:  # ``blocks`` is hd_blocks
+        return attn_scan_cycles(blocks) + SRAM_READ_LATENCY
     return scan_cycles(op, blocks) + SRAM_READ_LATENCY
 
 
@@ -187,6 +189,46 @@ def layernorm_cycles(rows: int, blocks: int) -> int:
     return total
 
 
+# ---- ATTN (hw/attention.py): sequential, one query row at a time ---------------------------
+#: Cycles from a phase's last read to the cycle after its last write / accumulation, i.e. the
+#: pipeline drain before the next phase may start: QK^T (products, adder tree, accumulate over
+#: head blocks, * m_s, round by s_s: the score buffer write), exp (d, z, r, square, * a, E: the
+#: E write and the row sum), PV (E * R, P, P * V, accumulate, * m_o, round by s_o: the output
+#: write).
+ATTN_QK_DRAIN = 6
+ATTN_EXP_DRAIN = 7
+ATTN_PV_DRAIN = 7
+#: Quotient bits of the reciprocal R = floor(2^32 / sum E): sum E >= E(0) = 32779 > 2^15 when any
+#: key is valid, so R < 2^17 (docs/rtl.md); ATTN_RECIP_STEP bits per cycle after one set-up cycle.
+ATTN_RECIP_BITS = 18
+ATTN_RECIP_STEP = 2
+#: Parameter reads before each head block's PV pass: its output multipliers and shifts.
+ATTN_PV_PARAM_READS = 2
+
+
+def attn_scan_cycles(hd_blocks: int) -> int:
+    """The shift scan: the header row (m_s, s_s) and each block's output-shift row."""
+    return 1 + hd_blocks
+
+
+def attn_recip_cycles() -> int:
+    return 1 + ATTN_RECIP_BITS // ATTN_RECIP_STEP
+
+
+def attn_row_cycles(seq: int, hd_blocks: int) -> int:
+    """One query row: QK^T (``seq * hd_blocks`` reads of Q and K), drain; exp (``seq`` score
+    reads), drain; the reciprocal; per head block its 2 parameter reads, ``seq`` reads of V and
+    E, drain."""
+    return (seq * hd_blocks + ATTN_QK_DRAIN + seq + ATTN_EXP_DRAIN + attn_recip_cycles()
+            + hd_blocks * (ATTN_PV_PARAM_READS + seq + ATTN_PV_DRAIN))
+
+
+def attn_cycles(seq: int, hd_blocks: int) -> int:
+    """ATTN busy when the checks pass: the shift scan and its read latency, then ``seq`` query
+    rows one after another: ``hb + 2 + seq * (2*seq*hb + seq + 9*hb + 23)``."""
+    return check_cycles(Opcode.ATTN, hd_blocks) + seq * attn_row_cycles(seq, hd_blocks)
+
+
 def compute_cycles(op: Opcode, f: dict, d: int) -> int:
     """Busy cycles of a compute-queue instruction with fields ``f`` that passes its checks."""
     if op == Opcode.NOP:
@@ -195,4 +237,6 @@ def compute_cycles(op: Opcode, f: dict, d: int) -> int:
         return gemm_cycles(f["rows"], f["kblocks"], d)
     if op == Opcode.LAYERNORM:
         return layernorm_cycles(f["rows"], f["blocks"])
+    if op == Opcode.ATTN:
+        return attn_cycles(f["seq"], f["hd_blocks"])
     return vector_cycles(op, f["rows"], f["blocks"])

@@ -1,8 +1,7 @@
 """Closed-form cycle costs of every Encore instruction.
 
-The formulas of the units the RTL builds (DMA, GEMM, REQUANT, GELU, RESADD, LAYERNORM) and the
-queue constants are the RTL's own, imported from isa/cycles.py (tests/hw measure the RTL against
-them); only the attention engine, not built yet, is priced here (design intent, docs/timing.md).
+The formulas of every unit (DMA, GEMM, REQUANT, GELU, RESADD, LAYERNORM, ATTN) and the queue
+constants are the RTL's own, imported from isa/cycles.py (tests/hw measure the RTL against them).
 
 Notation: ``d`` is the array size DIM, ``bw`` the DRAM bandwidth in bytes per cycle, ``lat`` the
 DRAM latency in cycles, ``ceil(a/b)`` integer ceiling division.
@@ -13,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from isa import Instruction, MachineConfig, Mem, Opcode, attn_param_rows
+from isa import Instruction, MachineConfig, Mem, Opcode
 from isa import cycles as isa_cycles
 from isa.cycles import (  # noqa: F401 - re-exported for the schedule, reports and tests
     FETCH_BUFFER_CYCLES,
@@ -37,13 +36,6 @@ from isa.cycles import (  # noqa: F401 - re-exported for the schedule, reports a
 # ---- the RTL's constants and formulas live in isa/cycles.py (re-exported here) -----------------
 #: Vector-unit opcodes priced by ``vector_cycles`` (REQUANT, GELU, RESADD).
 VECTOR_OPS = tuple(isa_cycles.PARAM_ROWS)
-#: Attention (not built in RTL yet; design intent): softmax passes over the score buffer after
-#: QK^T: 1) exp and row sum, 2) normalise to uint8 P.
-SOFTMAX_PASSES = 2
-#: Attention: latency of the pipelined reciprocal 2^32 / sum (one row issued per cycle).
-SOFTMAX_RECIP_CYCLES = 32
-#: Attention: cycles per parameter row (header, output scales, key mask) read before QK^T.
-ATTN_SETUP_PER_PARAM_ROW = 1
 
 
 class Unit(StrEnum):
@@ -73,25 +65,19 @@ def gemm_macs(rows: int, kblocks: int, d: int) -> int:
 
 
 # ---- attention engine -------------------------------------------------------------------------
-def attn_matmul(seq: int, hd_blocks: int, d: int) -> int:
-    """One of QK^T or PV through the array: like a GEMM of ``seq`` rows whose
-    ``hd_blocks * ceil(seq/d)`` weight tiles are K^T (or V) tiles, streamed back to back."""
-    return gemm_cycles(seq, hd_blocks * ceil_div(seq, d), d)
-
-
-def attn_softmax(seq: int, d: int) -> int:
-    """Softmax passes over the seq x seq score buffer, d scores per cycle, plus the reciprocal."""
-    return SOFTMAX_PASSES * seq * ceil_div(seq, d) + SOFTMAX_RECIP_CYCLES
-
-
-def attn_setup(seq: int, hd_blocks: int, d: int) -> int:
-    """Read the ATTN parameter rows (isa.attn_param_rows: header, per-block output scales, mask)."""
-    return ATTN_SETUP_PER_PARAM_ROW * attn_param_rows(seq, hd_blocks, d)
-
-
 def attn_cycles(seq: int, hd_blocks: int, d: int) -> int:
-    """ATTN: setup + QK^T + softmax + PV (the phases run one after another)."""
-    return attn_setup(seq, hd_blocks, d) + 2 * attn_matmul(seq, hd_blocks, d) + attn_softmax(seq, d)
+    """ATTN busy (isa.cycles.attn_cycles: the sequential engine of hw/attention.py)."""
+    return isa_cycles.attn_cycles(seq, hd_blocks)
+
+
+def attn_array_cycles(seq: int, hd_blocks: int, d: int) -> int:
+    """Design estimate (not built; docs/rtl.md "ATTN") of an ATTN that runs QK^T and PV on the
+    systolic array: each like a GEMM of ``seq`` rows over ``hd_blocks * ceil(seq/d)`` stationary
+    K^T (or V) tiles, plus the parameter reads and two softmax passes at d scores per cycle with
+    a 32-cycle pipelined reciprocal."""
+    kb = ceil_div(seq, d)
+    matmul = gemm_cycles(seq, hd_blocks * kb, d)
+    return (1 + 2 * hd_blocks + kb) + 2 * matmul + 2 * seq * kb + 32
 
 
 def attn_macs(seq: int, hd_blocks: int, d: int) -> int:
@@ -158,7 +144,6 @@ def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
         return Cost(
             attn_cycles(ins.seq, ins.hd_blocks, d),
             Unit.ATTENTION,
-            array_cycles=2 * attn_matmul(ins.seq, ins.hd_blocks, d),
             macs=attn_macs(ins.seq, ins.hd_blocks, d),
         )
     if op == Opcode.NOP:

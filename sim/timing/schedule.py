@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isa import INSTR_BYTES, ErrorCode, Instruction, MachineConfig, Queue
+from isa import INSTR_BYTES, ErrorCode, Instruction, MachineConfig, Opcode, Queue
 from isa.opcodes import NEIGHBOURS
 
 from ..checks import missing_neighbour, static_error
@@ -154,7 +154,7 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
             s = max(s, pushes[ch][k])
         e = s + START_CYCLES + cost.cycles
         if ins.op in RUNTIME_CHECKED:
-            next_dispatch = max(next_dispatch, s + check_hold_cycles(ins.op, ins.blocks))
+            next_dispatch = max(next_dispatch, s + check_hold_cycles(ins.op, _blocks(ins)))
         for flag, other in (("push_prev", prev), ("push_next", nxt)):
             if f[flag]:
                 pushes[(q, other)].append(e)
@@ -191,3 +191,8 @@ def _check(ins: Instruction, i: int, cfg: MachineConfig, dram_size: int | None,
     err = static_error(ins, cfg, dram_size)
     if err is not None:
         raise SimError(err[0], i, err[1], ins)
+
+
+def _blocks(ins: Instruction) -> int:
+    """The column blocks a RUNTIME_CHECKED instruction's shift scan covers."""
+    return ins.hd_blocks if ins.op == Opcode.ATTN else ins.blocks

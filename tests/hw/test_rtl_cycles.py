@@ -3,7 +3,8 @@ cfg.dram_latency for reads and write responses, no back-pressure; ``RtlJob.fixed
 
 * Single-instruction programs (LOAD / STORE over a spread of rows, cols, strides, alignments,
   both memories and 4 KiB crossings; GEMM; REQUANT, GELU, RESADD; LAYERNORM after the LOAD
-  of its header, over rows, blocks and n_valid): each unit's busy counter equals the exact
+  of its header, over rows, blocks and n_valid; ATTN after the LOAD of its parameters and key
+  mask, over seq and head blocks): each unit's busy counter equals the exact
   formula of docs/rtl.md (sim/timing/costs.py), and the whole-program ``cycles`` counter equals
   ``sim.timing.estimate(program).cycles``.
 * Whole linear programs and chains: compute and store busy exact; total cycles and load busy
@@ -19,7 +20,7 @@ import pytest
 import sim.timing
 from compiler.testprogs import linear_chain_program, linear_program
 from hw.rtlsim.runner import RtlJob, run_jobs
-from isa import INSTR_BYTES, Instruction, Mem, Opcode, Program
+from isa import INSTR_BYTES, Instruction, Mem, Opcode, Program, attn_param_rows
 from isa import cycles as isa_cycles
 from sim.timing import costs as C
 
@@ -75,6 +76,21 @@ def _single_programs(cfg):
                          pop_prev=1)
         progs.append(Program(config=cfg, instructions=[load, ln], dram_init=header.tobytes(),
                              dram_size=DRAM))
+    # ATTN after the LOAD of its parameter rows (score scale, output scales, a key mask with
+    # masked and valid keys): seq 1, below DIM, not a multiple of DIM; 1 and 2 head blocks.
+    for seq, hb in ((1, 1), (3, 1), (3, 2), (2 * d + 1, 2), (d + 2, 1)):
+        n = attn_param_rows(seq, hb, d)
+        p = np.zeros((n, d), dtype="<i4")
+        p[0, :2] = 1 << 20, 16
+        p[1:1 + 2 * hb:2], p[2:1 + 2 * hb:2] = 1 << 22, 30
+        mask = (np.arange((n - 1 - 2 * hb) * d) % 3 != 1).astype("<i4")
+        p[1 + 2 * hb:] = mask.reshape(-1, d)
+        load = Instruction(Opcode.LOAD, mem=Mem.ACC, sram_addr=40, rows=n, cols=d, dram_addr=0,
+                           dram_stride=4 * d, push_next=1)
+        attn = Instruction(Opcode.ATTN, q_addr=0, k_addr=40, v_addr=80, o_addr=120, param=40,
+                           seq=seq, hd_blocks=hb, pop_prev=1)
+        progs.append(Program(config=cfg, instructions=[load, attn], dram_init=p.tobytes(),
+                             dram_size=DRAM))
     return progs
 
 
@@ -94,7 +110,7 @@ def _formula(ins, cfg):
         return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 2
     if ins.op == Opcode.REQUANT:
         return ins.blocks * (ins.rows + 4) + 4
-    # GELU, RESADD, LAYERNORM: the RTL's formulas (isa/cycles.py, derived in docs/rtl.md)
+    # GELU, RESADD, LAYERNORM, ATTN: the RTL's formulas (isa/cycles.py, derived in docs/rtl.md)
     return isa_cycles.compute_cycles(ins.op, ins.f, d)
 
 

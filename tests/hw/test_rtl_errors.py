@@ -15,6 +15,7 @@ from isa import ErrorCode, Instruction, Mem, Opcode, encode_program
 from sim.errors import SimError
 from sim.functional import run_program
 
+from .rtl_attn_cases import attn_program
 from .rtl_cases import linear_jobs, small_config
 from .rtl_vector_cases import vector_program
 
@@ -59,8 +60,7 @@ def _cases(cfg):
 
 
 def _requant_cases(cfg):
-    """REQUANT's checks (static at dispatch, shift and destination when it runs), and an opcode
-    this build still lacks (ATTN) for UNIMPLEMENTED."""
+    """REQUANT's checks (static at dispatch, shift and destination when it runs)."""
     chain, chain_inputs = linear_chain_program(cfg, 5, [7, 6, 9, 5], seed=3)[:2]
     ins = chain.instructions
     vec = [i for i, x in enumerate(ins) if x.op == Opcode.REQUANT]
@@ -88,10 +88,6 @@ def _requant_cases(cfg):
                  ErrorCode.SRAM_RANGE, first), chain_inputs))
     out.append((("requant_zero_blocks", patched(second, blocks=0), None,
                  ErrorCode.BAD_FIELD, second), chain_inputs))
-    attn = Instruction(Opcode.ATTN, q_addr=0, k_addr=0, v_addr=0, o_addr=0, param=0, seq=4,
-                       hd_blocks=1)
-    out.append((("unimplemented", _with(chain, ins[:second] + [attn] + ins[second:]), None,
-                 ErrorCode.UNIMPLEMENTED, second), chain_inputs))
     return out + _vector_cases(cfg)
 
 
@@ -136,7 +132,41 @@ def _vector_cases(cfg):
         ("ln_n_valid_before_dst", patched(L, dst=cfg.sp_rows - 1),
          data("ffn2.ln.hdr", (0, 0), -3), BF, L),
     ]
-    return [((name, p, None, code, at[op]), inp) for name, p, inp, code, op in cases]
+    return [((name, p, None, code, at[op]), inp) for name, p, inp, code, op in cases] + \
+        _attn_cases(cfg)
+
+
+def _attn_cases(cfg):
+    """ATTN: its static checks at dispatch, the shift check on data and then the Q/K/V/O
+    ranges when it runs, in a compiler-lowered batch of two sequences of two head blocks."""
+    prog, inputs = attn_program(cfg, 2, 6, 1, 2, seed=4)
+    ins = prog.instructions
+    at = next(i for i, x in enumerate(ins) if x.op == Opcode.ATTN)
+    dram = prog.new_dram()
+
+    def patched(**fields):
+        new = Instruction(Opcode.ATTN, **{**ins[at].f, **fields})
+        return _with(prog, ins[:at] + [new] + ins[at + 1:])
+
+    def data(where, value):
+        t = prog.read_tensor(dram, "attn.p").copy()
+        t[where] = value
+        return {**inputs, "attn.p": t}
+
+    BF, SR = ErrorCode.BAD_FIELD, ErrorCode.SRAM_RANGE
+    sp = cfg.sp_rows
+    cases = [
+        ("attn_seq_zero", patched(seq=0), inputs, BF),
+        ("attn_zero_blocks", patched(hd_blocks=0), inputs, BF),
+        ("attn_seq_over_max_seq", patched(seq=cfg.max_seq + 1), inputs, BF),
+        ("attn_param_range", patched(param=cfg.acc_rows - 4), inputs, SR),
+        ("attn_s_s_63", prog, data((0, 1), 63), BF),
+        ("attn_s_o_negative", prog, data((4, 3), -1), BF),  # the last block's last lane
+        ("attn_q_range", patched(q_addr=sp - 5), inputs, SR),
+        ("attn_o_range", patched(o_addr=sp - 11), inputs, SR),
+        ("attn_shift_before_k_range", patched(k_addr=sp - 1), data((2, 0), 70), BF),
+    ]
+    return [((name, p, None, code, at), inp) for name, p, inp, code in cases]
 
 
 def test_errors_stop_cleanly(tmp_path):

@@ -26,33 +26,3 @@ def test_vector_programs_icarus(tmp_path):
 @pytest.mark.slow
 def test_vector_programs_verilator_dim16(tmp_path):
     run_and_check(16, "verilator", tmp_path, VECTOR_CASES, vector_jobs, "vector")
-
-
-def test_rtl_command_runs_up_to_an_unimplemented_opcode(tmp_path, capsys):
-    """``encore rtl`` on a program with an ATTN (no engine yet): the RTL stops there with
-    UNIMPLEMENTED and DRAM equals the functional simulator's after the instructions before."""
-    import dataclasses
-
-    import numpy as np
-
-    from encore.cli import main
-    from isa import Instruction, Opcode
-
-    from .rtl_cases import skip_unless, small_config
-    from .rtl_vector_cases import vector_program
-
-    skip_unless("verilator")
-    prog, inputs = vector_program(small_config(4), "chain", 6, 7, 9, seed=2)
-    at = next(i for i, x in enumerate(prog.instructions) if x.op == Opcode.RESADD)
-    attn = Instruction(Opcode.ATTN, q_addr=0, k_addr=0, v_addr=0, o_addr=0, param=0, seq=4,
-                       hd_blocks=1)
-    prog = dataclasses.replace(prog, instructions=prog.instructions[:at] + [attn]
-                               + prog.instructions[at:])
-    prog.save(tmp_path / "p.encore")
-    np.savez(tmp_path / "in.npz", **inputs)
-    rc = main(["rtl", str(tmp_path / "p.encore"), "--inputs", str(tmp_path / "in.npz")])
-    out = capsys.readouterr().out
-    assert rc == 3, out
-    assert f"RTL stopped with UNIMPLEMENTED at instruction {at}" in out
-    assert (f"does not implement ATTN (instruction {at}); DRAM matches the functional "
-            f"simulator's state after instructions 0..{at - 1} bit for bit") in out

@@ -20,14 +20,15 @@ def unpack(word, bits, n):
     return [v - (1 << bits) if v >> (bits - 1) else v for v in out]
 
 
-def run_engine(cls, dim, acc0, sp0, ins, *, limit=20_000):
+def run_engine(cls, dim, acc0, sp0, ins, *, limit=20_000, **kw):
     """Start ``cls`` on ``ins``; returns a dict: ``cycles`` (busy cycles, start to done),
-    ``checked`` (the busy cycles at which it pulsed), ``error``, final ``sp`` and ``acc`` rows."""
+    ``checked`` (the busy cycles at which it pulsed), ``error``, final ``sp`` and ``acc`` rows.
+    ``kw``: further engine arguments (ATTN: ``max_seq``)."""
     m = Module()
     m.submodules.sp = sp = Memory(shape=8 * dim, depth=len(sp0), init=[pack(r, 8) for r in sp0])
     m.submodules.acc = acc = Memory(shape=32 * dim, depth=len(acc0),
                                     init=[pack(r, 32) for r in acc0])
-    m.submodules.eng = eng = cls(dim=dim, sp_depth=len(sp0), acc_depth=len(acc0))
+    m.submodules.eng = eng = cls(dim=dim, sp_depth=len(sp0), acc_depth=len(acc0), **kw)
     make = {Port.SP_RD: sp.read_port, Port.SP_WR: sp.write_port,
             Port.ACC_RD: acc.read_port, Port.ACC_WR: acc.write_port}
     for name, kind in cls.PORTS.items():
