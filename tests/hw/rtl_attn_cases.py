@@ -43,8 +43,8 @@ def attn_program(cfg: MachineConfig, batch: int, seq: int, heads: int, hb: int, 
     y = dram.add_buffer("y", batch * seq, hp, "int8", role="output")
     em = Emitter()
     em.begin_layer("attention")
-    lower_attention(em, cfg, qkv, y, params, mask, batch=batch, seq=seq, heads=heads,
-                    head_blocks=hb)
+    spans = [(b * seq, seq, b * kb) for b in range(batch)]  # padded: (row, length, mask row)
+    lower_attention(em, cfg, qkv, y, params, mask, spans=spans, heads=heads, head_blocks=hb)
     m = np.zeros((batch, kb * d), dtype=np.int64)
     for b in range(batch):
         m[b, :max(1, seq - b)] = 1
