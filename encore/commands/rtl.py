@@ -96,9 +96,6 @@ def run(args: argparse.Namespace) -> int:
         if t.role == "output":
             value = program.read_tensor(res.dram, name)
             print(f"{name} [{t.rows}x{t.cols}] {t.dtype}:\n{value[: args.show]}")
-    if err == ErrorCode.UNIMPLEMENTED and (func_err is None
-                                           or func_err.index >= regs["error_index"]):
-        return _compare_prefix(program, inputs, res.dram, regs["error_index"])
     if func_err is not None:
         if err == func_err.code and regs["error_index"] == func_err.index:
             func_err.detail += " (the RTL stopped with the same code and index)"
@@ -116,26 +113,3 @@ def run(args: argparse.Namespace) -> int:
                           f"first at {diff[:8].tolist()}")
     print(f"DRAM matches the functional simulator bit for bit ({res.dram.size} bytes)")
     return 0
-
-
-def _compare_prefix(program: Program, inputs: dict, dram: np.ndarray, index: int) -> int:
-    """The RTL stopped with UNIMPLEMENTED at ``index``: compare DRAM with the functional
-    simulator's after the instructions before it."""
-    import dataclasses
-
-    from sim.functional import run_program
-
-    op = program.instructions[index].op.name
-    before, _ = run_program(dataclasses.replace(program, instructions=program.instructions[:index]),
-                            inputs)
-    diff = np.nonzero(dram != before.dram)[0]
-    if diff.size:
-        from encore.errors import RtlMismatch
-
-        raise RtlMismatch(f"DRAM differs from the functional simulator's state after "
-                          f"instructions 0..{index - 1} in {diff.size} bytes, first at "
-                          f"{diff[:8].tolist()}")
-    print(f"this RTL build does not implement {op} (instruction {index}); DRAM matches the "
-          f"functional simulator's state after instructions 0..{index - 1} bit for bit "
-          f"({dram.size} bytes); the rest of the program was not run")
-    return 3
