@@ -41,3 +41,31 @@ def neighbour_agreement(sim_emb: np.ndarray, ref_emb: np.ndarray) -> float:
     np.fill_diagonal(s, -2)
     np.fill_diagonal(r, -2)
     return float((s.argmax(1) == r.argmax(1)).mean())
+
+
+def reference_run(model, ids: np.ndarray, mask: np.ndarray):
+    """Run the PyTorch FP32 model on ``ids``: (its hidden states as float32 arrays, embeddings
+    then every layer; the model's raw output, e.g. for the logits of a classifier)."""
+    import torch
+
+    with torch.no_grad():
+        out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                    output_hidden_states=True)
+    return [h.float().numpy() for h in out.hidden_states], out
+
+
+def accuracy_section(layers: list[np.ndarray], refs: list[np.ndarray], mask: np.ndarray) -> dict:
+    """The accuracy report of a run: every layer output (``embeddings``, ``layer0`` ...) against
+    the reference, and the mean-pooled sentence embeddings of the last one."""
+    names = ["embeddings"] + [f"layer{i}" for i in range(len(layers) - 1)]
+    acc_layers = [layer_accuracy(n, s, r, mask)
+                  for n, s, r in zip(names, layers, refs, strict=True)]
+    sim_emb, ref_emb = mean_pool(layers[-1], mask), mean_pool(refs[-1], mask)
+    emb_cos = (sim_emb * ref_emb).sum(-1)
+    return {
+        "embedding_cosine": [float(c) for c in emb_cos],
+        "embedding_cosine_min": float(emb_cos.min()),
+        "nearest_neighbour_agreement": neighbour_agreement(sim_emb, ref_emb),
+        "final_hidden_cosine": acc_layers[-1]["cosine"],
+        "layers": acc_layers,
+    }

@@ -10,7 +10,7 @@ import numpy as np
 from compiler import compile_model
 from isa import MachineConfig, Program
 
-from .accuracy import layer_accuracy, mean_pool, neighbour_agreement
+from .accuracy import accuracy_section, reference_run
 from .classify import compare_logits
 from .host import run_functional, run_head, tokenize
 from .inputs import DEFAULT_TEXTS, random_ids
@@ -63,8 +63,6 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
     Unpadded by default: the program is compiled for the inputs' real lengths (packed tokens,
     attention per sequence); ``padded=True`` runs every input at ``seq`` slots with a mask.
     ``cache``: reuse the quantized model from the on-disk cache (compiler/cache.py)."""
-    import torch
-
     from compiler.models import load_model
 
     config = config or MachineConfig()
@@ -108,17 +106,8 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
     wall["simulate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with torch.no_grad():
-        out = loaded.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                           output_hidden_states=True)
-    refs = [h.float().numpy() for h in out.hidden_states]
+    refs, out = reference_run(loaded.model, ids, mask)
     wall["pytorch"] = time.perf_counter() - t
-
-    names = ["embeddings"] + [f"layer{i}" for i in range(len(layers) - 1)]
-    acc_layers = [layer_accuracy(n, s, r, mask)
-                  for n, s, r in zip(names, layers, refs, strict=True)]
-    sim_emb, ref_emb = mean_pool(layers[-1], mask), mean_pool(refs[-1], mask)
-    emb_cos = (sim_emb * ref_emb).sum(-1)
 
     t = time.perf_counter()
     timing = timing_section(prog, clock_mhz)
@@ -141,13 +130,7 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
             "dram_bytes": prog.dram_size,
             "macs": prog.meta.get("macs"),
         },
-        "accuracy": {
-            "embedding_cosine": [float(c) for c in emb_cos],
-            "embedding_cosine_min": float(emb_cos.min()),
-            "nearest_neighbour_agreement": neighbour_agreement(sim_emb, ref_emb),
-            "final_hidden_cosine": acc_layers[-1]["cosine"],
-            "layers": acc_layers,
-        },
+        "accuracy": accuracy_section(layers, refs, mask),
         "simulator": {"instructions": stats.instructions, "array_macs": stats.macs,
                       "dram_read": stats.dram_read, "dram_written": stats.dram_written},
         "wall_s": {**{f"compile.{k}": v for k, v in cm.wall_s.items()}, **wall},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from compiler.models import NAMED
 
@@ -27,6 +28,9 @@ def run(args) -> int:
     cm = compile_model(args.model, machine_from_args(args), seq_len=args.seq, batch=args.batch,
                        seed=args.seed, log=lambda m: print(m, file=sys.stderr))
     cm.program.meta["tokenizer_source"] = args.model if cm.loaded.tokenizer is not None else None
+    # Where `encore rtl` (and any later run) finds the PyTorch model for the accuracy check.
+    folder = Path(args.model)
+    cm.program.meta["model_source"] = str(folder.resolve()) if folder.is_dir() else args.model
     cm.program.save(args.output)
     prog = cm.program
     print(f"wrote {args.output}: {len(prog.instructions)} instructions, "

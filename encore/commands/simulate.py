@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _inputs(args, prog):
+def model_inputs(args, prog):
+    """(input_ids, attention_mask) of a model program: --inputs NPZ, --text, or seeded random."""
     meta = prog.meta
     if "arch" not in meta:
         raise ValueError(f"{args.program} is not a model program (its header has no meta.arch): "
@@ -58,7 +59,7 @@ def run(args) -> int:
     from isa import Program
 
     prog = Program.load(args.program)
-    ids, mask = _inputs(args, prog)
+    ids, mask = model_inputs(args, prog)
     t = time.perf_counter()
     _, stats, layers = run_functional(prog, ids, mask)
     wall = time.perf_counter() - t

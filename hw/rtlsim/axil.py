@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from cocotb.triggers import FallingEdge, ReadOnly
 
+#: The benches' clock period.
+PERIOD_NS = 10
+
 
 class AxiLiteMaster:
     def __init__(self, dut, prefix: str, clk, *, timeout: int = 1000):
@@ -60,9 +63,36 @@ STATUS_REGS = ("status", "error", "error_index", "cycles", "load_busy", "compute
                "store_busy", "retired", "hw_config")
 
 
+async def _wait_with_progress(host: AxiLiteMaster, dut, job: dict, t0: float) -> bool:
+    """Wait for the interrupt in steps of ``job["progress_cycles"]`` (a Timer: no Python per
+    clock), rewriting ``job["progress"]`` with the live retired / cycles registers after each
+    step; True if ``max_cycles`` passed first."""
+    import json
+    import time
+
+    from cocotb.triggers import First, RisingEdge, Timer
+
+    from hw.regs import OFFSETS
+
+    left = job["max_cycles"]
+    while not int(dut.irq.value):
+        if left <= 0:
+            return True
+        step = min(job["progress_cycles"], left)
+        await First(RisingEdge(dut.irq), Timer(step * PERIOD_NS, unit="ns"))
+        left -= step
+        if int(dut.irq.value):
+            break
+        live = {n: await host.read(OFFSETS[n]) for n in ("retired", "cycles")}
+        with open(job["progress"], "w") as f:
+            json.dump({**live, "wall_s": time.perf_counter() - t0}, f)
+    return False
+
+
 async def start_and_wait(host: AxiLiteMaster, dut, job: dict, guard) -> dict:
     """Write the program registers of ``job``, start it and wait for the interrupt or the
-    ``guard`` trigger; then read the status registers. Returns them with ``timed_out``,
+    ``guard`` trigger (or, when ``job["progress"]`` names a file, in steps that report
+    progress there); then read the status registers. Returns them with ``timed_out``,
     ``wall_seconds`` (START to the interrupt) and ``irq``."""
     import time
 
@@ -76,7 +106,9 @@ async def start_and_wait(host: AxiLiteMaster, dut, job: dict, guard) -> dict:
     t0 = time.perf_counter()
     await host.write(OFFSETS["ctrl"], 1)
     timed_out = False
-    if not int(dut.irq.value):
+    if job.get("progress"):
+        timed_out = await _wait_with_progress(host, dut, job, t0)
+    elif not int(dut.irq.value):
         fired = await First(RisingEdge(dut.irq), guard)
         timed_out = fired is guard
     regs = {"timed_out": timed_out, "wall_seconds": time.perf_counter() - t0}

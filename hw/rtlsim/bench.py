@@ -18,7 +18,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 
-from .axil import AxiLiteMaster, start_and_wait
+from .axil import PERIOD_NS, AxiLiteMaster, start_and_wait
 from .dram_model import AxiDram
 
 
@@ -27,7 +27,7 @@ async def run_jobs(dut):
     with open(os.environ["ENCORE_RTL_JOBS"]) as f:
         jobs = json.load(f)
     bus_bytes = len(dut.dram__wstrb)
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
     for job in jobs:
         dut.rst.value = 1
         dram = np.load(job["dram"])

@@ -18,10 +18,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Timer
 
-from .axil import AxiLiteMaster, start_and_wait
+from .axil import PERIOD_NS, AxiLiteMaster, start_and_wait
 from .hexmem import read_hex, write_hex
-
-PERIOD_NS = 10
 
 
 def thresholds(job: dict) -> dict:

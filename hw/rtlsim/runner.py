@@ -199,6 +199,10 @@ class RtlJob:
     write_latency: int | None = None  # None: the DRAM model's default (see dram_model.py)
     #: AXI error responses to inject: [(channel "r" | "b", lo, hi, resp)], see dram_model.py.
     resp_errors: list = field(default_factory=list)
+    #: A JSON file the bench rewrites every ``progress_cycles`` simulated cycles during the run
+    #: with the live ``retired`` and ``cycles`` registers and the wall time (None: no progress).
+    progress: str | None = None
+    progress_cycles: int = 200_000
 
     @classmethod
     def fixed(cls, program: Program, dram: np.ndarray, **kw) -> RtlJob:
@@ -269,7 +273,8 @@ def run_jobs(cfg: MachineConfig, jobs: list[RtlJob], *, sim: str = "verilator",
                      "out_json": str(tmp / f"out{n}.json"), "seed": job.seed,
                      "latency": list(job.latency), "ready_prob": job.ready_prob,
                      "valid_prob": job.valid_prob, "write_latency": job.write_latency,
-                     "max_cycles": job.max_cycles, "resp_errors": job.resp_errors})
+                     "max_cycles": job.max_cycles, "resp_errors": job.resp_errors,
+                     "progress": job.progress, "progress_cycles": job.progress_cycles})
     (tmp / "jobs.json").write_text(json.dumps(spec))
     mem = mem_bytes_for(max(sizes_placed)) if dram == "fast" else MEM_TIERS[0]
     build_dir = build(cfg, sim, dram, mem)
