@@ -10,9 +10,9 @@ from __future__ import annotations
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from isa.cycles import BOUNDARY_4K  # noqa: F401 - AXI4 bursts may not cross it (re-exported)
+
 BURST_INCR = 0b01
-#: AXI4 bursts may not cross a 4 KiB address boundary.
-BOUNDARY_4K = 4096
 #: AXI4 INCR bursts are at most 256 beats long.
 MAX_BURST_BEATS = 256
 

@@ -1,9 +1,13 @@
 """The one AXI4 master of the design: read arbitration between instruction fetch and the load
 DMA (AXI IDs 0 and 1), write channels from the store DMA.
 
-Reads: the AR channel is granted round-robin and held until the handshake (AXI forbids
-changing a valid request); R beats are routed by RID, so the two readers' bursts may be
-interleaved by the slave. Writes use ID 0 and INCR bursts of the full bus width.
+Reads: the load DMA has priority on the AR channel (a fetch request waits while the DMA has one
+pending), and a grant is held until the handshake (AXI forbids changing a valid request); R
+beats are routed by RID. With the fixed priority a LOAD's requests go out back to back, so its
+timing does not depend on instruction fetch, and a fetch issued during a LOAD's requests waits
+for them (and, the slave answering in request order, for their beats): the timing model
+(sim/timing/schedule.py) computes both exactly. Writes use ID 0 and INCR bursts of the full
+bus width.
 """
 
 from __future__ import annotations
@@ -40,8 +44,7 @@ class AxiPort(wiring.Component):
         axi = self.dram
         locked = Signal()
         owner = Signal()
-        prefer_fetch = Signal()
-        fetch_wins = self.fetch_ar.valid & (~self.load_ar.valid | prefer_fetch)
+        fetch_wins = self.fetch_ar.valid & ~self.load_ar.valid
         free_pick = Mux(fetch_wins, ID_FETCH, ID_LOAD)
         sel = Signal()
         m.d.comb += sel.eq(Mux(locked, owner, free_pick))
@@ -54,8 +57,6 @@ class AxiPort(wiring.Component):
             self.load_ar.ready.eq((sel == ID_LOAD) & axi.arready),
         ]
         m.d.sync += [locked.eq(axi.arvalid & ~axi.arready), owner.eq(sel)]
-        with m.If(axi.arvalid & axi.arready):
-            m.d.sync += prefer_fetch.eq(sel == ID_LOAD)
 
         m.d.comb += [
             self.fetch_r.payload.eq(axi.rdata), self.load_r.payload.eq(axi.rdata),

@@ -61,6 +61,27 @@ def dma_beats(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: i
     return whole * per_period + sum(span(i) for i in range(rest))
 
 
+#: AXI4 bursts may not cross this boundary (bytes); a DMA row that does is split in two bursts.
+BOUNDARY_4K = 4096
+
+
+def dma_bursts(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int) -> int:
+    """Read / write bursts of a 2-D transfer: one per row, two for a row whose bus-aligned span
+    crosses a 4 KiB boundary (hw/streams.py RowGeometry). A LOAD issues them on AR in
+    consecutive cycles from its first busy cycle. ``addr_i mod 4096`` repeats with period
+    ``4096 / gcd(dram_stride, 4096)``, so the count is whole periods plus a remainder."""
+    step = dram_stride % BOUNDARY_4K
+    period = min(BOUNDARY_4K // math.gcd(step, BOUNDARY_4K) if step else 1, rows)
+
+    def split(i: int) -> int:
+        a = (dram_addr + i * dram_stride) % BOUNDARY_4K
+        beats = (a % bw + row_bytes + bw - 1) // bw
+        return int(beats * bw > BOUNDARY_4K - (a - a % bw))
+
+    whole, rest = divmod(rows, period)
+    return rows + whole * sum(split(i) for i in range(period)) + sum(split(i) for i in range(rest))
+
+
 def load_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int,
                 lat: int) -> int:
     """LOAD busy: ``lat + dma_beats(...)``: the first request in the first busy cycle, its first

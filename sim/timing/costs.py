@@ -26,6 +26,7 @@ from isa.cycles import (  # noqa: F401 - re-exported for the schedule, reports a
     array_fill_drain,
     check_hold_cycles,
     dma_beats,
+    dma_bursts,
     gemm_cycles,
     layernorm_cycles,
     load_cycles,
@@ -96,6 +97,9 @@ class Cost:
     macs: int = 0
     dram_read: int = 0
     dram_written: int = 0
+    #: LOAD: read bursts it requests on AR, one per cycle from its first busy cycle (the
+    #: cycles it holds the AR channel against instruction fetch); 0 for every other opcode.
+    read_bursts: int = 0
 
 
 class CostError(ValueError):
@@ -124,7 +128,9 @@ def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
                          cfg.dram_bytes_per_cycle, cfg.dram_latency)
         nbytes = ins.rows * row_bytes
         if op == Opcode.LOAD:
-            return Cost(cycles, Unit.LOAD_DMA, dram_read=nbytes)
+            bursts = dma_bursts(ins.rows, row_bytes, ins.dram_addr, ins.dram_stride,
+                                cfg.dram_bytes_per_cycle)
+            return Cost(cycles, Unit.LOAD_DMA, dram_read=nbytes, read_bursts=bursts)
         return Cost(cycles, Unit.STORE_DMA, dram_written=nbytes)
     if op == Opcode.GEMM:
         _positive(ins, "rows", "kblocks")

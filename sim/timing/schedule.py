@@ -8,8 +8,12 @@ constants in costs.py):
   request per cycle, and only while fewer than ``FETCH_DEPTH`` instructions are requested or
   buffered (request i waits until instruction i - FETCH_DEPTH has been dispatched); its word
   arrives ``dram_latency`` (+ beats - 1) later, one beat per cycle, and the dispatcher can take
-  it ``FETCH_BUFFER_CYCLES`` after that. Fetch requests are assumed not to collide with the load
-  DMA's on the shared read channel (the RTL arbitrates round robin: see docs/timing.md).
+  it ``FETCH_BUFFER_CYCLES`` after that. The read channel is shared with the load DMA, which
+  has priority: a request that falls in a LOAD's request window (its ``read_bursts`` cycles
+  from its first busy cycle) waits until the window ends, and a word requested after a LOAD's
+  requests comes after the LOAD's last beat (the DRAM answers in request order). A LOAD's own
+  timing does not depend on fetch (exact for ``dram_bytes_per_cycle >= 16`` and
+  ``dram_latency >= FETCH_DEPTH - 1``: see docs/timing.md).
 * **Dispatch**: one instruction per cycle in program order into its queue (load, compute or
   store), which holds at most ``queue_depth`` instructions that have not started; an
   instruction for a full queue stalls the dispatcher until that queue's oldest waiting
@@ -113,6 +117,8 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
     request = FETCH_FIRST_REQUEST - 1  # cycle of the previous fetch request
     arrived = -word_beats  # cycle of the previous word's last beat
     dispatched = deque(maxlen=FETCH_DEPTH)  # dispatch cycles of the last FETCH_DEPTH
+    # LOADs not yet passed by a fetch request: (start, last AR cycle, last beat), time order.
+    loads: deque[tuple[int, int, int]] = deque()
     next_dispatch = 0  # earliest dispatch cycle of the next instruction (order, holds)
     for i, ins in enumerate(instructions):
         q = ins.queue
@@ -133,6 +139,10 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
         request += 1
         if len(dispatched) == FETCH_DEPTH:
             request = max(request, dispatched[0] + 1)
+        while loads and loads[0][0] < request:  # a LOAD whose requests began by then
+            _, ar_last, last_beat = loads.popleft()
+            request = max(request, ar_last + 1)
+            arrived = max(arrived, last_beat)
         arrived = max(request + lat + word_beats - 1, arrived + word_beats)
         # Dispatcher: in order, one per cycle, stall while the target queue is full.
         win = window[q]
@@ -153,6 +163,8 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
             pops_done[ch] = k + 1
             s = max(s, pushes[ch][k])
         e = s + START_CYCLES + cost.cycles
+        if cost.read_bursts:
+            loads.append((s, s + cost.read_bursts, e - 1))
         if ins.op in RUNTIME_CHECKED:
             next_dispatch = max(next_dispatch, s + check_hold_cycles(ins.op, _blocks(ins)))
         for flag, other in (("push_prev", prev), ("push_next", nxt)):
