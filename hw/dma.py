@@ -27,7 +27,9 @@ from .streams import ADDR_LAYOUT, RowGeometry, log2_exact, max_beats, write_layo
 
 def _lane_mask(cols, dim: int, lane_bits: int):
     """All-ones in lanes < cols, zeros above (``dim`` lanes of ``lane_bits``)."""
-    ones, zeros = Const(-1, lane_bits), Const(0, lane_bits)
+    # unsigned: Const(-1, n) would be signed(n), and a Mux of it with an unsigned zero is
+    # signed(n + 1), which would misalign every lane of the Cat by one bit more.
+    ones, zeros = Const((1 << lane_bits) - 1, lane_bits), Const(0, lane_bits)
     return Cat(*[Mux(cols > lane, ones, zeros) for lane in range(dim)])
 
 

@@ -47,3 +47,32 @@ def test_many_random_programs_on_the_rtl(dim, tmp_path):
     skip_unless("verilator")
     found = run_on_rtl(_cases(dim, range(100, 160), range(3 * len(INVALID))), workdir=tmp_path)
     assert not found, "\n".join(found)
+
+
+@pytest.mark.rtl
+def test_load_zero_fills_the_lanes_past_cols(tmp_path):
+    """Found by the random programs (seed 137): a LOAD of cols < DIM into the scratchpad or
+    the accumulator must write zeros, not the next DRAM bytes' low bits, into lanes >= cols."""
+    import numpy as np
+
+    from hw.rtlsim.runner import RtlJob, run_jobs
+    from isa import Instruction, Mem, Opcode, Program
+    from sim.functional import run_program
+
+    skip_unless("verilator")
+    cfg = small_config(4)
+    init = np.full(1024, 0xFF, dtype=np.uint8).tobytes()  # every bit of the next lane set
+    progs = []
+    for mem, cols in ((Mem.SP, 1), (Mem.SP, 3), (Mem.ACC, 2)):
+        nb = 4 * (4 if mem == Mem.ACC else 1)
+        load = Instruction(Opcode.LOAD, mem=mem, sram_addr=5, rows=3, cols=cols, dram_addr=3,
+                           dram_stride=7, push_next=1)
+        nop = Instruction(Opcode.NOP, pop_prev=1, push_next=1)
+        store = Instruction(Opcode.STORE, mem=mem, sram_addr=5, rows=3, cols=4,
+                            dram_addr=512, dram_stride=nb, pop_prev=1)
+        progs.append(Program(config=cfg, instructions=[load, nop, store], dram_init=init,
+                             dram_size=1024))
+    results = run_jobs(cfg, [RtlJob.fixed(p, p.new_dram()) for p in progs], workdir=tmp_path)
+    for prog, res in zip(progs, results, strict=True):
+        func, _ = run_program(prog)
+        assert res.dram[512:560].tolist() == func.dram[512:560].tolist(), prog.instructions[0]
