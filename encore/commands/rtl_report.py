@@ -44,7 +44,8 @@ def describe_difference(diff: dict) -> str:
              if diff["row"] is not None else
              f"tensor {diff['tensor']} (padding byte {diff['byte']})" if diff["tensor"] else
              f"byte {diff['byte']} (outside every tensor)")
-    return (f"DRAM differs from the functional simulator in {diff['bytes_differing']} bytes; "
+    n = diff["bytes_differing"]
+    return (f"DRAM differs from the functional simulator in {n} byte{'s' * (n != 1)}; "
             f"the first difference is {where}: RTL {diff['rtl']}, functional simulator "
             f"{diff['functional']}")
 
