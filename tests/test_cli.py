@@ -189,8 +189,8 @@ def test_rtl_disagreeing_with_the_functional_simulator_exits_6(linear_file, monk
     out = prog.tensor("y")
     _fake_rtl(monkeypatch, {}, lambda dram: dram.__setitem__(out.addr, 1))
     assert main(["rtl", str(path)]) == errors.RTL_MISMATCH
-    assert "DRAM differs from the functional simulator in 1 bytes, first at [" in \
-        _one_error_line(capsys, "rtl")
+    assert "DRAM differs from the functional simulator in 1 byte; the first difference is " \
+        "tensor y element [0, 0]: RTL " in _one_error_line(capsys, "rtl")
     _fake_rtl(monkeypatch, {"timed_out": True})
     assert main(["rtl", str(path), "--max-cycles", "9"]) == errors.RTL_MISMATCH
     assert "did not finish within 9 cycles" in _one_error_line(capsys, "rtl")
