@@ -185,23 +185,24 @@ class _Gen:
         rows, blocks = self.i(1, self.rows_max), self.i(1, 3)
         n = rows * blocks
         nparam = PARAM_ROWS_PER_BLOCK[op] * blocks + (op == Opcode.LAYERNORM)
-        f = {"src": self.tile(Mem.ACC, n), "rows": rows, "blocks": blocks,
-             "param": self.tile(Mem.ACC, nparam)}
-        if op == Opcode.RESADD:
+        src = self.tile(Mem.ACC, n)
+        f = {"src": src, "rows": rows, "blocks": blocks, "param": self.tile(Mem.ACC, nparam)}
+        if op == Opcode.RESADD:  # its ACC result must not overwrite its parameters
+            f["param"] = self._free_acc(nparam, [(src, n)])
             f["res"] = self.tile(Mem.SP, n)
-            f["dst"] = f["src"] if self.rng.random() < 0.5 else self._free_acc(
-                n, [(f["src"], n), (f["param"], nparam)])
+            other = self._free_acc(n, [(src, n), (f["param"], nparam)])
+            f["dst"] = src if other is None or self.rng.random() < 0.5 else other
         else:
             f["dst"] = self.tile(Mem.SP, n)
         return f
 
-    def _free_acc(self, n: int, used: list[tuple[int, int]]) -> int:
-        """An ACC tile of n rows overlapping none of ``used`` (the instruction's own reads)."""
-        for _ in range(100):
+    def _free_acc(self, n: int, used: list[tuple[int, int]]) -> int | None:
+        """An ACC tile of n rows overlapping none of ``used`` (None if none is found)."""
+        for _ in range(1000):
             a = self.tile(Mem.ACC, n)
             if all(a + n <= lo or lo + m <= a for lo, m in used):
                 return a
-        return used[0][0]  # dst == src: always allowed
+        return None
 
     def vector(self, op: Opcode, f: dict | None = None, params: np.ndarray | None = None) -> int:
         f = f or self.vector_fields(op)
