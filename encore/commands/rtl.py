@@ -85,10 +85,14 @@ def _inputs(program: Program, args) -> tuple[dict[str, np.ndarray], tuple | None
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_program(Program.load(args.program), args)
+
+
+def run_program(program: Program, args: argparse.Namespace) -> int:
+    """``encore rtl`` on a program already in memory (``args.program`` only names it)."""
     from hw.rtlsim.runner import RtlJob, run_jobs, simulator_available
     from hw.top import check_config
 
-    program = Program.load(args.program)
     check_config(program.config)
     reason = simulator_available(args.simulator)
     if reason:

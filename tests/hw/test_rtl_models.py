@@ -1,40 +1,128 @@
-"""A compiled encoder on the RTL: ``encore compile`` a 1-layer BERT (hidden 10, 2 heads of 5
-columns: 2 head blocks at DIM 4, hidden and head size not multiples of DIM) at seq 8, then
-``encore rtl`` runs every instruction (embedding LayerNorm, QKV, ATTN, projection + RESADD +
-LAYERNORM, FFN) on Verilator: exit 0 and DRAM equal to the functional simulator's."""
+"""Compiled encoders on the RTL through ``encore rtl --json``: every instruction (embedding
+LayerNorm, QKV, ATTN, projection + RESADD + LAYERNORM, FFN) on Verilator, DRAM byte-equal to the
+functional simulator, the RTL's cycle counter equal to the timing model's at the program's fixed
+DRAM latency, and the final hidden states' cosine against PyTorch FP32 reported (equal to the
+functional simulator's, since the DRAM is).
+
+Default run: a 1-layer BERT (hidden 10, 2 heads of 5 columns: hidden and head size not
+multiples of DIM) at DIM 4 through ``encore compile`` + ``encore rtl``, and an unpadded
+DistilBERT batch of two lengths (not multiples of DIM) at DIM 8. ``--runslow``: 2-layer BERT
+and RoBERTa configurations, padded and unpadded, at DIM 4 and 8."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
-from encore.cli import main
+from encore.cli import build_parser, main
+from encore.commands import rtl
+from encore.errors import run_command
+from isa import Program
 from tests.helpers import save_bert
 
-from .rtl_cases import skip_unless
+from .rtl_cases import skip_unless, small_config
 
 pytestmark = pytest.mark.rtl
 
 
-def _compile_and_run(tmp_path, capsys, *, seq: int, layers: int) -> str:
-    skip_unless("verilator")
-    folder = save_bert(tmp_path / "m", hidden=10, heads=2, ffn=13, layers=layers, max_pos=64,
-                       seed=1)
-    prog = tmp_path / "t.encore"
-    # the sizes of tests/hw/rtl_cases.small_config(4): the same (cached) Verilator build
-    assert main(["compile", "--model", str(folder), "--seq", str(seq), "--dim", "4",
-                 "--sp-kib", "4", "--acc-kib", "4", "-o", str(prog)]) == 0
-    capsys.readouterr()
-    rc = main(["rtl", str(prog)])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    assert "DRAM matches the functional simulator bit for bit" in out
-    return out
+def _check(tmp_path, capsys, prog, extra=()) -> dict:
+    """``encore rtl`` on a program file, or on a Program in memory (unpadded programs: their
+    header does not pass isa/program_checks.py yet, so they do not load from a file)."""
+    out_json = tmp_path / "rtl.json"
+    name = "(unpadded, in memory)" if isinstance(prog, Program) else str(prog)
+    argv = ["rtl", name, "--json", str(out_json), "--no-progress", *extra]
+    if isinstance(prog, Program):
+        args = build_parser().parse_args(argv)
+        rc = run_command("rtl", lambda: rtl.run_program(prog, args))
+    else:
+        rc = main(argv)
+    out = capsys.readouterr()
+    assert rc == 0, out.out + out.err
+    rep = json.loads(out_json.read_text())
+    assert rep["dram_equal"] is True and rep["error"] is None and rep["error_index"] is None
+    assert rep["fixed_latency"] and rep["cycles"] == rep["model_cycles"], rep
+    assert rep["retired"] == rep["instructions"]
+    acc = rep["accuracy"]
+    assert acc is not None and len(acc["layers"]) >= 2
+    # A tiny random model quantized to int8: far from FP32-exact, but clearly the same function.
+    assert acc["final_hidden_cosine"] > 0.9, acc
+    assert "DRAM matches the functional simulator bit for bit" in out.out
+    return rep
+
+
+def _func_cosine(prog: Program, inputs: str) -> float:
+    """The functional simulator's final-hidden cosine for the same inputs (encore/accuracy.py)."""
+    from compiler.models import load_model
+    from encore.accuracy import accuracy_section, reference_run
+    from encore.host import run_functional
+
+    with np.load(inputs) as data:
+        ids, mask = data["input_ids"], data["attention_mask"]
+    _, _, layers = run_functional(prog, ids, mask)
+    refs, _ = reference_run(load_model(prog.meta["model_source"]).model, ids, mask)
+    return accuracy_section(layers, refs, mask)["final_hidden_cosine"]
+
+
+def _compile_api(tmp_path, dim: int, *, kind: str, layers: int, hidden: int, heads: int,
+                 lengths: list[int], seq: int, padded: bool):
+    """Compile with compiler.compile_model (batches of given lengths) for the RTL tests'
+    machine; returns the program (a file when padded) and an inputs NPZ (random ids,
+    right-padded mask)."""
+    from compiler import compile_model
+
+    folder = save_bert(tmp_path / "m", hidden=hidden, heads=heads, ffn=hidden + 3,
+                       layers=layers, max_pos=64, seed=2, kind=kind)
+    cm = compile_model(str(folder), small_config(dim), seq_len=seq, lengths=lengths,
+                       padded=padded, batch=len(lengths), cache=False)
+    cm.program.meta["model_source"] = str(folder)
+    path = tmp_path / "m.encore"
+    if padded:
+        cm.program.save(path)
+    rng = np.random.default_rng(3)
+    pad = cm.program.meta["pad_id"]
+    mask = (np.arange(seq)[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)
+    ids = np.where(mask == 1, rng.integers(3, 1000, size=mask.shape), pad).astype(np.int64)
+    np.savez(tmp_path / "in.npz", input_ids=ids, attention_mask=mask)
+    return (path if padded else cm.program), str(tmp_path / "in.npz")
 
 
 def test_compiled_bert_layer_runs_on_the_rtl(tmp_path, capsys):
-    _compile_and_run(tmp_path, capsys, seq=8, layers=1)
+    skip_unless("verilator")
+    folder = save_bert(tmp_path / "m", hidden=10, heads=2, ffn=13, layers=1, max_pos=64, seed=1)
+    prog = tmp_path / "t.encore"
+    # the sizes of tests/hw/rtl_cases.small_config(4): the same (cached) Verilator build
+    assert main(["compile", "--model", str(folder), "--seq", "8", "--dim", "4",
+                 "--sp-kib", "4", "--acc-kib", "4", "-o", str(prog)]) == 0
+    capsys.readouterr()
+    rep = _check(tmp_path, capsys, prog)
+    assert rep["accuracy"]["model"] == str(folder.resolve())
+
+
+def test_unpadded_distilbert_batch_dim8(tmp_path, capsys):
+    skip_unless("verilator")
+    prog, inputs = _compile_api(tmp_path, 8, kind="distilbert", layers=1, hidden=12, heads=2,
+                                lengths=[5, 11], seq=11, padded=False)
+    rep = _check(tmp_path, capsys, prog, ["--inputs", inputs])
+    assert rep["accuracy"]["final_hidden_cosine"] == pytest.approx(_func_cosine(prog, inputs),
+                                                                   abs=1e-12)
+
+
+SLOW_CASES = [  # (dim, kind, layers, hidden, heads, lengths, seq, padded)
+    (4, "bert", 2, 10, 2, [21], 21, True),
+    (4, "roberta", 1, 12, 3, [7, 3], 7, False),
+    (4, "distilbert", 2, 9, 3, [6, 9, 2], 9, True),
+    (8, "bert", 2, 20, 4, [13, 6], 13, True),
+    (8, "roberta", 2, 12, 2, [9, 4], 9, False),
+]
 
 
 @pytest.mark.slow
-def test_compiled_two_layer_bert_runs_on_the_rtl_seq_21(tmp_path, capsys):
-    _compile_and_run(tmp_path, capsys, seq=21, layers=2)
+@pytest.mark.parametrize("case", SLOW_CASES, ids=lambda c: f"{c[1]}-dim{c[0]}-{c[5]}")
+def test_compiled_encoders_on_the_rtl(tmp_path, capsys, case):
+    skip_unless("verilator")
+    dim, kind, layers, hidden, heads, lengths, seq, padded = case
+    path, inputs = _compile_api(tmp_path, dim, kind=kind, layers=layers, hidden=hidden,
+                                heads=heads, lengths=lengths, seq=seq, padded=padded)
+    _check(tmp_path, capsys, path, ["--inputs", inputs])
