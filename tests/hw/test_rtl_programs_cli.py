@@ -1,7 +1,7 @@
 """``encore rtl``'s report without a simulator build: the RTL run is replaced by the functional
 simulator's DRAM (optionally altered) and the timing model's cycles, so the JSON fields, the
 mismatch messages and the exit statuses are checked in milliseconds. The real runs are in
-test_rtl_model.py and test_commands.py."""
+test_rtl_models.py and test_commands.py."""
 
 from __future__ import annotations
 
