@@ -37,7 +37,8 @@ def _fake_rtl(monkeypatch, alter=None, cycles_delta=0, error=ErrorCode.NONE, err
             cycles = sim.timing.estimate(job.program).cycles + cycles_delta
             out.append(runner.RtlResult(dram=dram, regs={
                 "timed_out": False, "wall_seconds": 0.5, "error": int(error),
-                "error_index": error_index, "cycles": cycles, "retired": len(job.program.instructions),
+                "error_index": error_index, "cycles": cycles,
+                "retired": len(job.program.instructions),
                 "load_busy": 1, "compute_busy": 2, "store_busy": 3}))
         return out
 
