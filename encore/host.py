@@ -51,14 +51,13 @@ def embedding_input(program: Program, dram: np.ndarray | None, ids: np.ndarray,
     # The embedding tables are constants: read them from the image without building a DRAM,
     # and widen only the rows the ids pick.
     src = dram if dram is not None else np.frombuffer(program.dram_init, dtype=np.uint8)
-    word = program.read_tensor(src, "host.word_emb")
-    pos = program.read_tensor(src, "host.pos_emb")
     if meta["arch"] == "roberta":
         keep = (ids != meta["pad_id"]).astype(np.int64)
         positions = np.cumsum(keep, axis=1) * keep + meta["pad_id"]
     else:
         positions = np.broadcast_to(np.arange(t), (b, t))
-    e = word[ids].astype(np.int64) + pos[positions].astype(np.int64)
+    e = (program.read_tensor_rows(src, "host.word_emb", ids).astype(np.int64)
+         + program.read_tensor_rows(src, "host.pos_emb", positions).astype(np.int64))
     if "host.type_emb" in program.tensors:
         e = e + program.read_tensor(src, "host.type_emb").astype(np.int64)[0]
     return e[packed_rows(program, mask)]

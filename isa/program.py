@@ -142,6 +142,17 @@ class Program:
         arr = np.frombuffer(raw, dtype=np.dtype(DTYPES[t.dtype]).newbyteorder("<"))
         return from_blocked(arr.reshape(nb, t.rows, dim).astype(DTYPES[t.dtype]), t.cols)
 
+    def read_tensor_rows(self, dram: np.ndarray, name: str, rows: np.ndarray) -> np.ndarray:
+        """``read_tensor(dram, name)[rows]`` without reading the whole tensor (for gathers
+        from large tables, such as the embeddings)."""
+        t = self.tensor(name)
+        dim = self.config.dim
+        nb = nblocks(t.cols, dim)
+        raw = np.asarray(dram[t.addr : t.addr + t.nbytes(dim)], dtype=np.uint8)
+        blocked = raw.view(np.dtype(DTYPES[t.dtype]).newbyteorder("<")).reshape(nb, t.rows, dim)
+        picked = blocked[:, np.asarray(rows).reshape(-1), :].astype(DTYPES[t.dtype])
+        return from_blocked(picked, t.cols).reshape(*np.shape(rows), t.cols)
+
     # -- statistics -------------------------------------------------------------------------
     def opcode_histogram(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -93,7 +93,8 @@ async def start_and_wait(host: AxiLiteMaster, dut, job: dict, guard) -> dict:
     """Write the program registers of ``job``, start it and wait for the interrupt or the
     ``guard`` trigger (or, when ``job["progress"]`` names a file, in steps that report
     progress there); then read the status registers. Returns them with ``timed_out``,
-    ``wall_seconds`` (START to the interrupt) and ``irq``."""
+    ``wall_seconds`` (START to the interrupt), ``cpu_seconds`` (the simulator process's CPU
+    time over the same span: what the run costs whatever else shares the machine) and ``irq``."""
     import time
 
     from cocotb.triggers import First, RisingEdge
@@ -103,7 +104,7 @@ async def start_and_wait(host: AxiLiteMaster, dut, job: dict, guard) -> dict:
     await host.write(OFFSETS["prog_addr"], job["prog_addr"])
     await host.write(OFFSETS["prog_len"], job["prog_len"])
     await host.write(OFFSETS["dram_size"], job["dram_size"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     await host.write(OFFSETS["ctrl"], 1)
     timed_out = False
     if job.get("progress"):
@@ -111,7 +112,8 @@ async def start_and_wait(host: AxiLiteMaster, dut, job: dict, guard) -> dict:
     elif not int(dut.irq.value):
         fired = await First(RisingEdge(dut.irq), guard)
         timed_out = fired is guard
-    regs = {"timed_out": timed_out, "wall_seconds": time.perf_counter() - t0}
+    regs = {"timed_out": timed_out, "wall_seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0}
     for name in STATUS_REGS:
         regs[name] = await host.read(OFFSETS[name])
     regs["irq"] = int(dut.irq.value)

@@ -40,9 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from isa import INSTR_BYTES, ErrorCode, Instruction, MachineConfig, Opcode, Queue
-from isa.opcodes import NEIGHBOURS
+from isa.cycles import BOUNDARY_4K
+from isa.fields import DEP_FLAGS
+from isa.opcodes import NEIGHBOURS, QUEUE_OF
 
-from ..checks import missing_neighbour, static_error
+from ..checks import dram_range_error, missing_neighbour, static_error
 from ..errors import SimError
 from .costs import (
     FETCH_BUFFER_CYCLES,
@@ -59,6 +61,8 @@ from .costs import (
 )
 
 _NEIGHBOURS = NEIGHBOURS
+_QUEUE_OF = QUEUE_OF
+_DMA = (Opcode.LOAD, Opcode.STORE)
 
 
 @dataclass
@@ -121,9 +125,17 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
     loads: deque[tuple[int, int, int]] = deque()
     next_dispatch = 0  # earliest dispatch cycle of the next instruction (order, holds)
     for i, ins in enumerate(instructions):
-        q = ins.queue
+        op = ins.op
+        q = _QUEUE_OF.get(op, Queue.COMPUTE)
         f = ins.f
-        key = (ins.op, *f.values())
+        dma = op in _DMA
+        # A DMA's cost and checks depend on its DRAM address only through the address modulo
+        # 4 KiB (its beats on the bus width, a multiple of which 4 KiB is; a LOAD's bursts on
+        # its rows' 4 KiB crossings) and the DRAM range check, made on every DMA below.
+        key = (op, *f.values()) if not dma else (op, f["mem"], f["sram_addr"], f["rows"],
+                                                 f["cols"], f["dram_stride"],
+                                                 f["dram_addr"] % BOUNDARY_4K,
+                                                 *(f[d] for d in DEP_FLAGS))
         prev, nxt = _NEIGHBOURS[q]
         cost = cost_cache.get(key)
         if cost is None:
@@ -133,8 +145,13 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
             except CostError as e:  # pragma: no cover - static_error rejects these first
                 raise SimError(ErrorCode.BAD_FIELD, i, str(e), ins) from None
             cost_cache[key] = cost
-        elif f["pop_prev"] or f["pop_next"]:
-            _check(ins, i, cfg, None, pushes, pops_done)
+        else:
+            if f["pop_prev"] or f["pop_next"]:  # flags towards missing queues: in the key
+                _check_tokens(ins, i, q, pushes, pops_done)
+            if dma and dram_size is not None:
+                err = dram_range_error(ins, dram_size)
+                if err is not None:
+                    raise SimError(err[0], i, err[1], ins)
         # Fetch: one request per cycle, at most FETCH_DEPTH requested or buffered.
         request += 1
         if len(dispatched) == FETCH_DEPTH:
@@ -165,8 +182,8 @@ def schedule(instructions: list[Instruction], cfg: MachineConfig,
         e = s + START_CYCLES + cost.cycles
         if cost.read_bursts:
             loads.append((s, s + cost.read_bursts, e - 1))
-        if ins.op in RUNTIME_CHECKED:
-            next_dispatch = max(next_dispatch, s + check_hold_cycles(ins.op, _blocks(ins)))
+        if op in RUNTIME_CHECKED:
+            next_dispatch = max(next_dispatch, s + check_hold_cycles(op, _blocks(ins)))
         for flag, other in (("push_prev", prev), ("push_next", nxt)):
             if f[flag]:
                 pushes[(q, other)].append(e)
@@ -195,14 +212,18 @@ def _check(ins: Instruction, i: int, cfg: MachineConfig, dram_size: int | None,
     msg = missing_neighbour(ins)
     if msg is not None:
         raise SimError(ErrorCode.DEPENDENCY, i, msg, ins)
-    q = ins.queue
+    _check_tokens(ins, i, ins.queue, pushes, pops_done)
+    err = static_error(ins, cfg, dram_size)
+    if err is not None:
+        raise SimError(err[0], i, err[1], ins)
+
+
+def _check_tokens(ins: Instruction, i: int, q: Queue, pushes: dict, pops_done: dict) -> None:
+    """DEPENDENCY if a pop flag of ``ins`` finds no earlier push on its channel."""
     for flag, other in zip(("pop_prev", "pop_next"), _NEIGHBOURS[q], strict=True):
         if ins.f[flag] and pops_done[(other, q)] >= len(pushes[(other, q)]):
             raise SimError(ErrorCode.DEPENDENCY, i, f"{flag}: no token from the {other.name} "
                            "queue was pushed earlier in program order", ins)
-    err = static_error(ins, cfg, dram_size)
-    if err is not None:
-        raise SimError(err[0], i, err[1], ins)
 
 
 def _blocks(ins: Instruction) -> int:
