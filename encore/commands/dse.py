@@ -1,8 +1,9 @@
 """``encore dse``: explore machine configurations with the timing model on a Dask cluster.
 
 Each point of --space is timed on every --model for --seq (or every length bucket of --lengths),
-its FPGA resources on --target come from measured reports (--area-reports) or the analytic model
-(encore/dse/area.py), and the best point under --budget is printed as the commands that
+its FPGA resources on --target (a target of encore fpga) come from measured reports
+(--area-reports, e.g. benchmarks/dse_area_reports.json), a model fitted to them, or the analytic
+model (encore/dse/area.py), and the best point under --budget is printed as the commands that
 reproduce it. A local cluster with one worker per core starts by default; --address joins a
 running one; --workers 0 runs serially in this process. Writes points.csv, dse.json,
 results.jsonl (resumable: rerun with the same --out to continue) and pareto.png to --out.

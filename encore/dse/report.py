@@ -78,7 +78,9 @@ def finish(out: Path, rows: list[dict], meta: dict, objective: str, json_path: s
     for r in rows:
         r["objective"] = objective_value(r, objective) if r["status"] == "ok" else None
     ok = [r for r in rows if r["status"] == "ok"]
-    best = min(ok, key=lambda r: r["objective"]) if ok else None
+    # ties (e.g. more DRAM bandwidth than the point uses) go to the smaller, narrower, slower
+    best = min(ok, key=lambda r: (r["objective"], r["area"], r["dram_bw"], r["clock_mhz"]),
+               default=None)
     front = pareto(rows)
     write_csv(out / "points.csv", rows)
     data = {**meta, "objective": objective, "points": rows,
