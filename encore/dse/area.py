@@ -40,12 +40,12 @@ SCORE_BITS = 33
 
 #: Priors: resource -> (a per PE, b per vector lane, c fixed). a: what one PE synthesizes to
 #: (benchmarks/dse_area.py pe: an int8 multiply in one MULT18X18D / DSP48, the partial-sum adder,
-#: two weight registers); dsp b: about nine 32 x 32 products per lane (4 DSP blocks each) in the
-#: vector engines; the other b and c are guesses (Xilinx c about 2/3 of the ECP5 LUT4 count
-#: fitted to the DIM 4 measurement, for 6-input LUTs). Fitted values replace b and c.
+#: two weight registers). ECP5 b and c: the fit to the two measured whole accelerators of
+#: benchmarks/dse_area_reports.json (DIM 4 and 8, rounded); Xilinx: the same, LUTs x 2/3 for
+#: 6-input LUTs (a guess: no whole-accelerator Xilinx synthesis is measured). Fits replace b, c.
 COEFFS: dict[str, dict] = {
-    "ecp5": {"lut": (30, 900, 9000), "ff": (45, 500, 7000), "dsp": (1, 38, 4)},
-    "xilinx": {"lut": (10, 600, 25000), "ff": (25, 500, 8000), "dsp": (1, 38, 4)},
+    "ecp5": {"lut": (30, 5655, 18459), "ff": (45, 2513, 0), "dsp": (1, 34, 20)},
+    "xilinx": {"lut": (10, 3770, 12300), "ff": (25, 2513, 0), "dsp": (1, 34, 20)},
 }
 FMAX_MHZ = {"ecp5": 100.0, "xilinx-xc7": 200.0, "xilinx-xcup": 300.0}
 DESIGN_KEYS = ("dim", "sp_kib", "acc_kib", "dram_bytes", "target")
