@@ -268,3 +268,17 @@ def test_one_compile_per_program_not_per_point(tiny, tmp_path, monkeypatch):
     lat = {int(x["key"].split("|")[1]): x["record"]["cycles"] / (row["clock_mhz"] * 1e3)
            for x in lines if x["key"].endswith(stem)}
     assert row["latency_ms"] == pytest.approx((3 * lat[16] + lat[32]) / 4, rel=1e-12)
+
+
+def test_a_tie_for_best_goes_to_the_narrower_slower_point(tmp_path):
+    from encore.dse import report
+
+    base = {"status": "ok", "latency_ms": 5.0, "area": 0.5, "dim": 8, "sp_kib": 64,
+            "acc_kib": 64, "max_seq": 512, "queue_depth": 16, "cycles": 1, "utilization": 0.5,
+            "dram_bytes": 1, "lut": 1, "ff": 1, "dsp": 1, "bram": 1, "fmax_mhz": 300.0,
+            "area_source": "analytic", "reason": ""}
+    rows = [{**base, "point": f"bw {bw} clk {clk}", "dram_bw": bw, "clock_mhz": clk}
+            for bw, clk in ((64, 200.0), (32, 200.0), (32, 100.0))]
+    meta = {"models": ["m"], "workload": "seq 16", "target": "xilinx-xcup"}
+    best, _, _ = report.finish(tmp_path, rows, meta, "latency", None)
+    assert best["point"] == "bw 32 clk 100.0"
