@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,11 +24,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(cmd: list[str]) -> float:
+def run(cmd: list[str], loads: dict, name: str) -> float:
+    """Wall seconds of one ``encore`` command; records the 1-minute load average before and
+    after it (the machine may be shared: wall times scale with the load)."""
+    before = os.getloadavg()[0]
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "encore.cli", *cmd], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    loads[name] = [round(before, 2), round(os.getloadavg()[0], 2)]
+    print(f"{name}: {wall:.1f} s (load average {before:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after)", file=sys.stderr, flush=True)
+    return wall
 
 
 def costs(results: Path) -> tuple[dict, list]:
@@ -63,7 +71,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="minilm-l6")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--space", default="dim=8,16 dram-bw=8,16,32,64")
+    ap.add_argument("--space", default="dim=8,16 sp-kib=128,512 dram-bw=16,64")
     ap.add_argument("--only", choices=("dse", "bench", "none"), help="time one command only "
                     "(none: only predict from --predict)")
     ap.add_argument("--predict", metavar="RESULTS.jsonl",
@@ -72,21 +80,27 @@ def main() -> int:
     base = ROOT / "results" / "dse_scaling"
     if args.only != "none":
         shutil.rmtree(base, ignore_errors=True)
-    out = {}
+    out = {"cpus": os.cpu_count()}
+    loads = out["load_average"] = {}
     for name, w in (("serial", 0), ("distributed", args.workers)):
         d = base / f"dse-{name}"
         if args.only in ("bench", "none"):
             continue
         out[f"dse_{name}_s"] = run(["dse", "--model", args.model, "--seq", "128", "--space",
                                     args.space + " clock-mhz=100", "--workers", str(w),
-                                    "--target", "xczu9eg", "--no-progress", "--out", str(d)])
+                                    "--target", "xilinx-xcup", "--no-progress", "--out", str(d)],
+                                   loads, f"dse_{name}")
     for name, w in (("serial", 0), ("distributed", args.workers)):
         b = base / f"bench-{name}"
         if args.only in ("dse", "none"):
             continue
         out[f"bench_{name}_s"] = run(["bench", "--models", args.model, "--seq", "128", "--dims",
                                       "8,16", "--bandwidths", "8,16,32,64", "--no-torch",
-                                      "--no-plots", "--workers", str(w), "--out", str(b)])
+                                      "--no-plots", "--workers", str(w), "--out", str(b)],
+                                     loads, f"bench_{name}")
+    for kind in ("dse", "bench"):
+        if f"{kind}_distributed_s" in out:
+            out[f"{kind}_speedup"] = out[f"{kind}_serial_s"] / out[f"{kind}_distributed_s"]
     results = Path(args.predict) if args.predict else base / "dse-serial" / "results.jsonl"
     if results.is_file():
         compile_s, points = costs(results)

@@ -47,7 +47,7 @@ def test_bad_space_is_a_clear_error(spec, message, tmp_path, capsys):
     (["--budget", "luts=10"], "--budget 'luts=10' is not RESOURCE=N with RESOURCE one of"),
     (["--budget", "dsp=-1"], "--budget 'dsp=-1': expected a number > 0"),
     (["--target", "ice40"], "--target 'ice40' is not known: expected one of ecp5-25k"),
-    (["--workers", "-1"], "--workers -1 is invalid: expected >= 0"),
+    (["--workers", "-1", "--target", "xilinx-xcup"], "--workers -1 is invalid: expected >= 0"),
 ])
 def test_bad_budget_target_and_engine_are_clear_errors(extra, message, tmp_path, capsys):
     argv = ["dse", "--model", "bert-base", "--space", SPACE, "--out", str(tmp_path), *extra]
@@ -57,9 +57,19 @@ def test_bad_budget_target_and_engine_are_clear_errors(extra, message, tmp_path,
 
 
 def test_default_clock_above_the_ecp5_fmax_is_reported_as_the_reason(tmp_path, capsys):
-    rc = main(["dse", "--model", "bert-base", "--space", "dim=8", "--out", str(tmp_path)])
+    roomy = [f"--budget={k}=1e7" for k in ("lut", "ff", "dsp", "bram")]
+    rc = main(["dse", "--model", "bert-base", "--space", "dim=8", "--out", str(tmp_path), *roomy])
     assert rc == BAD_INPUT
     assert "clock 200 MHz > fmax 100 MHz" in capsys.readouterr().err
+
+
+def test_nothing_fitting_the_part_is_listed_not_an_error(tiny, tmp_path, capsys):
+    assert main(["dse", "--model", tiny, "--seq", "16", "--space", "dim=8 sp-kib=64",
+                 "--workers", "0", "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "over budget: dsp " in out and "clock 200 MHz > fmax 100 MHz" in out
+    assert "no point fits the budget and compiles: see the reasons above; the smallest, " \
+        "dim=8 sp-kib=64 " in out
 
 
 def test_ranges_expand_to_allowed_values_and_large_spaces_are_searched():
@@ -75,34 +85,75 @@ def test_ranges_expand_to_allowed_values_and_large_spaces_are_searched():
     assert all(p["acc-kib"] == 256 and p["queue-depth"] == 16 for p in picked)  # defaults
 
 
-def test_area_uses_measured_reports_then_a_fit_then_the_analytic_model(tmp_path):
-    pt = {**space.defaults(), "dim": 8, "sp-kib": 64, "acc-kib": 64, "dram-bw": 16}
-    analytic = area.AreaModel("ecp5-85k").resources(pt)
-    assert analytic["area_source"] == "analytic"
-    # a 64 KiB scratchpad at DIM 8: 8192 rows x 64 bits = 16 wide x 2 deep EBR of 4096 x 4;
-    # 64 KiB accumulator: 2048 rows x 256 bits = 29 EBR of 2048 x 9; score buffer 512 x 32: one
-    ecp5 = area.PARTS["ecp5-85k"]
+def test_block_ram_counts_the_replicated_banks_and_the_score_buffer():
+    pt = {**space.defaults(), "dim": 8, "sp-kib": 64, "acc-kib": 64}
+    ecp5 = area.part("ecp5-85k")
+    # SP 64 KiB at DIM 8: 8192 rows x 64 bits = 32 EBR per bank, 6 banks (docs/rtl.md, LVT);
+    # ACC 64 KiB: 2048 rows x 256 bits = 29 EBR of 2048 x 9 per bank, 4 banks; score buffer
+    # 512 x 33 bits: one 512 x 36 EBR
     assert area.memory_blocks(ecp5, 8192, 64) == 32
     assert area.memory_blocks(ecp5, 2048, 256) == 29
-    assert area.memory_blocks(ecp5, 512, 36) == 1
-    assert analytic["bram"] == 32 + 29 + 1
-    reports = [{"dim": d, "sp_kib": 64, "acc_kib": 64, "dram_bytes": 16, "target": "ecp5-85k",
-                "lut": 1000 + 30 * d * d + 900 * d, "ff": 2000 + 40 * d * d + 500 * d,
-                "dsp": d * d + 2 * d + 4, "bram": 70, "fmax_mhz": 80.0} for d in (4, 8)]
+    assert area.memory_blocks(ecp5, 512, 33) == 1
+    assert area.AreaModel("ecp5-85k").resources(pt)["bram"] == 6 * 32 + 4 * 29 + 1
+
+
+def _design(d, target="ecp5-85k", **res):
+    return {"dim": d, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16, "target": target, **res}
+
+
+def test_area_uses_measured_reports_then_a_fit_then_the_analytic_model(tmp_path):
+    from hw.array import psum_width
+
+    pt = {**space.defaults(), "dim": 8, "sp-kib": 4, "acc-kib": 4, "dram-bw": 16}
+    assert area.AreaModel("ecp5-85k").resources(pt)["area_source"] == "analytic"
+    queue_ff = 3 * 16 * 128  # three 16-deep queues of 128-bit instructions
+    pes = [{"kind": "pe", "family": "ecp5", "psum_width": psum_width(d), "lut": 30 + d,
+            "ff": 45, "dsp": 1} for d in (4, 8, 16)]
+    designs = [_design(d, lut=(30 + d) * d * d + 900 * d + 1000,
+                       ff=45 * d * d + 500 * d + 2000 + queue_ff, dsp=d * d + 38 * d + 4,
+                       bram=70, fmax_mhz=80.0) for d in (4, 8)]
     path = tmp_path / "fpga.json"
-    path.write_text(json.dumps(reports))
-    model = area.AreaModel("ecp5-85k", area.load_reports(path))
+    path.write_text(json.dumps(pes + designs))
+    model = area.AreaModel("ecp5-45k", area.load_reports(path))  # same family: same synthesis
     measured = model.resources(pt)
-    assert measured["area_source"] == "measured" and measured["lut"] == reports[1]["lut"]
+    assert measured["area_source"] == "measured" and measured["lut"] == designs[1]["lut"]
     assert measured["bram"] == 70 and measured["fmax_mhz"] == 80.0
     fitted = model.resources({**pt, "dim": 16})
-    assert fitted["area_source"] == "fitted"
-    assert fitted["lut"] == 1000 + 30 * 256 + 900 * 16  # the fit recovers the line exactly
-    assert fitted["dsp"] == 256 + 32 + 4 and fitted["fmax_mhz"] == 80.0
-    assert area.AreaModel("xc7a200t", reports).resources(pt)["area_source"] == "analytic"
+    assert fitted["area_source"] == "fitted"  # the measured PE times 256 plus the fitted line
+    assert fitted["lut"] == 46 * 256 + 900 * 16 + 1000
+    assert fitted["ff"] == 45 * 256 + 500 * 16 + 2000 + queue_ff
+    assert fitted["dsp"] == 256 + 38 * 16 + 4 and fitted["fmax_mhz"] == 80.0
+    # one array size: only the constant is fitted (the lane term keeps its prior)
+    one = area.AreaModel("ecp5-85k", [designs[0]])
+    b = area.COEFFS["ecp5"]["dsp"][1]
+    dsp16 = one.resources({**pt, "dim": 16})["dsp"]
+    assert dsp16 == designs[0]["dsp"] + (256 - 16) + b * (16 - 4)
+    assert area.AreaModel("xilinx-xc7", designs).resources(pt)["area_source"] == "analytic"
     path.write_text(json.dumps([{"dim": 8}]))
     with pytest.raises(ValueError, match="entry 0 lacks sp_kib, acc_kib, dram_bytes, target"):
         area.load_reports(path)
+
+
+def test_area_reports_take_encore_fpga_json(tmp_path):
+    rep = {"config": {"dim": 4, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16},
+           "target": {"name": "ecp5-85k"}, "fmax_mhz": 61.5,
+           "synth_resources": {"lut": 41526, "ff": 16884, "dsp": 172, "bram": 28}}
+    path = tmp_path / "fpga.json"
+    path.write_text(json.dumps(rep))
+    pt = {**space.defaults(), "dim": 4, "sp-kib": 4, "acc-kib": 4, "dram-bw": 16}
+    res = area.AreaModel("ecp5-85k", area.load_reports(path)).resources(pt)
+    assert (res["lut"], res["dsp"], res["fmax_mhz"], res["area_source"]) == \
+        (41526, 172, 61.5, "measured")
+    assert res["area"] == 172 / 156
+
+
+def test_an_axi_width_the_rtl_cannot_build_is_a_reason():
+    model = area.AreaModel("xilinx-xcup")
+    pt = {**space.defaults(), "dim": 8, "sp-kib": 64, "acc-kib": 64, "dram-bw": 24,
+          "clock-mhz": 100.0}
+    why = model.budget_violations(pt, model.resources(pt), {})
+    assert why == ["RTL cannot build it: dram_bytes_per_cycle=24: the RTL's AXI data width must "
+                   "be a power of two between 4 and 128 bytes"]
 
 
 def test_lengths_file_and_buckets(tmp_path):
@@ -127,7 +178,7 @@ def _serial_cycles(tiny, point, seq):
 def test_serial_run_matches_the_timing_model_and_lists_failures(tiny, tmp_path, capsys):
     spec = "dim=8,64 sp-kib=1,64 max-seq=8,512 clock-mhz=100"
     assert main(["dse", "--model", tiny, "--seq", "16", "--space", spec, "--workers", "0",
-                 "--no-progress", "--out", str(tmp_path)]) == 0
+                 "--target", "xilinx-xcup", "--no-progress", "--out", str(tmp_path)]) == 0
     with (tmp_path / "points.csv").open() as f:
         rows = {(int(r["dim"]), int(r["sp_kib"]), int(r["max_seq"])): r for r in csv.DictReader(f)}
     assert len(rows) == 8
@@ -150,13 +201,14 @@ def test_serial_run_matches_the_timing_model_and_lists_failures(tiny, tmp_path, 
     assert (tmp_path / "pareto.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert f"encore run --model {tiny} --seq 16 --dim" in out
-    assert "encore fpga --target ecp5-85k --dim" in out
+    assert "encore fpga --target xilinx-xcup --dim 8 --sp-kib 64 --acc-kib 256 --dram-bytes 16 " \
+        "--freq-mhz 100" in out
 
 
 def test_an_interrupted_run_resumes_without_recomputing(tiny, tmp_path):
     axes = space.parse_space(SPACE)
     points, _ = space.points(axes, 100)
-    model = area.AreaModel("ecp5-85k")
+    model = area.AreaModel("xilinx-xcup")
     source = (str(tmp_path / "programs"), False, False)
     mix = [(16, 1)]
 
@@ -203,7 +255,7 @@ def test_one_compile_per_program_not_per_point(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(ProgramSource, "compile", counting)
     points, _ = space.points(space.parse_space(
         "dim=8 sp-kib=64 dram-bw=8,16,32 queue-depth=4,16 clock-mhz=50,100 max-seq=16,512"), 100)
-    ex = explore([tiny], [(16, 3), (32, 1)], points, area.AreaModel("xczu9eg"), {},
+    ex = explore([tiny], [(16, 3), (32, 1)], points, area.AreaModel("xilinx-xcup"), {},
                  Engine(workers=0), tmp_path, (str(tmp_path / "programs"), False, False))
     assert len(points) == 24 and ex.computed == 24  # the two clocks share each timing
     # seq 16 compiles once for both max-seq; seq 32 once, plus once for max-seq 16 (rejected)
@@ -216,3 +268,17 @@ def test_one_compile_per_program_not_per_point(tiny, tmp_path, monkeypatch):
     lat = {int(x["key"].split("|")[1]): x["record"]["cycles"] / (row["clock_mhz"] * 1e3)
            for x in lines if x["key"].endswith(stem)}
     assert row["latency_ms"] == pytest.approx((3 * lat[16] + lat[32]) / 4, rel=1e-12)
+
+
+def test_a_tie_for_best_goes_to_the_narrower_slower_point(tmp_path):
+    from encore.dse import report
+
+    base = {"status": "ok", "latency_ms": 5.0, "area": 0.5, "dim": 8, "sp_kib": 64,
+            "acc_kib": 64, "max_seq": 512, "queue_depth": 16, "cycles": 1, "utilization": 0.5,
+            "dram_bytes": 1, "lut": 1, "ff": 1, "dsp": 1, "bram": 1, "fmax_mhz": 300.0,
+            "area_source": "analytic", "reason": ""}
+    rows = [{**base, "point": f"bw {bw} clk {clk}", "dram_bw": bw, "clock_mhz": clk}
+            for bw, clk in ((64, 200.0), (32, 200.0), (32, 100.0))]
+    meta = {"models": ["m"], "workload": "seq 16", "target": "xilinx-xcup"}
+    best, _, _ = report.finish(tmp_path, rows, meta, "latency", None)
+    assert best["point"] == "bw 32 clk 100.0"

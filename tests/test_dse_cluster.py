@@ -46,7 +46,7 @@ def crash_once(marker: str, compiled, config, clock_mhz, layers):
 
 def _explore(tiny, engine, out):
     points, _ = space.points(space.parse_space(SPACE), 100)
-    return explore([tiny], [(16, 1)], points, area.AreaModel("ecp5-85k"), {}, engine, out,
+    return explore([tiny], [(16, 1)], points, area.AreaModel("xilinx-xcup"), {}, engine, out,
                    (str(out / "programs"), False, False))
 
 

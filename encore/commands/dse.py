@@ -1,8 +1,9 @@
 """``encore dse``: explore machine configurations with the timing model on a Dask cluster.
 
 Each point of --space is timed on every --model for --seq (or every length bucket of --lengths),
-its FPGA resources on --target come from measured reports (--area-reports) or the analytic model
-(encore/dse/area.py), and the best point under --budget is printed as the commands that
+its FPGA resources on --target (a target of encore fpga) come from measured reports
+(--area-reports, e.g. benchmarks/dse_area_reports.json), a model fitted to them, or the analytic
+model (encore/dse/area.py), and the best point under --budget is printed as the commands that
 reproduce it. A local cluster with one worker per core starts by default; --address joins a
 running one; --workers 0 runs serially in this process. Writes points.csv, dse.json,
 results.jsonl (resumable: rerun with the same --out to continue) and pareto.png to --out.
@@ -44,11 +45,14 @@ def add_parser(sub) -> None:
     p.add_argument("--objective", choices=OBJECTIVES, default="latency",
                    help="what 'best' minimizes (default latency)")
     p.add_argument("--target", default=DEFAULT_PART,
-                   help=f"FPGA part, one of {', '.join(PARTS)} (default {DEFAULT_PART})")
+                   help=f"FPGA target of encore fpga, one of {', '.join(PARTS)} "
+                   f"(default {DEFAULT_PART})")
     p.add_argument("--budget", action="append", metavar="RESOURCE=N",
                    help="lut, ff, dsp, bram, area (fraction of the part) or fmax (MHz); "
                    "default: the part's capacity and fmax")
-    p.add_argument("--area-reports", metavar="FILE", help="measured FPGA reports (JSON list)")
+    p.add_argument("--area-reports", metavar="FILE",
+                   help="measured FPGA reports: a JSON list of encore fpga reports, "
+                   "whole-accelerator counts or PE counts (benchmarks/dse_area.py)")
     add_engine_args(p)
     p.add_argument("--out", type=Path, default=Path("results/dse"),
                    help="results folder (default results/dse)")
@@ -86,7 +90,8 @@ def run(args) -> int:
     reports = area_mod.load_reports(args.area_reports) if args.area_reports else None
     area = area_mod.AreaModel(args.target, reports)
     budget = area_mod.parse_budget(args.budget)
-    check_budget_possible(points, area, budget)
+    if budget:  # with the part's capacity alone, points that do not fit are listed, with why
+        check_budget_possible(points, area, budget)
     mix = _workload(args)
 
     def say(msg: str) -> None:
@@ -129,7 +134,11 @@ def run(args) -> int:
           f"(compile {meta['compile_s_total']:.1f} s + timing {ex.timing_s:.1f} s of work)")
     print(f"Pareto front (latency vs area): {len(front)} points")
     if best is None:
-        print("no point fits the budget and compiles: see the reasons above")
+        timed = [r for r in ex.points if r["status"] == "over budget"]
+        small = min(timed, key=lambda r: r["area"]) if timed else None
+        print("no point fits the budget and compiles: see the reasons above"
+              + (f"; the smallest, {small['point']} (area {small['area']:.3f}, "
+                 f"{small['area_source']}): {small['reason']}" if small else ""))
     else:
         print(f"best ({args.objective}) on {area.part.name}: {best['point']}: "
               f"{best['latency_ms']:.2f} ms, area {best['area']:.3f} ({best['area_source']})")

@@ -1,91 +1,83 @@
-"""FPGA resources of a machine configuration: measured FPGA reports where they exist, otherwise an
-analytic model (fitted to the measured reports of the part's family when there are enough).
+"""FPGA resources of a machine configuration: measured FPGA results where they exist, otherwise a
+model fitted to them, otherwise the analytic model.
 
-Measured reports (``--area-reports FILE``): a JSON list of objects
-``{"dim", "sp_kib", "acc_kib", "dram_bytes", "target", "lut", "ff", "dsp", "bram", "fmax_mhz"}``
-(``dram_bytes``: DRAM bytes per cycle, the AXI data width; ``bram``: block RAMs of the part's kind).
-A point uses a report of its target with the same five configuration fields (source ``measured``).
+Targets are those of ``encore fpga`` (``hw.fpga.targets.TARGETS``: capacities, block-RAM shapes).
 
-Analytic model (source ``analytic``), one coefficient table per FPGA family in ``COEFFS``:
-  LUT, FF, DSP = a * DIM^2 + b * DIM + c (+ FF for the instruction queues: 3 queues x depth x
-  ``isa.INSTR_BITS``); the DIM^2 term is the PE array, the DIM term the vector lanes, c the
-  controller, fetch, DMA and AXI. BRAM counts the block RAMs of the scratchpad (rows of DIM int8),
-  the accumulator (rows of DIM int32) and the attention score buffer (max-seq x 32 bit), each
-  shaped into the part's block aspect ratios (the cheapest one). fmax is a per-family constant.
-The coefficients are first guesses, not measurements: once the FPGA flow has measured reports of
-at least two array sizes of a family, ``fit`` refits a and c of LUT, FF and DSP by least squares
-and every unmeasured point of that family uses them (source ``fitted``).
+Measured reports (``--area-reports FILE``, a JSON list; benchmarks/dse_area.py writes them):
+  * a whole accelerator: ``{"dim", "sp_kib", "acc_kib", "dram_bytes", "target", "lut", "ff",
+    "dsp", "bram"[, "fmax_mhz"]}``, or the ``--json`` report of ``encore fpga`` itself; counts as
+    ``encore fpga`` makes them after synthesis. It stands for every target of its family (yosys
+    maps the same cells for an ECP5-25k and an 85k): a point with the same DIM, SP, ACC and DRAM
+    width uses it (``area_source`` "measured");
+  * one processing element: ``{"kind": "pe", "family", "psum_width", "lut", "ff", "dsp"}``.
+
+Model of an unmeasured point, per family (``COEFFS``): LUT, FF, DSP = a * DIM^2 + b * DIM + c,
+plus, for FF, the three instruction queues (3 x depth x ``isa.INSTR_BITS``). The DIM^2 term is the
+PE array: ``a`` is the measured PE of the point's partial-sum width when a PE report exists, else
+the prior; ``b`` the vector lanes, ``c`` the controller, fetch, DMA, AXI and the FPGA shell. With
+whole-accelerator reports of the family, ``c`` (one array size) or ``b`` and ``c`` (two or more,
+least squares) are fitted to them, after taking off the PE array and the queues (source
+"fitted"); without, the priors (source "analytic"). Block RAM: ``hw.fpga.targets.bram_estimate``
+(the replicated SRAM banks, as ``encore fpga`` checks before synthesis) plus the attention
+engine's score buffer (max-seq x 33 bits). fmax: the lowest measured one of the family, else a
+per-target prior (``FMAX_MHZ``; no Fmax has been measured yet).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
-from isa import INSTR_BITS
+from hw.fpga.targets import TARGETS, Target, bram_estimate
+from isa import INSTR_BITS, MachineConfig
 
 RESOURCES = ("lut", "ff", "dsp", "bram")
-
-
-@dataclass(frozen=True)
-class Part:
-    name: str
-    family: str
-    lut: int
-    ff: int
-    dsp: int
-    bram: int
-    #: (depth, width) configurations of one block RAM.
-    bram_shapes: tuple[tuple[int, int], ...]
-
-
-_EBR = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))  # ECP5 18 Kbit
-_RAMB36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
-
-#: Part capacities from the vendors' data sheets (LUT4 on ECP5, LUT6 on Xilinx; DSP = ECP5
-#: MULT18X18D or Xilinx DSP48; BRAM = ECP5 EBR (18 Kbit) or Xilinx RAMB36).
-PARTS: dict[str, Part] = {p.name: p for p in (
-    Part("ecp5-25k", "ecp5", 24288, 24288, 28, 56, _EBR),
-    Part("ecp5-45k", "ecp5", 43848, 43848, 72, 108, _EBR),
-    Part("ecp5-85k", "ecp5", 83640, 83640, 156, 208, _EBR),
-    Part("xc7a100t", "xilinx-7", 63400, 126800, 240, 135, _RAMB36),
-    Part("xc7a200t", "xilinx-7", 134600, 269200, 740, 365, _RAMB36),
-    Part("xczu9eg", "ultrascale+", 274080, 548160, 2520, 912, _RAMB36),
-)}
 DEFAULT_PART = "ecp5-85k"
+PARTS = TARGETS
+#: Bits per entry of the attention engine's score buffer (hw/attention.py: {valid, F}).
+SCORE_BITS = 33
 
-#: Analytic coefficients per family: resource -> (a per PE, b per vector lane, c fixed); fmax MHz.
-#: One int8 multiplier per PE in a DSP block, a 32-bit accumulator and operand registers in LUTs
-#: and FFs; a requantizing multiplier per vector lane. First guesses: refit with ``fit``.
+#: Priors: resource -> (a per PE, b per vector lane, c fixed). a: what one PE synthesizes to
+#: (benchmarks/dse_area.py pe: an int8 multiply in one MULT18X18D / DSP48, the partial-sum adder,
+#: two weight registers). ECP5 b and c: the fit to the two measured whole accelerators of
+#: benchmarks/dse_area_reports.json (DIM 4 and 8, rounded); Xilinx: the same, LUTs x 2/3 for
+#: 6-input LUTs (a guess: no whole-accelerator Xilinx synthesis is measured). Fits replace b, c.
 COEFFS: dict[str, dict] = {
-    "ecp5": {"lut": (60, 900, 9000), "ff": (56, 500, 7000), "dsp": (1, 2, 4), "fmax_mhz": 100.0},
-    "xilinx-7": {"lut": (40, 600, 6000), "ff": (56, 500, 7000), "dsp": (1, 1, 4),
-                 "fmax_mhz": 200.0},
-    "ultrascale+": {"lut": (40, 600, 6000), "ff": (56, 500, 7000), "dsp": (1, 1, 4),
-                    "fmax_mhz": 300.0},
+    "ecp5": {"lut": (30, 5655, 18459), "ff": (45, 2513, 0), "dsp": (1, 34, 20)},
+    "xilinx": {"lut": (10, 3770, 12300), "ff": (25, 2513, 0), "dsp": (1, 34, 20)},
 }
-MEASURED_KEYS = ("dim", "sp_kib", "acc_kib", "dram_bytes", "target")
+FMAX_MHZ = {"ecp5": 100.0, "xilinx-xc7": 200.0, "xilinx-xcup": 300.0}
+DESIGN_KEYS = ("dim", "sp_kib", "acc_kib", "dram_bytes", "target")
+PE_KEYS = ("family", "psum_width", "lut", "ff", "dsp")
 
 
-def part(name: str) -> Part:
-    if name not in PARTS:
-        raise ValueError(f"--target {name!r} is not known: expected one of {', '.join(PARTS)}")
-    return PARTS[name]
+def part(name: str) -> Target:
+    if name not in TARGETS:
+        raise ValueError(f"--target {name!r} is not known: expected one of {', '.join(TARGETS)}")
+    return TARGETS[name]
 
 
-def memory_blocks(p: Part, depth: int, width: int) -> int:
+def memory_blocks(t: Target, depth: int, width: int) -> int:
     """Block RAMs for a ``depth x width``-bit memory: the cheapest block shape."""
-    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in p.bram_shapes)
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in t.bram_shapes)
 
 
-def bram_blocks(p: Part, point: dict) -> int:
-    dim = point["dim"]
-    sp_rows = point["sp-kib"] * 1024 // dim
-    acc_rows = point["acc-kib"] * 1024 // (4 * dim)
-    return (memory_blocks(p, sp_rows, 8 * dim) + memory_blocks(p, acc_rows, 32 * dim)
-            + memory_blocks(p, point["max-seq"], 32))
+def bram_blocks(t: Target, point: dict) -> int:
+    cfg = MachineConfig(dim=point["dim"], sp_kib=point["sp-kib"], acc_kib=point["acc-kib"])
+    return sum(bram_estimate(cfg, t).values()) + memory_blocks(t, point["max-seq"], SCORE_BITS)
+
+
+def _queue_ff(depth: int) -> int:
+    return 3 * depth * INSTR_BITS
+
+
+def _from_fpga_json(r: dict) -> dict:
+    """An ``encore fpga --json`` report as a design report (its synthesis counts)."""
+    c = r["config"]
+    return {**{k: c[k] for k in ("dim", "sp_kib", "acc_kib", "dram_bytes")},
+            "target": r["target"]["name"], **r["synth_resources"],
+            "fmax_mhz": r.get("fmax_mhz")}
 
 
 def load_reports(path: str | Path) -> list[dict]:
@@ -99,53 +91,88 @@ def load_reports(path: str | Path) -> list[dict]:
         raise ValueError(f"--area-reports {str(path)!r} is not JSON: {e}") from None
     if isinstance(data, dict):
         data = [data]
-    need = (*MEASURED_KEYS, *RESOURCES)
+    out = []
     for i, r in enumerate(data):
+        if isinstance(r, dict) and "config" in r and "synth_resources" in r:
+            r = _from_fpga_json(r)
+        pe = isinstance(r, dict) and r.get("kind") == "pe"
+        need = PE_KEYS if pe else (*DESIGN_KEYS, *RESOURCES)
         missing = [k for k in need if not isinstance(r, dict) or k not in r]
         if missing:
             raise ValueError(f"--area-reports {str(path)!r} entry {i} lacks {', '.join(missing)}:"
-                             f" expected {', '.join(need)} (and optionally fmax_mhz)")
-        if r["target"] not in PARTS:
+                             f" expected {', '.join(need)} (format: encore/dse/area.py)")
+        if pe and r["family"] not in COEFFS:
+            raise ValueError(f"--area-reports entry {i}: family {r['family']!r} is not known: "
+                             f"expected one of {', '.join(COEFFS)}")
+        if not pe and r["target"] not in TARGETS:
             raise ValueError(f"--area-reports entry {i}: target {r['target']!r} is not known: "
-                             f"expected one of {', '.join(PARTS)}")
-    return data
+                             f"expected one of {', '.join(TARGETS)}")
+        out.append(r)
+    return out
+
+
+def _designs(reports: list[dict], family: str) -> list[dict]:
+    return [r for r in reports if r.get("kind") != "pe" and TARGETS[r["target"]].family == family]
 
 
 def fit(reports: list[dict], family: str) -> dict | None:
-    """Coefficients refitted to the family's measured reports (a, c of LUT, FF, DSP with the
-    lane term b kept), or None with fewer than two distinct array sizes."""
+    """Coefficients fitted to the family's whole-accelerator reports (``b`` and ``c`` with two or
+    more array sizes, ``c`` alone with one), or None without any. ``a`` stays as ``per_pe``
+    gives it."""
     import numpy as np
 
-    rows = [r for r in reports if PARTS[r["target"]].family == family]
-    if len({r["dim"] for r in rows}) < 2:
+    rows = _designs(reports, family)
+    if not rows:
         return None
-    base = COEFFS[family]
-    out = dict(base)
+    prior = COEFFS[family]
+    pes = _pe_table(reports, family)
+    out = {}
     dims = np.array([r["dim"] for r in rows], dtype=float)
     for res in ("lut", "ff", "dsp"):
-        b = base[res][1]
-        y = np.array([r[res] for r in rows], dtype=float) - b * dims
-        a, c = np.linalg.lstsq(np.stack([dims ** 2, np.ones_like(dims)], 1), y, rcond=None)[0]
-        out[res] = (float(a), b, float(c))
+        y = np.array([r[res] - _pe_term(pes, prior, res, r["dim"])
+                      - (_queue_ff(MachineConfig.queue_depth) if res == "ff" else 0)
+                      for r in rows], dtype=float)
+        a, b = prior[res][0], prior[res][1]
+        if len(set(dims)) >= 2:
+            b, c = np.linalg.lstsq(np.stack([dims, np.ones_like(dims)], 1), y, rcond=None)[0]
+        else:
+            c = float(np.mean(y - b * dims))
+        out[res] = (a, float(b), float(c))
     fmaxes = [r["fmax_mhz"] for r in rows if r.get("fmax_mhz")]
     if fmaxes:
         out["fmax_mhz"] = float(min(fmaxes))
     return out
 
 
+def _pe_table(reports: list[dict], family: str) -> dict[int, dict]:
+    return {r["psum_width"]: r for r in reports if r.get("kind") == "pe" and r["family"] == family}
+
+
+def _pe_term(pes: dict, coeffs: dict, res: str, dim: int) -> float:
+    """The PE array's ``res``: DIM^2 x the measured PE of this partial-sum width, else the prior."""
+    from hw.array import psum_width
+
+    pe = pes.get(psum_width(dim))
+    return dim * dim * (pe[res] if pe else coeffs[res][0])
+
+
 class AreaModel:
-    """Resources of points on one target part."""
+    """Resources of points on one target."""
 
     def __init__(self, target: str = DEFAULT_PART, reports: list[dict] | None = None):
         self.part = part(target)
-        self.reports = [r for r in reports or [] if r["target"] == self.part.name]
-        fitted = fit(reports or [], self.part.family)
-        self.coeffs = fitted or COEFFS[self.part.family]
+        family = self.part.family
+        reports = reports or []
+        self.designs = _designs(reports, family)
+        self.pes = _pe_table(reports, family)
+        fitted = fit(reports, family)
+        self.coeffs = {**COEFFS[family], **(fitted or {})}
+        self.fmax_mhz = self.coeffs.get("fmax_mhz", FMAX_MHZ.get(target, FMAX_MHZ.get(family)))
         self.analytic_source = "fitted" if fitted else "analytic"
 
     def _measured(self, point: dict) -> dict | None:
         key = (point["dim"], point["sp-kib"], point["acc-kib"], point["dram-bw"])
-        for r in self.reports:
+        for r in self.designs:
             if (r["dim"], r["sp_kib"], r["acc_kib"], r["dram_bytes"]) == key:
                 return r
         return None
@@ -156,27 +183,29 @@ class AreaModel:
         m = self._measured(point)
         if m is not None:
             res = {k: int(m[k]) for k in RESOURCES}
-            res["fmax_mhz"] = m.get("fmax_mhz")
+            res["fmax_mhz"] = m.get("fmax_mhz") or self.fmax_mhz
             res["area_source"] = "measured"
         else:
             dim = point["dim"]
             res = {}
             for k in ("lut", "ff", "dsp"):
-                a, b, c = self.coeffs[k]
-                res[k] = max(0, round(a * dim * dim + b * dim + c))
-            res["ff"] += 3 * point["queue-depth"] * INSTR_BITS
+                _, b, c = self.coeffs[k]
+                res[k] = max(0, round(_pe_term(self.pes, self.coeffs, k, dim) + b * dim + c))
+            res["ff"] += _queue_ff(point["queue-depth"])
             res["bram"] = bram_blocks(self.part, point)
-            res["fmax_mhz"] = self.coeffs["fmax_mhz"]
+            res["fmax_mhz"] = self.fmax_mhz
             res["area_source"] = self.analytic_source
-        res["area"] = max(res[k] / getattr(self.part, k) for k in RESOURCES)
+        res["area"] = max(res[k] / self.part.available[k] for k in RESOURCES)
         return res
 
     def budget_violations(self, point: dict, res: dict, budget: dict[str, float]) -> list[str]:
         """Why a point does not fit: resources over the budget (default: the part's capacity),
-        or a clock above fmax."""
+        a clock above fmax, or a configuration the RTL cannot build (hw.top.check_config)."""
+        from hw.top import check_config
+
         out = []
         for k in RESOURCES:
-            cap = budget.get(k, getattr(self.part, k))
+            cap = budget.get(k, self.part.available[k])
             if res[k] > cap:
                 out.append(f"{k} {res[k]} > {cap:g}")
         if "area" in budget and res["area"] > budget["area"]:
@@ -184,6 +213,11 @@ class AreaModel:
         fmax = budget.get("fmax_mhz", res.get("fmax_mhz"))
         if fmax and point["clock-mhz"] > fmax:
             out.append(f"clock {point['clock-mhz']:g} MHz > fmax {fmax:g} MHz")
+        try:
+            check_config(MachineConfig(dim=point["dim"],
+                                       dram_bytes_per_cycle=point["dram-bw"]))
+        except ValueError as e:
+            out.append(f"RTL cannot build it: {e}")
         return out
 
 

@@ -115,11 +115,13 @@ def assemble(p: dict, models, mix, done: dict, invalid: dict, area: AreaModel,
              budget: dict) -> dict:
     """A point's row: parameters, resources, per-model and total figures, status and reason."""
     pid = space.point_id(p)
-    row = {"point": pid, **{k.replace("-", "_"): v for k, v in p.items()}}
-    row.update(area.resources(p))
-    row["target"] = area.part.name
+    row = {"point": pid, **{k.replace("-", "_"): v for k, v in p.items()},
+           "target": area.part.name}
     if pid in invalid:
-        return {**row, "status": "invalid", "reason": invalid[pid]}
+        return {**row, **dict.fromkeys(("lut", "ff", "dsp", "bram", "fmax_mhz", "area",
+                                        "area_source")), "status": "invalid",
+                "reason": invalid[pid]}
+    row.update(area.resources(p))
     total = {"cycles": 0.0, "latency_ms": 0.0, "dram_bytes": 0.0, "macs": 0.0, "busy": 0.0}
     errors = []
     weight = sum(c for _, c in mix)
@@ -174,10 +176,18 @@ def pareto(rows: list[dict]) -> list[dict]:
 
 def check_budget_possible(points: list[dict], area: AreaModel, budget: dict) -> None:
     """ValueError if no point of the space fits the budget on resources alone."""
+    valid = []
     for p in points:
+        try:
+            space.machine(p)
+        except ValueError:
+            continue  # listed as invalid with its reason
+        valid.append(p)
         if not area.budget_violations(p, area.resources(p), budget):
             return
-    smallest = min(points, key=lambda p: area.resources(p)["area"])
+    if not valid:
+        return
+    smallest = min(valid, key=lambda p: area.resources(p)["area"])
     res = area.resources(smallest)
     why = area.budget_violations(smallest, res, budget)
     raise ValueError(

@@ -32,8 +32,11 @@ def best_commands(row: dict, models: list[str], mix, target: str) -> list[str]:
         cmds.append(f"# queue depth {best['queue-depth']}: MachineConfig(queue_depth=...), "
                     "not an option of encore run")
     cmds.append(f"encore fpga --target {target} --dim {best['dim']} --sp-kib {best['sp-kib']} "
-                f"--acc-kib {best['acc-kib']} --dram-bw {best['dram-bw']} "
-                f"--max-seq {best['max-seq']}")
+                f"--acc-kib {best['acc-kib']} --dram-bytes {best['dram-bw']} "
+                f"--freq-mhz {best['clock-mhz']:g}")
+    if best["max-seq"] != space.defaults()["max-seq"]:
+        cmds.append(f"# max-seq {best['max-seq']}: the RTL's score buffer is built for "
+                    f"{space.defaults()['max-seq']} (not an option of encore fpga)")
     return cmds
 
 
@@ -75,7 +78,9 @@ def finish(out: Path, rows: list[dict], meta: dict, objective: str, json_path: s
     for r in rows:
         r["objective"] = objective_value(r, objective) if r["status"] == "ok" else None
     ok = [r for r in rows if r["status"] == "ok"]
-    best = min(ok, key=lambda r: r["objective"]) if ok else None
+    # ties (e.g. more DRAM bandwidth than the point uses) go to the smaller, narrower, slower
+    best = min(ok, key=lambda r: (r["objective"], r["area"], r["dram_bw"], r["clock_mhz"]),
+               default=None)
     front = pareto(rows)
     write_csv(out / "points.csv", rows)
     data = {**meta, "objective": objective, "points": rows,
@@ -99,9 +104,12 @@ def table(rows: list[dict], limit: int = 15) -> str:
     for r in rows[:limit]:
         ms = f"{r['latency_ms']:.2f}" if r.get("latency_ms") is not None else "-"
         ut = f"{r['utilization']:.2f}" if r.get("utilization") is not None else "-"
+        res = {k: "-" if r.get(k) is None else r[k] for k in ("lut", "dsp", "bram",
+                                                                "area_source")}
+        ar = "-" if r.get("area") is None else f"{r['area']:.3f}"
         lines.append(f"{r['dim']:>4} {r['sp_kib']:>6} {r['acc_kib']:>7} {r['dram_bw']:>5} "
-                     f"{r['clock_mhz']:>5g} {ms:>9} {ut:>5} {r['lut']:>7} {r['dsp']:>5} "
-                     f"{r['bram']:>5} {r['area']:>6.3f} {r['area_source']:<8} {r['status']}"
+                     f"{r['clock_mhz']:>5g} {ms:>9} {ut:>5} {res['lut']:>7} {res['dsp']:>5} "
+                     f"{res['bram']:>5} {ar:>6} {res['area_source']:<8} {r['status']}"
                      + (f": {r['reason']}" if r.get("reason") else ""))
     if len(rows) > limit:
         lines.append(f"... {len(rows) - limit} more in points.csv")
