@@ -157,6 +157,12 @@ LN_STATS_FIXED = 8
 #: Cycles from the last statistics read of a group to its first statistics cycle (read
 #: latency, clamp/mask, square, reduce; the accumulate is the next cycle).
 LN_SUM_PIPELINE = 4
+#: Groups of at most this many rows (a one-row LAYERNORM, the last group of ``4k + 1`` rows)
+#: keep their row, clamped to int24, in the engine's row buffer (block RAM, one row of up to
+#: 1023 blocks) from the statistics reads: their normalise pass reads only gamma and beta.
+LN_BUFFER_ROWS = 1
+#: Parameter reads per block of the normalise pass (gamma, beta).
+LN_PARAM_READS = PARAM_ROWS_PER_BLOCK[Opcode.LAYERNORM]
 #: Cycles from a normalise read to its scratchpad write (read latency and six stages).
 LN_NORM_PIPELINE = 7
 
@@ -172,16 +178,24 @@ def ln_stats_cycles() -> int:
             + _steps(LN_RECIP_BITS) + LN_STATS_FIXED)
 
 
+def ln_norm_reads(g: int) -> int:
+    """Accumulator reads per block of a ``g``-row group's normalise pass: gamma, beta, and the
+    ``g`` rows unless the group's rows are in the row buffer (``g <= LN_BUFFER_ROWS``: the
+    buffered row comes with beta)."""
+    return LN_PARAM_READS + (0 if g <= LN_BUFFER_ROWS else g)
+
+
 def ln_group_cycles(g: int, blocks: int) -> int:
     """One group of ``g`` rows: ``g * blocks`` statistics reads, the sum pipeline, ``g`` serial
-    statistics, then per block gamma, beta and the ``g`` rows."""
-    return g * blocks + LN_SUM_PIPELINE + g * ln_stats_cycles() + blocks * (2 + g)
+    statistics, then the normalise reads of every block."""
+    return g * blocks + LN_SUM_PIPELINE + g * ln_stats_cycles() + blocks * ln_norm_reads(g)
 
 
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (2*g*blocks + 2*blocks + 4 + 72*g) + 7``."""
+    ``1 + sum over groups (g*blocks + 4 + 72*g + blocks*ln_norm_reads(g)) + 7``, i.e.
+    ``3*blocks + 84`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:

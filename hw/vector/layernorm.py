@@ -1,4 +1,4 @@
-"""LAYERNORM engine (docs/isa.md, ``isa.numerics.layernorm8``), DIM lanes, one read port.
+"""LAYERNORM engine (docs/isa.md, ``isa.numerics.layernorm8``), DIM lanes, one ACC read port.
 
 Schedule (``isa.cycles.layernorm_cycles``; tests/hw/test_vector_layernorm.py checks it
 cycle-exactly):
@@ -20,7 +20,9 @@ cycle-exactly):
       floor(2^30 / std)`` (32 bits); ``LN_BITS_PER_CYCLE`` bits per cycle.
    c. *Normalise*: per block read gamma and beta once, then the block's row of each row of the
       group; 6 stages: ``d = x - mean``; ``d * inv``; round by 16, ``sat32``, mask; ``* gamma``;
-      ``+ beta``; round by ``shift``, ``sat8``; then the scratchpad write.
+      ``+ beta``; round by ``shift``, ``sat8``; then the scratchpad write. A one-row group
+      (``LN_BUFFER_ROWS``) keeps its clamped row in the row buffer (block RAM) from its
+      statistics reads: per block it reads gamma, then beta with the buffered row beside it.
 
 The next group's statistics reads overlap the previous group's last writes; ``done`` comes in
 the cycle of the last write.
@@ -29,14 +31,17 @@ the cycle of the last write.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib.memory import Memory
 
 from isa import PARAM_ROWS_PER_BLOCK, ErrorCode, Opcode, numerics
 from isa import cycles as C
+from isa.fields import BLOCKS
 
 from ..engine import Engine, Port
 from .common import SHIFT_BITS, lanes, pack, reg, rshift_round, rshift_round_const, saturate
 
 G = C.LN_GROUP_ROWS
+assert C.LN_BUFFER_ROWS == 1, "the row buffer holds one row (indexed by block)"
 STEP = C.LN_BITS_PER_CYCLE
 QW = C.LN_VAR_BITS  # quotient register width (the widest quotient)
 # Phases of the sequencer.
@@ -90,6 +95,13 @@ class LayerNormEngine(Engine):
         ins = self.view(op, ins_word)
         rd, wr = self.acc_rd, self.sp_wr
         m.d.comb += rd.en.eq(1)
+        # Row buffer: a one-row group's clamped row, written by its statistics reads and read by
+        # its normalise pass (block RAM; as many blocks as a LAYERNORM's parameters can span).
+        buf_depth = max(1, min((1 << BLOCKS) - 1,
+                               (self._acc_depth - 1) // PARAM_ROWS_PER_BLOCK[op]))
+        m.submodules.row_buf = row_buf = Memory(shape=24 * d, depth=buf_depth, init=[])
+        buf_wr, buf_rd = row_buf.write_port(), row_buf.read_port()
+        brow = Signal()                   # the normalise row of this cycle comes from the buffer
 
         phase = Signal(range(7))
         g0 = Signal(16)                   # first row of the group
@@ -103,6 +115,9 @@ class LayerNormEngine(Engine):
         wait = Signal(3)
         n_valid = Signal(18)
         shift = Signal(SHIFT_BITS)
+        single = gs == C.LN_BUFFER_ROWS   # the group's row is in the row buffer
+        t_end = Mux(single, 1, gs + 1)    # the block's last normalise read
+        ri = Mux(single, 0, t - 2)[:len(r)]  # row within the group of this normalise read
 
         # -- issue -----------------------------------------------------------------------------
         with m.Switch(phase):
@@ -124,11 +139,12 @@ class LayerNormEngine(Engine):
                 with m.If(t == 0):
                     m.d.comb += [rd.addr.eq(ins.param + 1 + (j << 1)), kind.eq(K_GAMMA)]
                 with m.Elif(t == 1):
-                    m.d.comb += [rd.addr.eq(ins.param + 2 + (j << 1)), kind.eq(K_BETA)]
+                    m.d.comb += [rd.addr.eq(ins.param + 2 + (j << 1)), kind.eq(K_BETA),
+                                 brow.eq(single)]
                 with m.Else():
-                    m.d.comb += [rd.addr.eq(ins.src + joff + g0 + t - 2), kind.eq(K_ROW)]
+                    m.d.comb += [rd.addr.eq(ins.src + joff + g0 + ri), kind.eq(K_ROW)]
                 m.d.sync += t.eq(t + 1)
-                with m.If(t == gs + 1):
+                with m.If(t == t_end):
                     m.d.sync += [t.eq(0), j.eq(j + 1), joff.eq(joff + ins.rows)]
                     with m.If(j + 1 == ins.blocks):
                         m.d.sync += [j.eq(0), joff.eq(0)]
@@ -143,11 +159,12 @@ class LayerNormEngine(Engine):
         # -- read data, one cycle later -------------------------------------------------------
         kind_q = reg(m, kind, "kind_q")
         last_q = reg(m, last, "last_q")
-        r_q = reg(m, Mux(phase == NREAD, t - 2, r)[:len(r)], "r_q")
+        brow_q = reg(m, brow, "brow_q")
+        r_q = reg(m, Mux(phase == NREAD, ri, r)[:len(r)], "r_q")
         j_q = reg(m, j, "j_q")
         first_q = reg(m, j == 0, "first_q")
         end_q = reg(m, j + 1 == ins.blocks, "end_q")
-        off_q = reg(m, joff + g0 + t - 2, "off_q", shape=26)
+        off_q = reg(m, joff + g0 + ri, "off_q", shape=26)
         word = rd.data
         x = lanes(word, 32, d)
 
@@ -166,6 +183,11 @@ class LayerNormEngine(Engine):
         col = Cat(Const(0, lg), j_q)  # j * DIM
         lane_ok = [col + n < n_valid for n in range(d)]
         x24 = [saturate(v, numerics.LN_IN_BITS) for v in x]
+        m.d.comb += [buf_wr.addr.eq(j_q), buf_wr.data.eq(pack(x24, 24)),
+                     buf_wr.en.eq((kind_q == K_STAT) & single),
+                     buf_rd.addr.eq(j), buf_rd.en.eq(1)]
+        # The normalise pass's row: from the accumulator, or (one-row group) from the buffer.
+        xn = [Mux(brow_q, b, v) for b, v in zip(lanes(buf_rd.data, 24, d), x24, strict=True)]
 
         # -- statistics pipeline: clamp + mask, square, reduce, accumulate ------------------
         v1 = reg(m, kind_q == K_STAT, "st_v1")
@@ -266,14 +288,15 @@ class LayerNormEngine(Engine):
         with m.If(kind_q == K_BETA):
             m.d.sync += beta.eq(word)
         row_mean, row_inv = slot_mean[r_q], slot_inv[r_q]
-        nv = [reg(m, kind_q == K_ROW, "nv0")]
+        nv = [reg(m, (kind_q == K_ROW) | brow_q, "nv0")]
         nlast = [reg(m, last_q, "nl0")]
         noff = [reg(m, off_q, "no0")]
-        dd = [reg(m, v - row_mean, f"dd{n}", shape=signed(25)) for n, v in enumerate(x24)]
+        dd = [reg(m, v - row_mean, f"dd{n}", shape=signed(25)) for n, v in enumerate(xn)]
         ok1 = [reg(m, ok, f"ok1_{n}") for n, ok in enumerate(lane_ok)]
         inv1 = reg(m, row_inv, "inv1")
         gam = reg(m, gamma, "gam1")
-        bet = reg(m, beta, "bet1")
+        # A buffered row arrives with its block's beta: take beta as it arrives.
+        bet = reg(m, Mux(kind_q == K_BETA, word, beta), "bet1")
         for k in range(1, 6):
             nv.append(reg(m, nv[-1], f"nv{k}"))
             nlast.append(reg(m, nlast[-1], f"nl{k}"))
