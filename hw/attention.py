@@ -62,15 +62,17 @@ def _div_step(rem, quo, den):
 class AttentionEngine(Engine):
     OPCODES = (Opcode.ATTN,)
     PORTS = {"q_rd": Port.SP_RD, "k_rd": Port.SP_RD, "acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+    MULS = (0, 3, 4)  # O * m_o; q * k; P * v (hw/mulbank.py)
 
-    def __init__(self, *, dim, sp_depth, acc_depth, max_seq=MachineConfig.max_seq):
+    def __init__(self, *, dim, sp_depth, acc_depth, max_seq=MachineConfig.max_seq,
+                 shared_mul=False):
         self._max_seq = max_seq
-        super().__init__(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth)
+        super().__init__(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth, shared_mul=shared_mul)
 
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, **kw):
         return cls(dim=cfg.dim, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows,
-                   max_seq=cfg.max_seq)
+                   max_seq=cfg.max_seq, **kw)
 
     @staticmethod
     def _param_rows(v, dim):
@@ -219,9 +221,7 @@ class AttentionEngine(Engine):
         m.d.comb += lane_sel.eq(k1[:lg] if lg else 0)
         msk = Signal()
         m.d.comb += msk.eq(Cat(*[ln != 0 for ln in lanes(word, 32, d)]).bit_select(lane_sel, 1))
-        prods = [reg(m, a * b, f"qk_p{n}", shape=signed(16))
-                 for n, (a, b) in enumerate(zip(lanes(qrd.data, 8, d), lanes(krd.data, 8, d),
-                                                strict=True))]
+        prods = self.mul(m, 3, lanes(qrd.data, 8, d), lanes(krd.data, 8, d), "qk_p")
         v2, f2, l2, k2, m2 = (reg(m, s, f"qk2_{i}") for i, s in enumerate((v1, f1, l1, k1, msk)))
         tree = reg(m, sum(prods), "qk_tree", shape=signed(16 + lg + 1))
         v3, f3, l3, k3, m3 = (reg(m, s, f"qk3_{i}") for i, s in enumerate((v2, f2, l2, k2, m2)))
@@ -293,14 +293,12 @@ class AttentionEngine(Engine):
         prob = reg(m, Mux(pr > numerics.PROB_MAX, numerics.PROB_MAX, pr), "pv_p", shape=8)
         vv3 = reg(m, vv, "pv_vv3")
         p3v, p3f = reg(m, p2v, "pv_v3"), reg(m, p2f, "pv_f3")
-        pvl = [reg(m, Cat(prob, Const(0, 1)).as_signed() * x, f"pv_pl{n}", shape=signed(17))
-               for n, x in enumerate(lanes(vv3, 8, d))]
+        pvl = self.mul(m, 4, [Cat(prob, Const(0, 1)).as_signed()] * d, lanes(vv3, 8, d), "pv_pl")
         p4v, p4f = reg(m, p3v, "pv_v4"), reg(m, p3f, "pv_f4")
         oacc = [Signal(signed(28), name=f"pv_o{n}") for n in range(d)]
         with m.If(p4v):
             m.d.sync += [o.eq(Mux(p4f, 0, o) + x) for o, x in zip(oacc, pvl, strict=True)]
-        oprod = [reg(m, o * mo, f"pv_m{n}", shape=signed(60))
-                 for n, (o, mo) in enumerate(zip(oacc, lanes(m_o, 32, d), strict=True))]
+        oprod = self.mul(m, 0, oacc, lanes(m_o, 32, d), "pv_m")
         out = [reg(m, saturate(rshift_round(x, s[:SHIFT_BITS]), 8), f"pv_out{n}",
                    shape=signed(8))
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),

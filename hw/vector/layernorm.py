@@ -71,6 +71,7 @@ def _sqrt_step(rem, root, val):
 class LayerNormEngine(Engine):
     OPCODES = (Opcode.LAYERNORM,)
     PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+    MULS = (0, 1, 2)  # x^2; d * inv; n * gamma (hw/mulbank.py)
 
     @classmethod
     def static_checks(cls, op, word, cfg):
@@ -196,7 +197,7 @@ class LayerNormEngine(Engine):
               for n, (ok, v) in enumerate(zip(lane_ok, x24, strict=True))]
         v2 = reg(m, v1, "st_v2")
         tag2 = [reg(m, s, f"st2_{i}") for i, s in enumerate(tag1)]
-        sq = [reg(m, v * v, f"sq{n}", shape=47) for n, v in enumerate(xs)]
+        sq = self.mul(m, 0, xs, xs, "sq")
         xs2 = [reg(m, v, f"xs2_{n}") for n, v in enumerate(xs)]
         v3 = reg(m, v2, "st_v3")
         tag3 = [reg(m, s, f"st3_{i}") for i, s in enumerate(tag2)]
@@ -301,7 +302,8 @@ class LayerNormEngine(Engine):
             nv.append(reg(m, nv[-1], f"nv{k}"))
             nlast.append(reg(m, nlast[-1], f"nl{k}"))
             noff.append(reg(m, noff[-1], f"no{k}"))
-        pr = [reg(m, v * inv1, f"pr{n}") for n, v in enumerate(dd)]
+        # inv = floor(2^30 / std) with std >= 1: at most 2^30, 31 bits.
+        pr = self.mul(m, 1, dd, [inv1[:31]] * d, "pr")
         ok2 = [reg(m, ok, f"ok2_{n}") for n, ok in enumerate(ok1)]
         gam = reg(m, gam, "gam2")
         bet = reg(m, bet, "bet2")
@@ -310,8 +312,7 @@ class LayerNormEngine(Engine):
                                                                                 strict=True))]
         gam = reg(m, gam, "gam3")
         bet = reg(m, bet, "bet3")
-        gm = [reg(m, v * g, f"gm{n}") for n, (v, g) in enumerate(zip(nrm, lanes(gam, 32, d),
-                                                                      strict=True))]
+        gm = self.mul(m, 2, nrm, lanes(gam, 32, d), "gm")
         bet = reg(m, bet, "bet4")
         h = [reg(m, v + b, f"h{n}") for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d),
                                                                     strict=True))]
