@@ -1,0 +1,54 @@
+"""The shared per-lane multiplier bank (hw/mulbank.py): the engines declare their slots, an
+operand that does not fit its slot is refused at elaboration, and the compute block holds one
+bank (``MUL_SLOTS`` x DIM multipliers) instead of per-engine multipliers. Bit-exactness of the
+shared bank is covered by every RTL test (tests/hw/test_rtl_*.py run the whole machine)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Module, Signal, unsigned
+
+from hw.compute import ENGINES, ComputeEngines
+from hw.mulbank import MUL_SLOTS, slot_operand
+from hw.vector import RequantEngine
+from isa import MachineConfig
+
+
+def _mul_cells(text: str) -> dict[str, list[tuple[int, int]]]:
+    """Per RTLIL module: the (A_WIDTH, B_WIDTH) of its $mul cells."""
+    out = {}
+    for mod in re.split(r"\nmodule ", text)[1:]:
+        cells = re.findall(r"cell \$mul \S+\n((?:\s+parameter.*\n)+)", mod)
+        widths = []
+        for c in cells:
+            p = dict(re.findall(r"parameter \\(\w+) (\S+)", c))
+            widths.append((int(p["A_WIDTH"]), int(p["B_WIDTH"])))
+        out[mod.split("\n")[0].strip()] = widths
+    return out
+
+
+def test_the_compute_block_has_one_bank_of_per_lane_multipliers():
+    dim = 4
+    cells = _mul_cells(rtlil.convert(ComputeEngines(MachineConfig(dim=dim, sp_kib=4, acc_kib=4)),
+                                     name="compute", emit_src=False))
+    used = {k for e in ENGINES for k in e.MULS}
+    assert sorted(cells["\\compute"]) == sorted(MUL_SLOTS[k] for k in used for _ in range(dim))
+    # What is left inside the engines is scalar (statistics, reciprocals, range checks): no
+    # engine multiplies DIM lanes of 32-bit values on its own any more.
+    for mod, widths in cells.items():
+        if mod.startswith("\\compute.") and "gemmunit" not in mod:
+            assert sum(1 for a, b in widths if min(a, b) >= 24) <= 3, (mod, widths)
+
+
+def test_operands_must_fit_their_slot():
+    with pytest.raises(ValueError, match=r"operand x a: unsigned\(32\) does not fit signed\(32\)"):
+        slot_operand(Signal(32), 32, "x a")
+    assert slot_operand(Signal(31), 32, "x a").shape() == unsigned(31)  # zero-extended
+    eng = RequantEngine(dim=4, sp_depth=16, acc_depth=16)
+    eng._MustUse__silence = True  # never elaborated: no unused-elaboratable warning
+    with pytest.raises(ValueError, match=r"slot 3 not declared in MULS \(0,\)"):
+        eng.mul(m := Module(), 3, [Signal(8)], [Signal(8)], "p")
+    m._MustUse__silence = True
