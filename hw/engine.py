@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from amaranth.hdl import Const, Mux, Signal, signed
+from amaranth.hdl import Const, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode
 
 from .isa_layout import instr_layout
-from .mulbank import MUL_SLOTS, mul_members, slot_operand
+from .mulbank import MUL_SLOTS, mul_members, slot_cycles, slot_operand, slot_product
 
 
 class Sizes(NamedTuple):
@@ -96,11 +96,12 @@ class Engine(wiring.Component):
         return cls(dim=cfg.dim, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows, **kw)
 
     def mul(self, m, slot: int, a: list, b: list, name: str) -> list:
-        """Per lane ``a[n] * b[n]``, registered (one pipeline stage), on multiplier ``slot``.
+        """Per lane ``a[n] * b[n]`` on multiplier ``slot``: the product registers,
+        :meth:`mul_cycles` cycles after the operands.
 
         Each operand must fit the slot's signed width (checked here, at elaboration): the
         product is then exact, whether it comes from the shared bank or from the engine's own
-        multiplier."""
+        multiplier (the same pipeline, hw/mulbank.py)."""
         if slot not in self.MULS or slot in self._muls_used:
             raise ValueError(f"{type(self).__name__}: multiplier slot {slot} not declared in "
                              f"MULS {self.MULS} or used twice")
@@ -113,12 +114,13 @@ class Engine(wiring.Component):
             m.d.comb += [pa[n].eq(v) for n, v in enumerate(av)]
             m.d.comb += [pb[n].eq(v) for n, v in enumerate(bv)]
             return [pp[n] for n in range(len(av))]
-        out = []
-        for n, (x, y) in enumerate(zip(av, bv, strict=True)):
-            p = Signal(signed(wa + wb), name=f"{name}{n}")
-            m.d.sync += p.eq(x * y)
-            out.append(p)
-        return out
+        return [slot_product(m, slot, x, y, f"{name}{n}")
+                for n, (x, y) in enumerate(zip(av, bv, strict=True))]
+
+    @staticmethod
+    def mul_cycles(slot: int) -> int:
+        """Cycles from a :meth:`mul` operand to its product."""
+        return slot_cycles(slot)
 
     @classmethod
     def static_checks(cls, op: Opcode, word, cfg: MachineConfig) -> list:

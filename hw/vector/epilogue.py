@@ -30,6 +30,7 @@ from isa import cycles as C
 from ..engine import Engine, Port
 from .common import (
     SHIFT_BITS,
+    delay,
     lanes,
     lanewise,
     pack,
@@ -191,10 +192,10 @@ class RequantEngine(EpilogueEngine):
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
         mult_a, shift_a = reg(m, mult, "mult_a"), reg(m, shift, "shift_a")
         p = self.mul(m, 0, a, lanes(mult_a, 32, d), "p")
-        shift_b = reg(m, shift_a, "shift_b")
+        shift_b = delay(m, shift_a, self.mul_cycles(0), "shift_b")
         out = [reg(m, saturate(rshift_round(pi, si), 8), f"o{n}")
                for n, (pi, si) in enumerate(zip(p, _shift_lanes(shift_b, d), strict=True))]
-        return pack(out, 8), 3
+        return pack(out, 8), 2 + self.mul_cycles(0)
 
 
 class ResaddEngine(EpilogueEngine):
@@ -219,13 +220,15 @@ class ResaddEngine(EpilogueEngine):
                               ((m1, "m1"), (s1, "s1"), (m2, "m2"), (s2, "s2")))
         p1 = self.mul(m, 0, a, lanes(m1a, 32, d), "p1_")
         p2 = self.mul(m, 1, r_a, lanes(m2a, 32, d), "p2_")
-        s1b, s2b = reg(m, s1a, "s1_b"), reg(m, s2a, "s2_b")
+        assert self.mul_cycles(0) == self.mul_cycles(1)
+        s1b, s2b = (delay(m, v, self.mul_cycles(0), nm) for v, nm in ((s1a, "s1_b"),
+                                                                          (s2a, "s2_b")))
         q1 = [reg(m, rshift_round(v, s), f"q1_{n}")
               for n, (v, s) in enumerate(zip(p1, _shift_lanes(s1b, d), strict=True))]
         q2 = [reg(m, rshift_round(v, s), f"q2_{n}")
               for n, (v, s) in enumerate(zip(p2, _shift_lanes(s2b, d), strict=True))]
         out = lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
-        return pack(out, 32), 4
+        return pack(out, 32), 3 + self.mul_cycles(0)
 
 
 class GeluEngine(EpilogueEngine):
@@ -248,7 +251,8 @@ class GeluEngine(EpilogueEngine):
         carry = {"m_in": m_in, "s_in": s_in, "m_out": m_out, "s_out": s_out}
         carry = {k: reg(m, v, f"{k}_a") for k, v in carry.items()}
         p = self.mul(m, 0, a, lanes(carry["m_in"], 32, d), "p")
-        carry = {k: reg(m, v, f"{k}_b") for k, v in carry.items() if k != "m_in"}
+        carry = {k: delay(m, v, self.mul_cycles(0), f"{k}_b") for k, v in carry.items()
+                 if k != "m_in"}
         xf = [reg(m, saturate(rshift_round(pi, si), 32), f"xf{n}")
               for n, (pi, si) in enumerate(zip(p, _shift_lanes(carry["s_in"], d), strict=True))]
         carry = {k: reg(m, v, f"{k}_c") for k, v in carry.items() if k != "s_in"}
@@ -268,20 +272,21 @@ class GeluEngine(EpilogueEngine):
             for tab, nm, col in ((c0t, "c0", c0_d), (c1t, "c1", c1_d), (c2t, "c2", c2_d)):
                 col.append(reg(m, tab[seg], f"{nm}_d{n}"))
 
-        def stage(cols, nm):
-            return [[reg(m, v, f"{nm}{k}_{n}") for n, v in enumerate(col)]
+        def stage(cols, nm, cycles):
+            return [[delay(m, v, cycles, f"{nm}{k}_{n}") for n, v in enumerate(col)]
                     for k, col in enumerate(cols)]
 
         # E: t * c2; then inner = c1 + rshift_round(t * c2, 12), in [0, 13153] for every
         # segment and t (isa.numerics.GELU_COEFFS), so 15 signed bits are exact.
         tc2 = self.mul(m, 3, t_d, c2_d, "tc2_")
-        x_e, big_e, t_e, c0_e, c1_e = stage((x_d, big_d, t_d, c0_d, c1_d), "gel_e")
+        x_e, big_e, t_e, c0_e, c1_e = stage((x_d, big_d, t_d, c0_d, c1_d), "gel_e",
+                                            self.mul_cycles(3))
         inner = [(c1 + rshift_round_const(p, numerics.GELU_FRAC))[:15].as_signed()
                  for c1, p in zip(c1_e, tc2, strict=True)]
         # F: t * inner; then e = c0 + rshift_round(t * inner, 12), phi = 2^14 + sign(x) * e,
         # in [0, 2^15]: 17 signed bits.
         ti = self.mul(m, 4, t_e, inner, "ti_")
-        x_f, big_f, c0_f = stage((x_e, big_e, c0_e), "gel_f")
+        x_f, big_f, c0_f = stage((x_e, big_e, c0_e), "gel_f", self.mul_cycles(4))
         half = 1 << (numerics.GELU_E_FRAC - 1)
         phi = []
         for xv, big, c0, p in zip(x_f, big_f, c0_f, ti, strict=True):
@@ -289,16 +294,16 @@ class GeluEngine(EpilogueEngine):
             phi.append(Mux(xv > 0, half + e, Mux(xv < 0, half - e, half))[:17].as_signed())
         # G: x * phi
         outs = self.mul(m, 2, x_f, phi, "g")
-        carry = {k: reg(m, reg(m, reg(m, v, f"{k}_d"), f"{k}_e"), f"{k}_f")
+        carry = {k: delay(m, v, 1 + self.mul_cycles(3) + self.mul_cycles(4), f"{k}_def")
                  for k, v in carry.items()}
-        carry = {k: reg(m, v, f"{k}_g") for k, v in carry.items()}
+        carry = {k: delay(m, v, self.mul_cycles(2), f"{k}_g") for k, v in carry.items()}
         # H: gelu = rshift_round(g, 15); * m_out
         # H: gelu = rshift_round(x * phi, 15) lies in [-2^30, 2^31 - 1] (phi <= 2^15, and
         # phi <= 2^14 for x < 0): exact in 32 bits; * m_out
         gelu = [rshift_round_const(g, numerics.GELU_E_FRAC)[:32].as_signed() for g in outs]
         h = self.mul(m, 1, gelu, lanes(carry["m_out"], 32, d), "h")
-        s_out_h = reg(m, carry["s_out"], "s_out_h")
+        s_out_h = delay(m, carry["s_out"], self.mul_cycles(1), "s_out_h")
         out = [reg(m, saturate(rshift_round(hv, s), 8), f"o{n}")
                for n, (hv, s) in enumerate(zip(h, _shift_lanes(s_out_h, d), strict=True))]
-        return pack(out, 8), 9
+        return pack(out, 8), 4 + sum(self.mul_cycles(k) for k in self.MULS)
 

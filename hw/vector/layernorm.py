@@ -38,7 +38,17 @@ from isa import cycles as C
 from isa.fields import BLOCKS
 
 from ..engine import Engine, Port
-from .common import SHIFT_BITS, lanes, pack, reg, rshift_round, rshift_round_const, saturate
+from ..mulbank import product, product_latency
+from .common import (
+    SHIFT_BITS,
+    delay,
+    lanes,
+    pack,
+    reg,
+    rshift_round,
+    rshift_round_const,
+    saturate,
+)
 
 G = C.LN_GROUP_ROWS
 assert C.LN_BUFFER_ROWS == 1, "the row buffer holds one row (indexed by block)"
@@ -47,7 +57,7 @@ QW = C.LN_VAR_BITS  # quotient register width (the widest quotient)
 # Phases of the sequencer.
 IDLE, HDR, SREAD, SWAIT, CALC, NREAD, DRAIN = range(7)
 # Statistics micro-states.
-(M_INIT, M_DIV, S2A, S2B, S2C, V_INIT, V_DIV, R_INIT, R_SQRT, I_INIT, I_DIV, STORE) = range(12)
+(M_INIT, M_DIV, S2A, S2B, V_INIT, V_DIV, R_INIT, R_SQRT, I_INIT, I_DIV, STORE) = range(11)
 # What a read is (travels with it).
 K_NONE, K_HDR, K_STAT, K_GAMMA, K_BETA, K_ROW = range(6)
 
@@ -113,7 +123,7 @@ class LayerNormEngine(Engine):
         t = Signal(range(G + 2))          # normalise: 0 gamma, 1 beta, 2.. rows
         kind = Signal(3)
         last = Signal()
-        wait = Signal(3)
+        wait = Signal(range(C.LN_SUM_PIPELINE + 1))
         n_valid = Signal(18)
         shift = Signal(SHIFT_BITS)
         single = gs == C.LN_BUFFER_ROWS   # the group's row is in the row buffer
@@ -195,10 +205,11 @@ class LayerNormEngine(Engine):
         tag1 = [reg(m, s, f"st1_{i}") for i, s in enumerate((r_q, first_q, end_q))]
         xs = [reg(m, Mux(ok, v, 0), f"xs{n}", shape=signed(24))
               for n, (ok, v) in enumerate(zip(lane_ok, x24, strict=True))]
-        v2 = reg(m, v1, "st_v2")
-        tag2 = [reg(m, s, f"st2_{i}") for i, s in enumerate(tag1)]
+        sq_cycles = self.mul_cycles(0)
+        v2 = delay(m, v1, sq_cycles, "st_v2")
+        tag2 = [delay(m, s, sq_cycles, f"st2_{i}") for i, s in enumerate(tag1)]
         sq = self.mul(m, 0, xs, xs, "sq")
-        xs2 = [reg(m, v, f"xs2_{n}") for n, v in enumerate(xs)]
+        xs2 = [delay(m, v, sq_cycles, f"xs2_{n}") for n, v in enumerate(xs)]
         v3 = reg(m, v2, "st_v3")
         tag3 = [reg(m, s, f"st3_{i}") for i, s in enumerate(tag2)]
         s3 = reg(m, sum(xs2), "sum3", shape=signed(42))
@@ -222,12 +233,17 @@ class LayerNormEngine(Engine):
         den = Signal(25)
         root = Signal(C.LN_ROOT_BITS)
         mean = Signal(signed(25))
-        t1 = Signal(signed(68))
-        t2 = Signal(48)
-        t3 = Signal(66)
+        wait_s2 = Signal(range(2 * C.MUL_WIDE_CYCLES + 1))
         slot_mean = Array(Signal(signed(25), name=f"slot_mean{k}") for k in range(G))
         slot_inv = Array(Signal(32, name=f"slot_inv{k}") for k in range(G))
         cs, cq = slot_s[r], slot_q[r]
+        # S2 = sum(x^2) - 2*mean*sum + n*mean^2 from pipelined products of registers that hold
+        # through S2B (mean, this row's sums, n_valid): mean*sum and mean^2 after
+        # MUL_WIDE_CYCLES, n*mean^2 (from the mean^2 product) after twice that.
+        t1 = product(m, mean, cs, "ln_t1")
+        t2 = product(m, mean, mean, "ln_t2")
+        t3 = product(m, n_valid, t2.as_unsigned()[:48], "ln_t3")
+        assert product_latency(mean, cs) + product_latency(n_valid, t2[:48]) == C.LN_S2_WAIT
 
         def div_init(num, bits, divisor, nxt):
             return [rem.eq(num >> bits), quo.eq((num[:bits]) << (QW - bits)), den.eq(divisor),
@@ -249,12 +265,12 @@ class LayerNormEngine(Engine):
                 with m.Case(M_DIV):
                     iterate(S2A)
                 with m.Case(S2A):
-                    m.d.sync += [mean.eq(quo[:C.LN_MEAN_BITS] - (1 << 23)), sub.eq(S2B)]
-                with m.Case(S2B):
-                    m.d.sync += [t1.eq(mean * cs), t2.eq((mean * mean).as_unsigned()[:48]),
-                                 sub.eq(S2C)]
-                with m.Case(S2C):
-                    m.d.sync += [t3.eq(n_valid * t2), sub.eq(V_INIT)]
+                    m.d.sync += [mean.eq(quo[:C.LN_MEAN_BITS] - (1 << 23)), sub.eq(S2B),
+                                 wait_s2.eq(0)]
+                with m.Case(S2B):  # the pipelined products below settle
+                    m.d.sync += wait_s2.eq(wait_s2 + 1)
+                    with m.If(wait_s2 == C.LN_S2_WAIT - 1):
+                        m.d.sync += sub.eq(V_INIT)
                 with m.Case(V_INIT):
                     s2 = (cq - (t1 << 1) + t3).as_unsigned()[:66]
                     m.d.sync += div_init(s2, C.LN_VAR_BITS, n_valid, V_DIV)
@@ -298,22 +314,24 @@ class LayerNormEngine(Engine):
         gam = reg(m, gamma, "gam1")
         # A buffered row arrives with its block's beta: take beta as it arrives.
         bet = reg(m, Mux(kind_q == K_BETA, word, beta), "bet1")
-        for k in range(1, 6):
+        l_pr, l_gm = self.mul_cycles(1), self.mul_cycles(2)
+        assert C.LN_NORM_PIPELINE == C.SRAM_READ_LATENCY + 4 + l_pr + l_gm
+        for k in range(1, 4 + l_pr + l_gm):
             nv.append(reg(m, nv[-1], f"nv{k}"))
             nlast.append(reg(m, nlast[-1], f"nl{k}"))
             noff.append(reg(m, noff[-1], f"no{k}"))
         # inv = floor(2^30 / std) with std >= 1: at most 2^30, 31 bits.
         pr = self.mul(m, 1, dd, [inv1[:31]] * d, "pr")
-        ok2 = [reg(m, ok, f"ok2_{n}") for n, ok in enumerate(ok1)]
-        gam = reg(m, gam, "gam2")
-        bet = reg(m, bet, "bet2")
+        ok2 = [delay(m, ok, l_pr, f"ok2_{n}") for n, ok in enumerate(ok1)]
+        gam = delay(m, gam, l_pr, "gam2")
+        bet = delay(m, bet, l_pr, "bet2")
         nrm = [reg(m, Mux(ok, saturate(rshift_round_const(v, numerics.LN_NORM_SHIFT), 32), 0),
                    f"nrm{n}", shape=signed(32)) for n, (ok, v) in enumerate(zip(ok2, pr,
                                                                                 strict=True))]
         gam = reg(m, gam, "gam3")
         bet = reg(m, bet, "bet3")
         gm = self.mul(m, 2, nrm, lanes(gam, 32, d), "gm")
-        bet = reg(m, bet, "bet4")
+        bet = delay(m, bet, l_gm, "bet4")
         h = [reg(m, v + b, f"h{n}") for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d),
                                                                     strict=True))]
         out = [reg(m, saturate(rshift_round(v, shift), 8), f"o{n}") for n, v in enumerate(h)]

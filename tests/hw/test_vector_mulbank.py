@@ -1,6 +1,7 @@
 """The shared per-lane multiplier bank (hw/mulbank.py): the engines declare their slots, an
-operand that does not fit its slot is refused at elaboration, and the compute block holds one
-bank (``MUL_SLOTS`` x DIM multipliers) instead of per-engine multipliers. Bit-exactness of the
+operand that does not fit its slot is refused at elaboration, the compute block holds one bank
+(``MUL_SLOTS`` x DIM, in DSP-sized pieces) instead of per-engine multipliers, and no product in
+the compute engines is wider than one 18 x 18 multiplier. Bit-exactness of the
 shared bank is covered by every RTL test (tests/hw/test_rtl_*.py run the whole machine)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Module, Signal, unsigned
 
-from hw.compute import ENGINES, ComputeEngines
+from hw.compute import ComputeEngines
 from hw.mulbank import MUL_SLOTS, slot_operand
 from hw.vector import RequantEngine
 from isa import MachineConfig
@@ -30,17 +31,18 @@ def _mul_cells(text: str) -> dict[str, list[tuple[int, int]]]:
     return out
 
 
-def test_the_compute_block_has_one_bank_of_per_lane_multipliers():
+def test_the_compute_block_has_one_bank_and_no_multiply_wider_than_a_dsp():
     dim = 4
     cells = _mul_cells(rtlil.convert(ComputeEngines(MachineConfig(dim=dim, sp_kib=4, acc_kib=4)),
                                      name="compute", emit_src=False))
-    used = {k for e in ENGINES for k in e.MULS}
-    assert sorted(cells["\\compute"]) == sorted(MUL_SLOTS[k] for k in used for _ in range(dim))
-    # What is left inside the engines is scalar (statistics, reciprocals, range checks): no
-    # engine multiplies DIM lanes of 32-bit values on its own any more.
+    # The bank, per lane: three 32 x 32 slots of four 17-bit-piece products, two 18 x 18.
+    assert sorted(MUL_SLOTS) == [(18, 18)] * 2 + [(32, 32)] * 3
+    assert len(cells["\\compute"]) == (3 * 4 + 2) * dim
+    # Every product in the compute engines (the bank, the scalar statistics, the range checks)
+    # is at most 18 x 18 bits: one DSP multiplier, nothing wider in one stage (Fmax).
     for mod, widths in cells.items():
-        if mod.startswith("\\compute.") and "gemmunit" not in mod:
-            assert sum(1 for a, b in widths if min(a, b) >= 24) <= 3, (mod, widths)
+        if mod.startswith("\\compute"):
+            assert all(max(a, b) <= 18 for a, b in widths), (mod, widths)
 
 
 def test_operands_must_fit_their_slot():
