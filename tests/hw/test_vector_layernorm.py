@@ -52,7 +52,8 @@ def test_layernorm_matches_numerics_and_its_cycle_formula(dim, rows, blocks, n_v
     acc0, expect = _case(rng, dim, rows, blocks, n_valid, shift)
     sp0 = rng.integers(-128, 128, (SP_ROWS, dim))
     ins = Instruction(Opcode.LAYERNORM, src=2, dst=11, rows=rows, blocks=blocks, param=70)
-    out = run_engine(LayerNormEngine, dim, acc0.tolist(), sp0.tolist(), ins)
+    # Products from a bank shared with an idle engine, as in the compute block.
+    out = run_engine(LayerNormEngine, dim, acc0.tolist(), sp0.tolist(), ins, shared_mul=True)
     assert out["error"] == ErrorCode.NONE
     assert out["checked"] == [check_cycles(Opcode.LAYERNORM, blocks)]
     assert out["cycles"] == layernorm_cycles(rows, blocks)
