@@ -130,7 +130,7 @@ def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
     """REQUANT / GELU / RESADD busy, when the checks pass: the shift scan, then per block its
     parameter rows and ``rows`` source rows at one read per cycle, then the pipeline drains:
     ``scan + blocks * (PARAM_ROWS + rows) + VECTOR_PIPELINE`` (REQUANT: ``blocks * (rows + 4)
-    + 4``)."""
+    + 6``)."""
     return scan_cycles(op, blocks) + blocks * (PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
 
 
@@ -179,7 +179,8 @@ LN_SUM_PIPELINE = SRAM_READ_LATENCY + 2 + MUL_WIDE_CYCLES
 LN_BUFFER_ROWS = 1
 #: Parameter reads per block of the normalise pass (gamma, beta).
 LN_PARAM_READS = PARAM_ROWS_PER_BLOCK[Opcode.LAYERNORM]
-#: Cycles from a normalise read to its scratchpad write (read latency and six stages).
+#: Cycles from a normalise read to its scratchpad write (read latency; d; d*inv (wide); round;
+#: n*gamma (wide); + beta; round and write).
 LN_NORM_PIPELINE = SRAM_READ_LATENCY + 4 + 2 * MUL_WIDE_CYCLES
 
 
@@ -189,7 +190,7 @@ def _steps(bits: int) -> int:
 
 def ln_stats_cycles() -> int:
     """Cycles of one row's statistics: mean divide, S2, variance divide, isqrt, reciprocal
-    (72 with 2 bits per cycle)."""
+    (76 with 2 bits per cycle)."""
     return (_steps(LN_MEAN_BITS) + _steps(LN_VAR_BITS) + _steps(LN_ROOT_BITS)
             + _steps(LN_RECIP_BITS) + LN_STATS_FIXED)
 
@@ -210,8 +211,8 @@ def ln_group_cycles(g: int, blocks: int) -> int:
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (g*blocks + 4 + 72*g + blocks*ln_norm_reads(g)) + 7``, i.e.
-    ``3*blocks + 84`` for one row."""
+    ``1 + sum over groups (g*blocks + 6 + 76*g + blocks*ln_norm_reads(g)) + 11``, i.e.
+    ``3*blocks + 94`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
@@ -255,7 +256,7 @@ def attn_row_cycles(seq: int, hd_blocks: int) -> int:
 
 def attn_cycles(seq: int, hd_blocks: int) -> int:
     """ATTN busy when the checks pass: the shift scan and its read latency, then ``seq`` query
-    rows one after another: ``hb + 2 + seq * (2*seq*hb + seq + 9*hb + 23)``."""
+    rows one after another: ``hb + 2 + seq * (2*seq*hb + seq + 14*hb + 28)``."""
     return check_cycles(Opcode.ATTN, hd_blocks) + seq * attn_row_cycles(seq, hd_blocks)
 
 
