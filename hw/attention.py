@@ -35,8 +35,10 @@ from isa import ErrorCode, MachineConfig, Opcode, numerics
 from isa import cycles as C
 
 from .engine import Engine, Port
+from .mulbank import product, product_latency
 from .vector.common import (
     SHIFT_BITS,
+    delay,
     lanes,
     pack,
     reg,
@@ -62,15 +64,17 @@ def _div_step(rem, quo, den):
 class AttentionEngine(Engine):
     OPCODES = (Opcode.ATTN,)
     PORTS = {"q_rd": Port.SP_RD, "k_rd": Port.SP_RD, "acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+    MULS = (0, 3, 4)  # O * m_o; q * k; P * v (hw/mulbank.py)
 
-    def __init__(self, *, dim, sp_depth, acc_depth, max_seq=MachineConfig.max_seq):
+    def __init__(self, *, dim, sp_depth, acc_depth, max_seq=MachineConfig.max_seq,
+                 shared_mul=False):
         self._max_seq = max_seq
-        super().__init__(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth)
+        super().__init__(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth, shared_mul=shared_mul)
 
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, **kw):
         return cls(dim=cfg.dim, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows,
-                   max_seq=cfg.max_seq)
+                   max_seq=cfg.max_seq, **kw)
 
     @staticmethod
     def _param_rows(v, dim):
@@ -108,7 +112,7 @@ class AttentionEngine(Engine):
         k = Signal(12)
         j = Signal(6)
         joff = Signal(18)   # j * seq
-        wait = Signal(3)
+        wait = Signal(range(max(C.ATTN_QK_DRAIN, C.ATTN_EXP_DRAIN, C.ATTN_PV_DRAIN) + 1))
         mask0 = ins.param + 1 + (hb << 1)
 
         def drain(n, nxt):
@@ -219,10 +223,9 @@ class AttentionEngine(Engine):
         m.d.comb += lane_sel.eq(k1[:lg] if lg else 0)
         msk = Signal()
         m.d.comb += msk.eq(Cat(*[ln != 0 for ln in lanes(word, 32, d)]).bit_select(lane_sel, 1))
-        prods = [reg(m, a * b, f"qk_p{n}", shape=signed(16))
-                 for n, (a, b) in enumerate(zip(lanes(qrd.data, 8, d), lanes(krd.data, 8, d),
-                                                strict=True))]
-        v2, f2, l2, k2, m2 = (reg(m, s, f"qk2_{i}") for i, s in enumerate((v1, f1, l1, k1, msk)))
+        prods = self.mul(m, 3, lanes(qrd.data, 8, d), lanes(krd.data, 8, d), "qk_p")
+        v2, f2, l2, k2, m2 = (delay(m, s, self.mul_cycles(3), f"qk2_{i}")
+                              for i, s in enumerate((v1, f1, l1, k1, msk)))
         tree = reg(m, sum(prods), "qk_tree", shape=signed(16 + lg + 1))
         v3, f3, l3, k3, m3 = (reg(m, s, f"qk3_{i}") for i, s in enumerate((v2, f2, l2, k2, m2)))
         sacc = Signal(signed(28))
@@ -230,8 +233,10 @@ class AttentionEngine(Engine):
             m.d.sync += sacc.eq(Mux(f3, 0, sacc) + tree)
         v4 = reg(m, v3 & l3, "qk_v4")
         k4, m4 = reg(m, k3, "qk_k4"), reg(m, m3, "qk_m4")
-        sprod = reg(m, sacc * m_s, "qk_prod", shape=signed(60))
-        v5, k5, m5 = reg(m, v4, "qk_v5"), reg(m, k4, "qk_k5"), reg(m, m4, "qk_m5")
+        sprod = product(m, sacc, m_s, "qk_prod")
+        l_s = product_latency(sacc, m_s)
+        v5, k5, m5 = (delay(m, v, l_s, nm) for v, nm in ((v4, "qk_v5"), (k4, "qk_k5"),
+                                                           (m4, "qk_m5")))
         fix = reg(m, saturate(rshift_round(sprod, s_s), 32), "qk_fix", shape=signed(32))
         v6, k6, m6 = reg(m, v5, "qk_v6"), reg(m, k5, "qk_k6"), reg(m, m5, "qk_m6")
         mx = Signal(signed(32))
@@ -260,9 +265,11 @@ class AttentionEngine(Engine):
         sq = reg(m, rb * rb, "ex_sq", shape=26)
         e5 = [reg(m, s, f"ex5_{i}") for i, s in enumerate(e4)]
         z5 = reg(m, z4, "ex_z5")
-        ta = reg(m, sq * numerics.EXP_A, "ex_ta", shape=39)
-        e6 = [reg(m, s, f"ex6_{i}") for i, s in enumerate(e5)]
-        z6 = reg(m, z5, "ex_z6")
+        exp_a = Const(numerics.EXP_A)
+        ta = product(m, sq, exp_a, "ex_ta")
+        l_a = product_latency(sq, exp_a)
+        e6 = [delay(m, s, l_a, f"ex6_{i}") for i, s in enumerate(e5)]
+        z6 = delay(m, z5, l_a, "ex_z6")
         ev = (rshift_round_const(ta, numerics.EXP_SHIFT) + numerics.EXP_C) >> z6
         e_out = reg(m, Mux(e6[2], ev, 0), "ex_e", shape=17)
         e7v, e7k = reg(m, e6[0], "ex_v7"), reg(m, e6[1], "ex_k7")
@@ -286,21 +293,22 @@ class AttentionEngine(Engine):
             m.d.sync += s_o.eq(word)
         recip = Mux(den == 0, 0, quo)
         p1v, p1f = reg(m, pv_v, "pv_v1"), reg(m, pv_first, "pv_f1")
-        er = reg(m, brd.data[:17] * recip, "pv_er", shape=35)
-        vv = reg(m, qrd.data, "pv_v")
-        p2v, p2f = reg(m, p1v, "pv_v2"), reg(m, p1f, "pv_f2")
+        er = product(m, brd.data[:17], recip, "pv_er")
+        l_r = product_latency(brd.data[:17], recip)
+        vv = delay(m, qrd.data, l_r, "pv_v")
+        p2v, p2f = delay(m, p1v, l_r, "pv_v2"), delay(m, p1f, l_r, "pv_f2")
         pr = rshift_round_const(er, numerics.RECIP_BITS - numerics.PROB_FRAC)
         prob = reg(m, Mux(pr > numerics.PROB_MAX, numerics.PROB_MAX, pr), "pv_p", shape=8)
         vv3 = reg(m, vv, "pv_vv3")
         p3v, p3f = reg(m, p2v, "pv_v3"), reg(m, p2f, "pv_f3")
-        pvl = [reg(m, Cat(prob, Const(0, 1)).as_signed() * x, f"pv_pl{n}", shape=signed(17))
-               for n, x in enumerate(lanes(vv3, 8, d))]
-        p4v, p4f = reg(m, p3v, "pv_v4"), reg(m, p3f, "pv_f4")
+        pvl = self.mul(m, 4, [Cat(prob, Const(0, 1)).as_signed()] * d, lanes(vv3, 8, d),
+                       "pv_pl")
+        p4v, p4f = (delay(m, v, self.mul_cycles(4), nm) for v, nm in ((p3v, "pv_v4"),
+                                                                         (p3f, "pv_f4")))
         oacc = [Signal(signed(28), name=f"pv_o{n}") for n in range(d)]
         with m.If(p4v):
             m.d.sync += [o.eq(Mux(p4f, 0, o) + x) for o, x in zip(oacc, pvl, strict=True)]
-        oprod = [reg(m, o * mo, f"pv_m{n}", shape=signed(60))
-                 for n, (o, mo) in enumerate(zip(oacc, lanes(m_o, 32, d), strict=True))]
+        oprod = self.mul(m, 0, oacc, lanes(m_o, 32, d), "pv_m")
         out = [reg(m, saturate(rshift_round(x, s[:SHIFT_BITS]), 8), f"pv_out{n}",
                    shape=signed(8))
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),

@@ -10,6 +10,7 @@ shared SRAM ports. Adding an engine is one entry here plus the engine.
 ``acc_wr``), as many as the most demanding engine declares: the compute queue runs one
 instruction at a time, so engine ``e``'s k-th port of a kind drives shared port k of that kind
 while ``e`` is the active engine (selected at its start). Read data goes to every engine.
+The engines' per-lane multipliers are one shared bank the same way (hw/mulbank.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .attention import AttentionEngine
 from .engine import Port, port_signature
 from .gemm import GemmUnit
 from .isa_layout import header_layout
+from .mulbank import connect_bank
 from .vector import ENGINES as VECTOR_ENGINES
 
 #: Every compute engine of this build, in priority order of nothing (opcodes are disjoint).
@@ -68,7 +70,8 @@ class ComputeEngines(wiring.Component):
         m = Module()
         engines = []
         for cls in ENGINES:
-            e = cls.from_config(self._cfg)
+            e = cls.from_config(self._cfg, shared_mul=True) if cls.MULS else \
+                cls.from_config(self._cfg)
             m.submodules[cls.__name__.lower()] = e
             engines.append(e)
         op = data.View(header_layout(), self.instr).opcode
@@ -85,6 +88,8 @@ class ComputeEngines(wiring.Component):
             self.done.eq(_any(e.done for e in engines)),
             self.checked.eq(_any(e.checked for e in engines)),
         ]
+        # The per-lane multipliers: one bank, fed by the active engine (hw/mulbank.py).
+        connect_bank(m, engines, active, self._cfg.dim)
         err = ErrorCode.NONE
         for e in engines:
             err = Mux(e.done, e.error, err)

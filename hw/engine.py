@@ -13,6 +13,9 @@ An engine is a ``wiring.Component`` subclass of :class:`Engine` that declares
   data-dependent one; the engine makes them once its data checks pass (``RUNTIME_CHECKED``
   opcodes in isa/cycles.py only).
 
+* ``MULS``: the slots of the shared per-lane multiplier bank (hw/mulbank.py, ``MUL_SLOTS``)
+  it uses, each at most once; :meth:`Engine.mul` is its one way to multiply per lane.
+
 Members every engine has: ``start`` (one-cycle pulse, ``instr`` valid with it), ``instr``
 (the 128-bit word), ``busy``, ``done`` (one-cycle pulse: all writes made), ``checked``
 (one-cycle pulse once the data-dependent checks are decided; never for engines without any)
@@ -33,6 +36,7 @@ from amaranth.lib.wiring import In, Out
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode
 
 from .isa_layout import instr_layout
+from .mulbank import MUL_SLOTS, mul_members, slot_cycles, slot_operand, slot_product
 
 
 class Sizes(NamedTuple):
@@ -68,9 +72,15 @@ class Engine(wiring.Component):
 
     OPCODES: tuple[Opcode, ...] = ()
     PORTS: dict[str, Port] = {}
+    MULS: tuple[int, ...] = ()
 
-    def __init__(self, *, dim: int, sp_depth: int, acc_depth: int):
+    def __init__(self, *, dim: int, sp_depth: int, acc_depth: int, shared_mul: bool = False):
         self._dim, self._sp_depth, self._acc_depth = dim, sp_depth, acc_depth
+        #: With ``shared_mul`` the products come from the bank outside (hw/compute.py) through
+        #: ``mul<k>_a`` / ``mul<k>_b`` / ``mul<k>_p``; without, the engine has its own
+        #: multipliers of the same slot widths (an engine on its own, as in the unit tests).
+        self.shared_mul = shared_mul
+        self._muls_used: set[int] = set()
         #: What the word checks need of the machine (a MachineConfig has the same attributes).
         self.sizes = Sizes(dim=dim, sp_rows=sp_depth, acc_rows=acc_depth)
         sizes = dict(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth)
@@ -78,11 +88,39 @@ class Engine(wiring.Component):
             "start": In(1), "instr": In(INSTR_BITS),
             "busy": Out(1), "done": Out(1), "checked": Out(1), "error": Out(ErrorCode),
             **{name: In(port_signature(kind, **sizes)) for name, kind in self.PORTS.items()},
+            **(mul_members(self.MULS, dim) if shared_mul else {}),
         })
 
     @classmethod
-    def from_config(cls, cfg: MachineConfig) -> Engine:
-        return cls(dim=cfg.dim, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows)
+    def from_config(cls, cfg: MachineConfig, **kw) -> Engine:
+        return cls(dim=cfg.dim, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows, **kw)
+
+    def mul(self, m, slot: int, a: list, b: list, name: str) -> list:
+        """Per lane ``a[n] * b[n]`` on multiplier ``slot``: the product registers,
+        :meth:`mul_cycles` cycles after the operands.
+
+        Each operand must fit the slot's signed width (checked here, at elaboration): the
+        product is then exact, whether it comes from the shared bank or from the engine's own
+        multiplier (the same pipeline, hw/mulbank.py)."""
+        if slot not in self.MULS or slot in self._muls_used:
+            raise ValueError(f"{type(self).__name__}: multiplier slot {slot} not declared in "
+                             f"MULS {self.MULS} or used twice")
+        self._muls_used.add(slot)
+        wa, wb = MUL_SLOTS[slot]
+        av = [slot_operand(v, wa, f"{name} a") for v in a]
+        bv = [slot_operand(v, wb, f"{name} b") for v in b]
+        if self.shared_mul:
+            pa, pb, pp = (getattr(self, f"mul{slot}_{x}") for x in "abp")
+            m.d.comb += [pa[n].eq(v) for n, v in enumerate(av)]
+            m.d.comb += [pb[n].eq(v) for n, v in enumerate(bv)]
+            return [pp[n] for n in range(len(av))]
+        return [slot_product(m, slot, x, y, f"{name}{n}")
+                for n, (x, y) in enumerate(zip(av, bv, strict=True))]
+
+    @staticmethod
+    def mul_cycles(slot: int) -> int:
+        """Cycles from a :meth:`mul` operand to its product."""
+        return slot_cycles(slot)
 
     @classmethod
     def static_checks(cls, op: Opcode, word, cfg: MachineConfig) -> list:

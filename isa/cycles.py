@@ -116,6 +116,14 @@ def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
             + GEMM_ACCUMULATE_CYCLES)
 
 
+# ---- multipliers (hw/mulbank.py) --------------------------------------------------------------
+#: Cycles from presenting the operands of a product to the product register, for operands that
+#: fit one 18 x 18 DSP multiplier (operand register, product) and for wider ones (operand
+#: register; the 17-bit pieces' partial products on the DSP blocks; their sum). Every product
+#: of the compute engines is pipelined so (no multiply and add or select in one stage: Fmax).
+MUL_NARROW_CYCLES = 2
+MUL_WIDE_CYCLES = 3
+
 # ---- vector epilogues (hw/vector/): REQUANT, GELU, RESADD ------------------------------------
 #: Instructions whose checks depend on data (parameters in the accumulator): the engine decides
 #: them when it runs and the dispatcher holds the next instruction until it has.
@@ -125,7 +133,13 @@ PARAM_ROWS = {op: PARAM_ROWS_PER_BLOCK[op] for op in (Opcode.REQUANT, Opcode.GEL
 #: Shift rows per block, at these offsets in the block's parameter rows, read by the shift scan.
 SHIFT_ROWS = {Opcode.REQUANT: (2,), Opcode.GELU: (2, 4), Opcode.RESADD: (2, 4)}
 #: Cycles from a source row's accumulator read to its write (SRAM latency + arithmetic stages).
-VECTOR_PIPELINE = {Opcode.REQUANT: 4, Opcode.GELU: 10, Opcode.RESADD: 5}
+#: REQUANT: bias, ``* m`` (wide), round; RESADD: bias, both products (wide), round, add; GELU:
+#: bias, ``* m_in`` (wide), round, segment, ``t * c2`` and ``t * inner`` (narrow), ``x * phi`` and
+#: ``* m_out`` (wide), round (docs/rtl.md "Vector epilogues").
+VECTOR_PIPELINE = {Opcode.REQUANT: SRAM_READ_LATENCY + 2 + MUL_WIDE_CYCLES,
+                   Opcode.GELU: SRAM_READ_LATENCY + 4 + 3 * MUL_WIDE_CYCLES
+                   + 2 * MUL_NARROW_CYCLES,
+                   Opcode.RESADD: SRAM_READ_LATENCY + 3 + MUL_WIDE_CYCLES}
 
 
 def scan_cycles(op: Opcode, blocks: int) -> int:
@@ -137,7 +151,7 @@ def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
     """REQUANT / GELU / RESADD busy, when the checks pass: the shift scan, then per block its
     parameter rows and ``rows`` source rows at one read per cycle, then the pipeline drains:
     ``scan + blocks * (PARAM_ROWS + rows) + VECTOR_PIPELINE`` (REQUANT: ``blocks * (rows + 4)
-    + 4``)."""
+    + 6``)."""
     return scan_cycles(op, blocks) + blocks * (PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
 
 
@@ -172,14 +186,23 @@ LN_VAR_BITS = 2 * LN_IN_BITS
 LN_ROOT_BITS = LN_IN_BITS
 LN_RECIP_BITS = 32
 assert LN_RECIP_BITS > LN_INV_BITS
-#: Cycles of one row's statistics besides the iterations: start the mean division, mean,
-#: two product cycles, start the variance division, start isqrt, start the reciprocal, store.
-LN_STATS_FIXED = 8
+#: Cycles for S2's pipelined products (mean*sum and mean^2, then n*mean^2 from mean^2).
+LN_S2_WAIT = 2 * MUL_WIDE_CYCLES
+#: Cycles of one row's statistics besides the iterations: start the mean division, mean, the
+#: S2 products, start the variance division, start isqrt, start the reciprocal, store.
+LN_STATS_FIXED = 6 + LN_S2_WAIT
 #: Cycles from the last statistics read of a group to its first statistics cycle (read
 #: latency, clamp/mask, square, reduce; the accumulate is the next cycle).
-LN_SUM_PIPELINE = 4
-#: Cycles from a normalise read to its scratchpad write (read latency and six stages).
-LN_NORM_PIPELINE = 7
+LN_SUM_PIPELINE = SRAM_READ_LATENCY + 2 + MUL_WIDE_CYCLES
+#: Groups of at most this many rows (a one-row LAYERNORM, the last group of ``4k + 1`` rows)
+#: keep their row, clamped to int24, in the engine's row buffer (block RAM, one row of up to
+#: 1023 blocks) from the statistics reads: their normalise pass reads only gamma and beta.
+LN_BUFFER_ROWS = 1
+#: Parameter reads per block of the normalise pass (gamma, beta).
+LN_PARAM_READS = PARAM_ROWS_PER_BLOCK[Opcode.LAYERNORM]
+#: Cycles from a normalise read to its scratchpad write (read latency; d; d*inv (wide); round;
+#: n*gamma (wide); + beta; round and write).
+LN_NORM_PIPELINE = SRAM_READ_LATENCY + 4 + 2 * MUL_WIDE_CYCLES
 
 
 def _steps(bits: int) -> int:
@@ -188,21 +211,29 @@ def _steps(bits: int) -> int:
 
 def ln_stats_cycles() -> int:
     """Cycles of one row's statistics: mean divide, S2, variance divide, isqrt, reciprocal
-    (72 with 2 bits per cycle)."""
+    (76 with 2 bits per cycle)."""
     return (_steps(LN_MEAN_BITS) + _steps(LN_VAR_BITS) + _steps(LN_ROOT_BITS)
             + _steps(LN_RECIP_BITS) + LN_STATS_FIXED)
 
 
+def ln_norm_reads(g: int) -> int:
+    """Accumulator reads per block of a ``g``-row group's normalise pass: gamma, beta, and the
+    ``g`` rows unless the group's rows are in the row buffer (``g <= LN_BUFFER_ROWS``: the
+    buffered row comes with beta)."""
+    return LN_PARAM_READS + (0 if g <= LN_BUFFER_ROWS else g)
+
+
 def ln_group_cycles(g: int, blocks: int) -> int:
     """One group of ``g`` rows: ``g * blocks`` statistics reads, the sum pipeline, ``g`` serial
-    statistics, then per block gamma, beta and the ``g`` rows."""
-    return g * blocks + LN_SUM_PIPELINE + g * ln_stats_cycles() + blocks * (2 + g)
+    statistics, then the normalise reads of every block."""
+    return g * blocks + LN_SUM_PIPELINE + g * ln_stats_cycles() + blocks * ln_norm_reads(g)
 
 
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (2*g*blocks + 2*blocks + 4 + 72*g) + 7``."""
+    ``1 + sum over groups (g*blocks + 6 + 76*g + blocks*ln_norm_reads(g)) + 11``, i.e.
+    ``3*blocks + 94`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
@@ -216,9 +247,9 @@ def layernorm_cycles(rows: int, blocks: int) -> int:
 #: head blocks, * m_s, round by s_s: the score buffer write), exp (d, z, r, square, * a, E: the
 #: E write and the row sum), PV (E * R, P, P * V, accumulate, * m_o, round by s_o: the output
 #: write).
-ATTN_QK_DRAIN = 6
-ATTN_EXP_DRAIN = 7
-ATTN_PV_DRAIN = 7
+ATTN_QK_DRAIN = 4 + MUL_NARROW_CYCLES + MUL_WIDE_CYCLES
+ATTN_EXP_DRAIN = 6 + MUL_WIDE_CYCLES
+ATTN_PV_DRAIN = 4 + 2 * MUL_WIDE_CYCLES + MUL_NARROW_CYCLES
 #: Quotient bits of the reciprocal R = floor(2^32 / sum E): sum E >= E(0) = 32779 > 2^15 when any
 #: key is valid, so R < 2^17 (docs/rtl.md); ATTN_RECIP_STEP bits per cycle after one set-up cycle.
 ATTN_RECIP_BITS = 18
@@ -246,7 +277,7 @@ def attn_row_cycles(seq: int, hd_blocks: int) -> int:
 
 def attn_cycles(seq: int, hd_blocks: int) -> int:
     """ATTN busy when the checks pass: the shift scan and its read latency, then ``seq`` query
-    rows one after another: ``hb + 2 + seq * (2*seq*hb + seq + 9*hb + 23)``."""
+    rows one after another: ``hb + 2 + seq * (2*seq*hb + seq + 14*hb + 28)``."""
     return check_cycles(Opcode.ATTN, hd_blocks) + seq * attn_row_cycles(seq, hd_blocks)
 
 

@@ -30,6 +30,7 @@ from isa import cycles as C
 from ..engine import Engine, Port
 from .common import (
     SHIFT_BITS,
+    delay,
     lanes,
     lanewise,
     pack,
@@ -181,6 +182,7 @@ class RequantEngine(EpilogueEngine):
     OP = Opcode.REQUANT
     OPCODES = (Opcode.REQUANT,)
     PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+    MULS = (0,)
 
     def _datapath(self, m, word, params, res):
         d = self._dim
@@ -189,12 +191,11 @@ class RequantEngine(EpilogueEngine):
         a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
         mult_a, shift_a = reg(m, mult, "mult_a"), reg(m, shift, "shift_a")
-        p = [reg(m, ai * mi, f"p{n}") for n, (ai, mi) in enumerate(zip(a, lanes(mult_a, 32, d),
-                                                                         strict=True))]
-        shift_b = reg(m, shift_a, "shift_b")
+        p = self.mul(m, 0, a, lanes(mult_a, 32, d), "p")
+        shift_b = delay(m, shift_a, self.mul_cycles(0), "shift_b")
         out = [reg(m, saturate(rshift_round(pi, si), 8), f"o{n}")
                for n, (pi, si) in enumerate(zip(p, _shift_lanes(shift_b, d), strict=True))]
-        return pack(out, 8), 3
+        return pack(out, 8), 2 + self.mul_cycles(0)
 
 
 class ResaddEngine(EpilogueEngine):
@@ -205,6 +206,7 @@ class ResaddEngine(EpilogueEngine):
     OP = Opcode.RESADD
     OPCODES = (Opcode.RESADD,)
     PORTS = {"acc_rd": Port.ACC_RD, "res_rd": Port.SP_RD, "acc_wr": Port.ACC_WR}
+    MULS = (0, 1)
     DST_PORT = "acc_wr"
 
     def _datapath(self, m, word, params, res):
@@ -216,15 +218,17 @@ class ResaddEngine(EpilogueEngine):
         r_a = [reg(m, ri, f"r{n}") for n, ri in enumerate(r)]
         m1a, s1a, m2a, s2a = (reg(m, v, f"{nm}_a") for v, nm in
                               ((m1, "m1"), (s1, "s1"), (m2, "m2"), (s2, "s2")))
-        p1 = lanewise(m, "p1_", lambda ai, mi: ai * mi, a, lanes(m1a, 32, d))
-        p2 = lanewise(m, "p2_", lambda ri, mi: ri * mi, r_a, lanes(m2a, 32, d))
-        s1b, s2b = reg(m, s1a, "s1_b"), reg(m, s2a, "s2_b")
+        p1 = self.mul(m, 0, a, lanes(m1a, 32, d), "p1_")
+        p2 = self.mul(m, 1, r_a, lanes(m2a, 32, d), "p2_")
+        assert self.mul_cycles(0) == self.mul_cycles(1)
+        s1b, s2b = (delay(m, v, self.mul_cycles(0), nm) for v, nm in ((s1a, "s1_b"),
+                                                                          (s2a, "s2_b")))
         q1 = [reg(m, rshift_round(v, s), f"q1_{n}")
               for n, (v, s) in enumerate(zip(p1, _shift_lanes(s1b, d), strict=True))]
         q2 = [reg(m, rshift_round(v, s), f"q2_{n}")
               for n, (v, s) in enumerate(zip(p2, _shift_lanes(s2b, d), strict=True))]
         out = lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
-        return pack(out, 32), 4
+        return pack(out, 32), 3 + self.mul_cycles(0)
 
 
 class GeluEngine(EpilogueEngine):
@@ -236,6 +240,7 @@ class GeluEngine(EpilogueEngine):
     OP = Opcode.GELU
     OPCODES = (Opcode.GELU,)
     PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+    MULS = (0, 1, 2, 3, 4)
 
     def _datapath(self, m, word, params, res):
         d = self._dim
@@ -245,8 +250,9 @@ class GeluEngine(EpilogueEngine):
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
         carry = {"m_in": m_in, "s_in": s_in, "m_out": m_out, "s_out": s_out}
         carry = {k: reg(m, v, f"{k}_a") for k, v in carry.items()}
-        p = lanewise(m, "p", lambda ai, mi: ai * mi, a, lanes(carry["m_in"], 32, d))
-        carry = {k: reg(m, v, f"{k}_b") for k, v in carry.items() if k != "m_in"}
+        p = self.mul(m, 0, a, lanes(carry["m_in"], 32, d), "p")
+        carry = {k: delay(m, v, self.mul_cycles(0), f"{k}_b") for k, v in carry.items()
+                 if k != "m_in"}
         xf = [reg(m, saturate(rshift_round(pi, si), 32), f"xf{n}")
               for n, (pi, si) in enumerate(zip(p, _shift_lanes(carry["s_in"], d), strict=True))]
         carry = {k: reg(m, v, f"{k}_c") for k, v in carry.items() if k != "s_in"}
@@ -254,40 +260,50 @@ class GeluEngine(EpilogueEngine):
         c0t = Array(Const(c[0], signed(17)) for c in coeffs)
         c1t = Array(Const(c[1], signed(17)) for c in coeffs)
         c2t = Array(Const(c[2], signed(17)) for c in coeffs)
-        outs = []
+        # D: |x|, segment, coefficients
+        x_d, big_d, t_d, c0_d, c1_d, c2_d = ([] for _ in range(6))
         for n, xv in enumerate(xf):
-            # D: |x|, segment, coefficients
             ax = Mux(xv < 0, -xv, xv)
             v = Mux(ax >= numerics.GELU_LIMIT, numerics.GELU_LIMIT - 1, ax)[:14]
             seg = v >> numerics.GELU_SEG_BITS
-            x_d = reg(m, xv, f"x_d{n}")
-            big_d = reg(m, ax >= numerics.GELU_LIMIT, f"big_d{n}")
-            t_d = reg(m, v[:numerics.GELU_SEG_BITS], f"t_d{n}")
-            c0_d, c1_d, c2_d = (reg(m, tab[seg], f"{nm}_d{n}") for tab, nm in
-                                ((c0t, "c0"), (c1t, "c1"), (c2t, "c2")))
-            # E: inner = c1 + rshift_round(t * c2, 12)
-            inner = reg(m, c1_d + rshift_round_const(t_d * c2_d, numerics.GELU_FRAC),
-                        f"inner{n}")
-            x_e, big_e, t_e, c0_e = (reg(m, s, f"{nm}_e{n}") for s, nm in
-                                     ((x_d, "x"), (big_d, "big"), (t_d, "t"), (c0_d, "c0")))
-            # F: e = c0 + rshift_round(t * inner, 12); phi = 2^14 + sign(x) * e
-            e = c0_e + rshift_round_const(t_e * inner, numerics.GELU_FRAC)
-            half = 1 << (numerics.GELU_E_FRAC - 1)
-            e = Mux(big_e, half, e)
-            phi = Mux(x_e > 0, half + e, Mux(x_e < 0, half - e, half))
-            phi_f = reg(m, phi.as_signed(), f"phi{n}", shape=signed(17))
-            x_f = reg(m, x_e, f"x_f{n}")
-            # G: x * phi
-            g = reg(m, x_f * phi_f, f"g{n}")
-            outs.append(g)
-        carry = {k: reg(m, reg(m, reg(m, v, f"{k}_d"), f"{k}_e"), f"{k}_f")
+            x_d.append(reg(m, xv, f"x_d{n}"))
+            big_d.append(reg(m, ax >= numerics.GELU_LIMIT, f"big_d{n}"))
+            t_d.append(reg(m, v[:numerics.GELU_SEG_BITS], f"t_d{n}"))
+            for tab, nm, col in ((c0t, "c0", c0_d), (c1t, "c1", c1_d), (c2t, "c2", c2_d)):
+                col.append(reg(m, tab[seg], f"{nm}_d{n}"))
+
+        def stage(cols, nm, cycles):
+            return [[delay(m, v, cycles, f"{nm}{k}_{n}") for n, v in enumerate(col)]
+                    for k, col in enumerate(cols)]
+
+        # E: t * c2; then inner = c1 + rshift_round(t * c2, 12), in [0, 13153] for every
+        # segment and t (isa.numerics.GELU_COEFFS), so 15 signed bits are exact.
+        tc2 = self.mul(m, 3, t_d, c2_d, "tc2_")
+        x_e, big_e, t_e, c0_e, c1_e = stage((x_d, big_d, t_d, c0_d, c1_d), "gel_e",
+                                            self.mul_cycles(3))
+        inner = [(c1 + rshift_round_const(p, numerics.GELU_FRAC))[:15].as_signed()
+                 for c1, p in zip(c1_e, tc2, strict=True)]
+        # F: t * inner; then e = c0 + rshift_round(t * inner, 12), phi = 2^14 + sign(x) * e,
+        # in [0, 2^15]: 17 signed bits.
+        ti = self.mul(m, 4, t_e, inner, "ti_")
+        x_f, big_f, c0_f = stage((x_e, big_e, c0_e), "gel_f", self.mul_cycles(4))
+        half = 1 << (numerics.GELU_E_FRAC - 1)
+        phi = []
+        for xv, big, c0, p in zip(x_f, big_f, c0_f, ti, strict=True):
+            e = Mux(big, half, c0 + rshift_round_const(p, numerics.GELU_FRAC))
+            phi.append(Mux(xv > 0, half + e, Mux(xv < 0, half - e, half))[:17].as_signed())
+        # G: x * phi
+        outs = self.mul(m, 2, x_f, phi, "g")
+        carry = {k: delay(m, v, 1 + self.mul_cycles(3) + self.mul_cycles(4), f"{k}_def")
                  for k, v in carry.items()}
-        carry = {k: reg(m, v, f"{k}_g") for k, v in carry.items()}
+        carry = {k: delay(m, v, self.mul_cycles(2), f"{k}_g") for k, v in carry.items()}
         # H: gelu = rshift_round(g, 15); * m_out
-        h = [reg(m, rshift_round_const(g, numerics.GELU_E_FRAC) * mo, f"h{n}")
-             for n, (g, mo) in enumerate(zip(outs, lanes(carry["m_out"], 32, d), strict=True))]
-        s_out_h = reg(m, carry["s_out"], "s_out_h")
+        # H: gelu = rshift_round(x * phi, 15) lies in [-2^30, 2^31 - 1] (phi <= 2^15, and
+        # phi <= 2^14 for x < 0): exact in 32 bits; * m_out
+        gelu = [rshift_round_const(g, numerics.GELU_E_FRAC)[:32].as_signed() for g in outs]
+        h = self.mul(m, 1, gelu, lanes(carry["m_out"], 32, d), "h")
+        s_out_h = delay(m, carry["s_out"], self.mul_cycles(1), "s_out_h")
         out = [reg(m, saturate(rshift_round(hv, s), 8), f"o{n}")
                for n, (hv, s) in enumerate(zip(h, _shift_lanes(s_out_h, d), strict=True))]
-        return pack(out, 8), 9
+        return pack(out, 8), 4 + sum(self.mul_cycles(k) for k in self.MULS)
 

@@ -1,4 +1,4 @@
-"""LAYERNORM engine (docs/isa.md, ``isa.numerics.layernorm8``), DIM lanes, one read port.
+"""LAYERNORM engine (docs/isa.md, ``isa.numerics.layernorm8``), DIM lanes, one ACC read port.
 
 Schedule (``isa.cycles.layernorm_cycles``; tests/hw/test_vector_layernorm.py checks it
 cycle-exactly):
@@ -20,7 +20,9 @@ cycle-exactly):
       floor(2^30 / std)`` (32 bits); ``LN_BITS_PER_CYCLE`` bits per cycle.
    c. *Normalise*: per block read gamma and beta once, then the block's row of each row of the
       group; 6 stages: ``d = x - mean``; ``d * inv``; round by 16, ``sat32``, mask; ``* gamma``;
-      ``+ beta``; round by ``shift``, ``sat8``; then the scratchpad write.
+      ``+ beta``; round by ``shift``, ``sat8``; then the scratchpad write. A one-row group
+      (``LN_BUFFER_ROWS``) keeps its clamped row in the row buffer (block RAM) from its
+      statistics reads: per block it reads gamma, then beta with the buffered row beside it.
 
 The next group's statistics reads overlap the previous group's last writes; ``done`` comes in
 the cycle of the last write.
@@ -29,20 +31,33 @@ the cycle of the last write.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib.memory import Memory
 
 from isa import PARAM_ROWS_PER_BLOCK, ErrorCode, Opcode, numerics
 from isa import cycles as C
+from isa.fields import BLOCKS
 
 from ..engine import Engine, Port
-from .common import SHIFT_BITS, lanes, pack, reg, rshift_round, rshift_round_const, saturate
+from ..mulbank import product, product_latency
+from .common import (
+    SHIFT_BITS,
+    delay,
+    lanes,
+    pack,
+    reg,
+    rshift_round,
+    rshift_round_const,
+    saturate,
+)
 
 G = C.LN_GROUP_ROWS
+assert C.LN_BUFFER_ROWS == 1, "the row buffer holds one row (indexed by block)"
 STEP = C.LN_BITS_PER_CYCLE
 QW = C.LN_VAR_BITS  # quotient register width (the widest quotient)
 # Phases of the sequencer.
 IDLE, HDR, SREAD, SWAIT, CALC, NREAD, DRAIN = range(7)
 # Statistics micro-states.
-(M_INIT, M_DIV, S2A, S2B, S2C, V_INIT, V_DIV, R_INIT, R_SQRT, I_INIT, I_DIV, STORE) = range(12)
+(M_INIT, M_DIV, S2A, S2B, V_INIT, V_DIV, R_INIT, R_SQRT, I_INIT, I_DIV, STORE) = range(11)
 # What a read is (travels with it).
 K_NONE, K_HDR, K_STAT, K_GAMMA, K_BETA, K_ROW = range(6)
 
@@ -66,6 +81,7 @@ def _sqrt_step(rem, root, val):
 class LayerNormEngine(Engine):
     OPCODES = (Opcode.LAYERNORM,)
     PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
+    MULS = (0, 1, 2)  # x^2; d * inv; n * gamma (hw/mulbank.py)
 
     @classmethod
     def static_checks(cls, op, word, cfg):
@@ -90,6 +106,13 @@ class LayerNormEngine(Engine):
         ins = self.view(op, ins_word)
         rd, wr = self.acc_rd, self.sp_wr
         m.d.comb += rd.en.eq(1)
+        # Row buffer: a one-row group's clamped row, written by its statistics reads and read by
+        # its normalise pass (block RAM; as many blocks as a LAYERNORM's parameters can span).
+        buf_depth = max(1, min((1 << BLOCKS) - 1,
+                               (self._acc_depth - 1) // PARAM_ROWS_PER_BLOCK[op]))
+        m.submodules.row_buf = row_buf = Memory(shape=24 * d, depth=buf_depth, init=[])
+        buf_wr, buf_rd = row_buf.write_port(), row_buf.read_port()
+        brow = Signal()                   # the normalise row of this cycle comes from the buffer
 
         phase = Signal(range(7))
         g0 = Signal(16)                   # first row of the group
@@ -100,9 +123,12 @@ class LayerNormEngine(Engine):
         t = Signal(range(G + 2))          # normalise: 0 gamma, 1 beta, 2.. rows
         kind = Signal(3)
         last = Signal()
-        wait = Signal(3)
+        wait = Signal(range(C.LN_SUM_PIPELINE + 1))
         n_valid = Signal(18)
         shift = Signal(SHIFT_BITS)
+        single = gs == C.LN_BUFFER_ROWS   # the group's row is in the row buffer
+        t_end = Mux(single, 1, gs + 1)    # the block's last normalise read
+        ri = Mux(single, 0, t - 2)[:len(r)]  # row within the group of this normalise read
 
         # -- issue -----------------------------------------------------------------------------
         with m.Switch(phase):
@@ -124,11 +150,12 @@ class LayerNormEngine(Engine):
                 with m.If(t == 0):
                     m.d.comb += [rd.addr.eq(ins.param + 1 + (j << 1)), kind.eq(K_GAMMA)]
                 with m.Elif(t == 1):
-                    m.d.comb += [rd.addr.eq(ins.param + 2 + (j << 1)), kind.eq(K_BETA)]
+                    m.d.comb += [rd.addr.eq(ins.param + 2 + (j << 1)), kind.eq(K_BETA),
+                                 brow.eq(single)]
                 with m.Else():
-                    m.d.comb += [rd.addr.eq(ins.src + joff + g0 + t - 2), kind.eq(K_ROW)]
+                    m.d.comb += [rd.addr.eq(ins.src + joff + g0 + ri), kind.eq(K_ROW)]
                 m.d.sync += t.eq(t + 1)
-                with m.If(t == gs + 1):
+                with m.If(t == t_end):
                     m.d.sync += [t.eq(0), j.eq(j + 1), joff.eq(joff + ins.rows)]
                     with m.If(j + 1 == ins.blocks):
                         m.d.sync += [j.eq(0), joff.eq(0)]
@@ -143,11 +170,12 @@ class LayerNormEngine(Engine):
         # -- read data, one cycle later -------------------------------------------------------
         kind_q = reg(m, kind, "kind_q")
         last_q = reg(m, last, "last_q")
-        r_q = reg(m, Mux(phase == NREAD, t - 2, r)[:len(r)], "r_q")
+        brow_q = reg(m, brow, "brow_q")
+        r_q = reg(m, Mux(phase == NREAD, ri, r)[:len(r)], "r_q")
         j_q = reg(m, j, "j_q")
         first_q = reg(m, j == 0, "first_q")
         end_q = reg(m, j + 1 == ins.blocks, "end_q")
-        off_q = reg(m, joff + g0 + t - 2, "off_q", shape=26)
+        off_q = reg(m, joff + g0 + ri, "off_q", shape=26)
         word = rd.data
         x = lanes(word, 32, d)
 
@@ -166,16 +194,22 @@ class LayerNormEngine(Engine):
         col = Cat(Const(0, lg), j_q)  # j * DIM
         lane_ok = [col + n < n_valid for n in range(d)]
         x24 = [saturate(v, numerics.LN_IN_BITS) for v in x]
+        m.d.comb += [buf_wr.addr.eq(j_q), buf_wr.data.eq(pack(x24, 24)),
+                     buf_wr.en.eq((kind_q == K_STAT) & single),
+                     buf_rd.addr.eq(j), buf_rd.en.eq(1)]
+        # The normalise pass's row: from the accumulator, or (one-row group) from the buffer.
+        xn = [Mux(brow_q, b, v) for b, v in zip(lanes(buf_rd.data, 24, d), x24, strict=True)]
 
         # -- statistics pipeline: clamp + mask, square, reduce, accumulate ------------------
         v1 = reg(m, kind_q == K_STAT, "st_v1")
         tag1 = [reg(m, s, f"st1_{i}") for i, s in enumerate((r_q, first_q, end_q))]
         xs = [reg(m, Mux(ok, v, 0), f"xs{n}", shape=signed(24))
               for n, (ok, v) in enumerate(zip(lane_ok, x24, strict=True))]
-        v2 = reg(m, v1, "st_v2")
-        tag2 = [reg(m, s, f"st2_{i}") for i, s in enumerate(tag1)]
-        sq = [reg(m, v * v, f"sq{n}", shape=47) for n, v in enumerate(xs)]
-        xs2 = [reg(m, v, f"xs2_{n}") for n, v in enumerate(xs)]
+        sq_cycles = self.mul_cycles(0)
+        v2 = delay(m, v1, sq_cycles, "st_v2")
+        tag2 = [delay(m, s, sq_cycles, f"st2_{i}") for i, s in enumerate(tag1)]
+        sq = self.mul(m, 0, xs, xs, "sq")
+        xs2 = [delay(m, v, sq_cycles, f"xs2_{n}") for n, v in enumerate(xs)]
         v3 = reg(m, v2, "st_v3")
         tag3 = [reg(m, s, f"st3_{i}") for i, s in enumerate(tag2)]
         s3 = reg(m, sum(xs2), "sum3", shape=signed(42))
@@ -199,12 +233,17 @@ class LayerNormEngine(Engine):
         den = Signal(25)
         root = Signal(C.LN_ROOT_BITS)
         mean = Signal(signed(25))
-        t1 = Signal(signed(68))
-        t2 = Signal(48)
-        t3 = Signal(66)
+        wait_s2 = Signal(range(2 * C.MUL_WIDE_CYCLES + 1))
         slot_mean = Array(Signal(signed(25), name=f"slot_mean{k}") for k in range(G))
         slot_inv = Array(Signal(32, name=f"slot_inv{k}") for k in range(G))
         cs, cq = slot_s[r], slot_q[r]
+        # S2 = sum(x^2) - 2*mean*sum + n*mean^2 from pipelined products of registers that hold
+        # through S2B (mean, this row's sums, n_valid): mean*sum and mean^2 after
+        # MUL_WIDE_CYCLES, n*mean^2 (from the mean^2 product) after twice that.
+        t1 = product(m, mean, cs, "ln_t1")
+        t2 = product(m, mean, mean, "ln_t2")
+        t3 = product(m, n_valid, t2.as_unsigned()[:48], "ln_t3")
+        assert product_latency(mean, cs) + product_latency(n_valid, t2[:48]) == C.LN_S2_WAIT
 
         def div_init(num, bits, divisor, nxt):
             return [rem.eq(num >> bits), quo.eq((num[:bits]) << (QW - bits)), den.eq(divisor),
@@ -226,12 +265,12 @@ class LayerNormEngine(Engine):
                 with m.Case(M_DIV):
                     iterate(S2A)
                 with m.Case(S2A):
-                    m.d.sync += [mean.eq(quo[:C.LN_MEAN_BITS] - (1 << 23)), sub.eq(S2B)]
-                with m.Case(S2B):
-                    m.d.sync += [t1.eq(mean * cs), t2.eq((mean * mean).as_unsigned()[:48]),
-                                 sub.eq(S2C)]
-                with m.Case(S2C):
-                    m.d.sync += [t3.eq(n_valid * t2), sub.eq(V_INIT)]
+                    m.d.sync += [mean.eq(quo[:C.LN_MEAN_BITS] - (1 << 23)), sub.eq(S2B),
+                                 wait_s2.eq(0)]
+                with m.Case(S2B):  # the pipelined products below settle
+                    m.d.sync += wait_s2.eq(wait_s2 + 1)
+                    with m.If(wait_s2 == C.LN_S2_WAIT - 1):
+                        m.d.sync += sub.eq(V_INIT)
                 with m.Case(V_INIT):
                     s2 = (cq - (t1 << 1) + t3).as_unsigned()[:66]
                     m.d.sync += div_init(s2, C.LN_VAR_BITS, n_valid, V_DIV)
@@ -266,30 +305,33 @@ class LayerNormEngine(Engine):
         with m.If(kind_q == K_BETA):
             m.d.sync += beta.eq(word)
         row_mean, row_inv = slot_mean[r_q], slot_inv[r_q]
-        nv = [reg(m, kind_q == K_ROW, "nv0")]
+        nv = [reg(m, (kind_q == K_ROW) | brow_q, "nv0")]
         nlast = [reg(m, last_q, "nl0")]
         noff = [reg(m, off_q, "no0")]
-        dd = [reg(m, v - row_mean, f"dd{n}", shape=signed(25)) for n, v in enumerate(x24)]
+        dd = [reg(m, v - row_mean, f"dd{n}", shape=signed(25)) for n, v in enumerate(xn)]
         ok1 = [reg(m, ok, f"ok1_{n}") for n, ok in enumerate(lane_ok)]
         inv1 = reg(m, row_inv, "inv1")
         gam = reg(m, gamma, "gam1")
-        bet = reg(m, beta, "bet1")
-        for k in range(1, 6):
+        # A buffered row arrives with its block's beta: take beta as it arrives.
+        bet = reg(m, Mux(kind_q == K_BETA, word, beta), "bet1")
+        l_pr, l_gm = self.mul_cycles(1), self.mul_cycles(2)
+        assert C.LN_NORM_PIPELINE == C.SRAM_READ_LATENCY + 4 + l_pr + l_gm
+        for k in range(1, 4 + l_pr + l_gm):
             nv.append(reg(m, nv[-1], f"nv{k}"))
             nlast.append(reg(m, nlast[-1], f"nl{k}"))
             noff.append(reg(m, noff[-1], f"no{k}"))
-        pr = [reg(m, v * inv1, f"pr{n}") for n, v in enumerate(dd)]
-        ok2 = [reg(m, ok, f"ok2_{n}") for n, ok in enumerate(ok1)]
-        gam = reg(m, gam, "gam2")
-        bet = reg(m, bet, "bet2")
+        # inv = floor(2^30 / std) with std >= 1: at most 2^30, 31 bits.
+        pr = self.mul(m, 1, dd, [inv1[:31]] * d, "pr")
+        ok2 = [delay(m, ok, l_pr, f"ok2_{n}") for n, ok in enumerate(ok1)]
+        gam = delay(m, gam, l_pr, "gam2")
+        bet = delay(m, bet, l_pr, "bet2")
         nrm = [reg(m, Mux(ok, saturate(rshift_round_const(v, numerics.LN_NORM_SHIFT), 32), 0),
                    f"nrm{n}", shape=signed(32)) for n, (ok, v) in enumerate(zip(ok2, pr,
                                                                                 strict=True))]
         gam = reg(m, gam, "gam3")
         bet = reg(m, bet, "bet3")
-        gm = [reg(m, v * g, f"gm{n}") for n, (v, g) in enumerate(zip(nrm, lanes(gam, 32, d),
-                                                                      strict=True))]
-        bet = reg(m, bet, "bet4")
+        gm = self.mul(m, 2, nrm, lanes(gam, 32, d), "gm")
+        bet = delay(m, bet, l_gm, "bet4")
         h = [reg(m, v + b, f"h{n}") for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d),
                                                                     strict=True))]
         out = [reg(m, saturate(rshift_round(v, shift), 8), f"o{n}") for n, v in enumerate(h)]

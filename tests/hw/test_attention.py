@@ -76,7 +76,8 @@ CASES = [(4, 1, 1, "random"), (4, 3, 1, "random"), (4, 6, 2, "random"), (4, 7, 1
 def test_engine_matches_functional(dim, seq, hb, kind):
     rng = np.random.default_rng(dim * 1000 + seq * 10 + hb)
     acc0, sp0, ins, want = _case(rng, dim, seq, hb, kind)
-    out = run_engine(AttentionEngine, dim, acc0.tolist(), sp0.tolist(), ins, max_seq=MAX_SEQ)
+    out = run_engine(AttentionEngine, dim, acc0.tolist(), sp0.tolist(), ins, max_seq=MAX_SEQ,
+                     shared_mul=True)  # products from a bank shared with an idle engine
     assert out["error"] == ErrorCode.NONE
     assert out["checked"] == [check_cycles(Opcode.ATTN, hb)]
     assert out["cycles"] == attn_cycles(seq, hb)

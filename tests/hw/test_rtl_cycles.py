@@ -67,12 +67,14 @@ def _single_programs(cfg):
     progs = [Program(config=cfg, instructions=[ins], dram_init=b"", dram_size=DRAM)
              for ins in out]
     # LAYERNORM needs its header (n_valid, shift) in the accumulator: LOAD it first.
-    for rows, blocks, n_valid in ((1, 1, 3), (4, 2, 2 * d), (6, 3, 2 * d + 1), (9, 1, d)):
+    # One row of 40 blocks: past the 28 where a row without the row buffer exceeded the bound.
+    for rows, blocks, n_valid, param in ((1, 1, 3, 30), (4, 2, 2 * d, 30), (6, 3, 2 * d + 1, 30),
+                                         (9, 1, d, 30), (1, 40, 40 * d - 1, 40)):
         header = np.zeros(d, dtype="<i4")
         header[:2] = n_valid, 7
-        load = Instruction(Opcode.LOAD, mem=Mem.ACC, sram_addr=30, rows=1, cols=d, dram_addr=0,
-                           dram_stride=4 * d, push_next=1)
-        ln = Instruction(Opcode.LAYERNORM, src=0, dst=2, rows=rows, blocks=blocks, param=30,
+        load = Instruction(Opcode.LOAD, mem=Mem.ACC, sram_addr=param, rows=1, cols=d,
+                           dram_addr=0, dram_stride=4 * d, push_next=1)
+        ln = Instruction(Opcode.LAYERNORM, src=0, dst=2, rows=rows, blocks=blocks, param=param,
                          pop_prev=1)
         progs.append(Program(config=cfg, instructions=[load, ln], dram_init=header.tobytes(),
                              dram_size=DRAM))
@@ -109,7 +111,7 @@ def _formula(ins, cfg):
     if ins.op == Opcode.GEMM:
         return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 2
     if ins.op == Opcode.REQUANT:
-        return ins.blocks * (ins.rows + 4) + 4
+        return ins.blocks * (ins.rows + 4) + 6
     # GELU, RESADD, LAYERNORM, ATTN: the RTL's formulas (isa/cycles.py, derived in docs/rtl.md)
     return isa_cycles.compute_cycles(ins.op, ins.f, d)
 

@@ -19,7 +19,8 @@ SP_ROWS, ACC_ROWS = 128, 96
 
 def _run(dim, acc0, sp0, ins):
     """Run one REQUANT; returns (busy cycles, checked cycles, error, final SP rows)."""
-    return run_engine(RequantEngine, dim, np.asarray(acc0).tolist(), np.asarray(sp0).tolist(), ins)
+    return run_engine(RequantEngine, dim, np.asarray(acc0).tolist(), np.asarray(sp0).tolist(), ins,
+                      shared_mul=True)  # products from a bank shared with an idle engine
 
 
 def _params(rng, dim, blocks, *, ties=False):

@@ -72,7 +72,8 @@ def test_engine_matches_numerics(op, dim, rows, blocks, in_place):
     ins = Instruction(op, src=src, dst=dst, rows=rows, blocks=blocks, param=PARAM,
                       **({"res": res} if op == Opcode.RESADD else {}))
     cls = GeluEngine if op == Opcode.GELU else ResaddEngine
-    out = run_engine(cls, dim, acc0.tolist(), sp0.tolist(), ins)
+    # Products from a bank shared with an idle engine, as in the compute block.
+    out = run_engine(cls, dim, acc0.tolist(), sp0.tolist(), ins, shared_mul=True)
     assert out["error"] == ErrorCode.NONE
     assert out["cycles"] == vector_cycles(op, rows, blocks)
     assert out["checked"] == [check_cycles(op, blocks)]

@@ -10,7 +10,8 @@ import pytest
 
 from hw.vector import LayerNormEngine
 from isa import ErrorCode, Instruction, Opcode, numerics
-from isa.cycles import check_cycles, layernorm_cycles
+from isa.cycles import LN_GROUP_ROWS, check_cycles, layernorm_cycles
+from isa.fields import BLOCKS, ROWS
 
 from .vector_bench import run_engine
 
@@ -18,8 +19,8 @@ SP_ROWS, ACC_ROWS = 96, 128
 I32 = (numerics.INT32_MIN, numerics.INT32_MAX + 1)
 
 
-def _case(rng, dim, rows, blocks, n_valid, shift, *, src=2, param=70):
-    acc0 = rng.integers(*I32, (ACC_ROWS, dim))
+def _case(rng, dim, rows, blocks, n_valid, shift, *, src=2, param=70, acc_rows=ACC_ROWS):
+    acc0 = rng.integers(*I32, (acc_rows, dim))
     x = rng.integers(-(1 << 26), 1 << 26, (rows, blocks * dim))  # many clamp to int24
     x[:, ::3] = rng.integers(-3000, 3000, x[:, ::3].shape)
     if rows > 1:
@@ -51,7 +52,8 @@ def test_layernorm_matches_numerics_and_its_cycle_formula(dim, rows, blocks, n_v
     acc0, expect = _case(rng, dim, rows, blocks, n_valid, shift)
     sp0 = rng.integers(-128, 128, (SP_ROWS, dim))
     ins = Instruction(Opcode.LAYERNORM, src=2, dst=11, rows=rows, blocks=blocks, param=70)
-    out = run_engine(LayerNormEngine, dim, acc0.tolist(), sp0.tolist(), ins)
+    # Products from a bank shared with an idle engine, as in the compute block.
+    out = run_engine(LayerNormEngine, dim, acc0.tolist(), sp0.tolist(), ins, shared_mul=True)
     assert out["error"] == ErrorCode.NONE
     assert out["checked"] == [check_cycles(Opcode.LAYERNORM, blocks)]
     assert out["cycles"] == layernorm_cycles(rows, blocks)
@@ -60,6 +62,42 @@ def test_layernorm_matches_numerics_and_its_cycle_formula(dim, rows, blocks, n_v
     want[11: 11 + rows * blocks] = expect
     assert out["sp"] == want.tolist()
     assert out["acc"] == acc0.tolist()
+
+
+@pytest.mark.parametrize("rows,blocks", [(1, 48), (5, 31)])
+def test_layernorm_many_blocks_within_the_bound(rows, blocks):
+    """One row of bert-base's 768 columns at DIM 16 (48 blocks; here at DIM 4): the row buffer
+    keeps it within ``3*blocks + 112``; 4 + 1 rows: a full group, then a buffered one."""
+    dim, src, param, dst = 4, 0, rows * blocks, 3
+    acc_rows, sp_rows = param + 1 + 2 * blocks, dst + rows * blocks
+    rng = np.random.default_rng(rows * 100 + blocks)
+    acc0, expect = _case(rng, dim, rows, blocks, blocks * dim - 3, 18, src=src, param=param,
+                         acc_rows=acc_rows)
+    sp0 = rng.integers(-128, 128, (sp_rows, dim))
+    ins = Instruction(Opcode.LAYERNORM, src=src, dst=dst, rows=rows, blocks=blocks, param=param)
+    out = run_engine(LayerNormEngine, dim, acc0.tolist(), sp0.tolist(), ins)
+    assert out["error"] == ErrorCode.NONE
+    assert out["cycles"] == layernorm_cycles(rows, blocks) <= rows * (3 * blocks + 112)
+    want = sp0.copy()
+    want[dst:] = expect
+    assert out["sp"] == want.tolist()
+
+
+def test_layernorm_cycles_within_the_old_bound_everywhere():
+    """``layernorm_cycles <= rows * (3*blocks + 112)`` for every admissible rows (16-bit field)
+    and blocks (10-bit field). Groups run one after another, so adding a full group adds the
+    same cycles whatever came before (checked); the margin is then linear in the number of
+    full groups and its smallest value is at the fewest or the most of them: both checked for
+    every remainder."""
+    g = LN_GROUP_ROWS
+    max_rows, max_blocks = (1 << ROWS) - 1, (1 << BLOCKS) - 1
+    for blocks in range(1, max_blocks + 1):
+        full = layernorm_cycles(2 * g, blocks) - layernorm_cycles(g, blocks)
+        for rows in list(range(1, 2 * g + 1)) + list(range(max_rows - 2 * g, max_rows + 1)):
+            cycles = layernorm_cycles(rows, blocks)
+            assert cycles <= rows * (3 * blocks + 112), (rows, blocks, cycles)
+            if rows > g:
+                assert cycles - layernorm_cycles(rows - g, blocks) == full, (rows, blocks)
 
 
 @pytest.mark.parametrize("n_valid,shift,dst,src,code", [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Const, Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
@@ -20,15 +20,32 @@ def unpack(word, bits, n):
     return [v - (1 << bits) if v >> (bits - 1) else v for v in out]
 
 
-def run_engine(cls, dim, acc0, sp0, ins, *, limit=20_000, **kw):
+def run_engine(cls, dim, acc0, sp0, ins, *, limit=20_000, shared_mul=False, **kw):
     """Start ``cls`` on ``ins``; returns a dict: ``cycles`` (busy cycles, start to done),
     ``checked`` (the busy cycles at which it pulsed), ``error``, final ``sp`` and ``acc`` rows.
+    ``shared_mul``: the engine takes its products from a shared bank (hw/mulbank.py) that it
+    shares with an idle GELU engine (which uses every slot), as in the compute block.
     ``kw``: further engine arguments (ATTN: ``max_seq``)."""
     m = Module()
     m.submodules.sp = sp = Memory(shape=8 * dim, depth=len(sp0), init=[pack(r, 8) for r in sp0])
     m.submodules.acc = acc = Memory(shape=32 * dim, depth=len(acc0),
                                     init=[pack(r, 32) for r in acc0])
-    m.submodules.eng = eng = cls(dim=dim, sp_depth=len(sp0), acc_depth=len(acc0), **kw)
+    m.submodules.eng = eng = cls(dim=dim, sp_depth=len(sp0), acc_depth=len(acc0),
+                                 shared_mul=shared_mul, **kw)
+    if shared_mul:
+        from hw.mulbank import connect_bank
+        from hw.vector import GeluEngine
+
+        m.submodules.idle = idle = GeluEngine(dim=dim, sp_depth=len(sp0), acc_depth=len(acc0),
+                                              shared_mul=True)
+        for name, kind in GeluEngine.PORTS.items():  # its own (unused) memories' ports
+            sp_mem = kind.value[0] == "sp"
+            mem = Memory(shape=8 * dim if sp_mem else 32 * dim,
+                         depth=len(sp0) if sp_mem else len(acc0), init=[])
+            m.submodules[f"idle_{name}"] = mem
+            port = mem.read_port() if kind.value[1] == "rd" else mem.write_port()
+            wiring.connect(m, getattr(idle, name), port)
+        connect_bank(m, [idle, eng], Const(1), dim)  # the engine under test is active
     make = {Port.SP_RD: sp.read_port, Port.SP_WR: sp.write_port,
             Port.ACC_RD: acc.read_port, Port.ACC_WR: acc.write_port}
     for name, kind in cls.PORTS.items():

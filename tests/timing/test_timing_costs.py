@@ -66,10 +66,10 @@ def test_vector_costs_grow_with_the_tile(op, rows, blocks):
     assert c.cycles < cost(rows, blocks + 1).cycles
 
 
-@given(rows=st.integers(2, 5000), blocks=st.integers(1, 1023))
+@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
 def test_layernorm_is_within_the_old_models_bound(rows, blocks):
     """The RTL's LAYERNORM costs no more than the ``rows * (3 * blocks + 112)`` the model
-    assumed before it was built (one row alone exceeds it only past 28 blocks)."""
+    assumed before it was built (one row too, thanks to the engine's row buffer)."""
     ins = Instruction(Opcode.LAYERNORM, rows=rows, blocks=blocks)
     assert instruction_cost(ins, MachineConfig()).cycles <= rows * (3 * blocks + 112)
 

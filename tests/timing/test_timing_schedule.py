@@ -45,7 +45,7 @@ def test_requant_holds_the_dispatcher_until_its_shift_check():
     # 1 + 3 + 1 cycles after that (start cycle, 3 shift rows, SRAM latency), not at 69.
     assert s.start[1] == s.finish[0]
     assert s.fetch[2] == s.start[1] + 5
-    assert s.finish[1] - s.start[1] == 1 + 3 * (4 + 4) + 4
+    assert s.finish[1] - s.start[1] == 1 + 3 * (4 + 4) + 6
 
 
 def _matching_pairs(instrs):
