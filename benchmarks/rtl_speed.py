@@ -4,7 +4,7 @@ DIM 4, 8 and 16 and both DRAM models, on a compiled model's program.
     .venv/bin/python benchmarks/rtl_speed.py [--dims 4 8 16] [--dram fast python] [--rebuild]
 
 The program: a small random BERT (2 layers, hidden 64, 4 heads, FFN 128, vocab 64) compiled
-at seq 64 (``--seq``) for each DIM. Its whole instruction stream (embedding LayerNorm, every
+at seq 32 (``--seq``) for each DIM. Its whole instruction stream (embedding LayerNorm, every
 linear layer with its epilogue, attention, the residual LayerNorms) runs on the RTL and is
 checked against the functional simulator on the same program (DRAM bit-exact). The time covers
 only the program run (START to the interrupt), as wall-clock seconds and as the simulator
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from hw.rtlsim import runner  # noqa: E402
 from isa import MachineConfig, Program  # noqa: E402
 
-SEQ = 64
+SEQ = 32
 MODEL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
              vocab_size=64, max_position_embeddings=64, type_vocab_size=1)
 
