@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -180,7 +181,10 @@ class Program:
         Path(path).write_bytes(self.to_bytes())
 
     @classmethod
-    def from_bytes(cls, data: bytes, source: str = "program") -> Program:
+    def _header(cls, data: bytes, total: int, source: str) -> tuple[dict, int, int, int]:
+        """Parse the fixed part and the JSON header at the start of ``data`` (a file of
+        ``total`` bytes); return (header, payload offset, instruction count, DRAM prefix
+        length) once the payload length matches the header."""
         fixed = len(MAGIC) + 12
         if len(data) < fixed or data[: len(MAGIC)] != MAGIC:
             raise ProgramFileError(
@@ -192,7 +196,7 @@ class Program:
                 f"{source}: program format version {version} is not supported "
                 f"(this Encore reads version {FORMAT_VERSION}); recompile it"
             )
-        if len(data) < fixed + hlen:
+        if total < fixed + hlen or len(data) < fixed + hlen:
             raise ProgramFileError(f"{source} is truncated: its header is incomplete")
         try:
             header = json.loads(data[fixed : fixed + hlen].decode())
@@ -205,15 +209,24 @@ class Program:
             init_len = program_checks.int_field(header.get("dram_init_bytes"), "dram_init_bytes")
         except program_checks.HeaderError as e:
             raise ProgramFileError(f"{source}: {e}") from None
-        payload = memoryview(data)[fixed + hlen :]  # a view: the image is copied once, below
+        payload = total - fixed - hlen
         expected = n_instr * INSTR_BYTES + init_len
-        if len(payload) != expected:
-            what = "truncated" if len(payload) < expected else "longer than its header says"
+        if payload != expected:
+            what = "truncated" if payload < expected else "longer than its header says"
             raise ProgramFileError(
-                f"{source} is {what}: payload has {len(payload)} bytes, header promises {expected}"
+                f"{source} is {what}: payload has {payload} bytes, header promises {expected}"
             )
-        if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+        return header, fixed + hlen, n_instr, init_len
+
+    @classmethod
+    def _from_parts(cls, header: dict, code: bytes, dram_init: bytes, source: str) -> Program:
+        """The program of a parsed ``header``, its instruction words ``code`` and its DRAM
+        prefix ``dram_init`` (checksum, header fields and instructions checked)."""
+        digest = hashlib.sha256(code)
+        digest.update(dram_init)
+        if digest.hexdigest() != header.get("sha256"):
             raise ProgramFileError(f"{source} is corrupt: payload checksum does not match")
+        n_instr = len(code) // INSTR_BYTES
         try:
             config = program_checks.check_config(header.get("config"))
             dram_size, _ = program_checks.check_sizes(header, n_instr)
@@ -223,16 +236,38 @@ class Program:
         except program_checks.HeaderError as e:
             raise ProgramFileError(f"{source}: {e}") from None
         try:
-            instructions = decode_program(bytes(payload[: n_instr * INSTR_BYTES]))
+            instructions = decode_program(code)
         except DecodeError as e:
             raise ProgramInstructionError(e, source) from None
-        return cls(config=config, instructions=instructions,
-                   dram_init=bytes(payload[n_instr * INSTR_BYTES :]), dram_size=dram_size,
-                   tensors=tensors, meta=meta)
+        return cls(config=config, instructions=instructions, dram_init=dram_init,
+                   dram_size=dram_size, tensors=tensors, meta=meta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "program") -> Program:
+        header, off, n_instr, _ = cls._header(data, len(data), source)
+        code_end = off + n_instr * INSTR_BYTES
+        view = memoryview(data)  # slices of a view: the image is copied once, below
+        return cls._from_parts(header, bytes(view[off:code_end]), bytes(view[code_end:]), source)
 
     @classmethod
     def load(cls, path: str | Path) -> Program:
+        """Read a program file. The DRAM prefix (most of a model's file) is read straight into
+        its own bytes object: no copy of the whole file is made."""
         path = Path(path)
         if not path.is_file():
             raise ProgramFileError(f"program file {str(path)!r} does not exist")
-        return cls.from_bytes(path.read_bytes(), source=f"program file {str(path)!r}")
+        source = f"program file {str(path)!r}"
+        with path.open("rb") as f:
+            total = os.fstat(f.fileno()).st_size
+            fixed = len(MAGIC) + 12
+            head = f.read(fixed)
+            if len(head) == fixed and head[: len(MAGIC)] == MAGIC:
+                hlen = struct.unpack("<Q", head[-8:])[0]
+                if fixed + hlen <= total:  # else _header reports the truncation
+                    head += f.read(hlen)
+            header, off, n_instr, init_len = cls._header(head, total, source)
+            code = f.read(n_instr * INSTR_BYTES)
+            dram_init = f.read(init_len)
+        if len(code) + len(dram_init) != n_instr * INSTR_BYTES + init_len:
+            raise ProgramFileError(f"{source} is truncated: it shrank while being read")
+        return cls._from_parts(header, code, dram_init, source)

@@ -2,8 +2,8 @@
 
 This is the golden model. It implements docs/isa.md with the integer functions of
 isa/numerics.py and nothing else; the RTL must agree with it on every program. Matrix products
-use float BLAS only where the result is provably exact (every partial sum below 2**24 for float32
-or 2**53 for float64).
+use float BLAS only where the result is provably exact (every partial sum within 2**24 for float32,
+below 2**53 for float64).
 """
 
 from __future__ import annotations
@@ -33,15 +33,34 @@ class FunctionalStats:
     dram_written: int = 0
 
 
-def _exact_matmul(a: np.ndarray, b: np.ndarray, max_abs_prod: int) -> np.ndarray:
-    """Exact integer a @ b via float64 BLAS (exact while K * max|a*b| < 2**53); int64 result.
+#: Integers up to 2**24 in magnitude are exact in float32, up to 2**53 in float64.
+_F32_EXACT = 1 << 24
+_F64_EXACT = 1 << 53
 
-    float64 rather than float32: on this project's machines OpenBLAS's float64 GEMM measured
-    ~4x faster than its float32 GEMM (15.7 vs 4.2 GFLOP/s), and needs no K-chunking.
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray, max_abs_prod: int) -> np.ndarray:
+    """Exact integer a @ b (every |a[i, k] * b[k, j]| <= max_abs_prod); int64 result.
+
+    float32 BLAS over chunks of K short enough that every partial sum stays within 2**24
+    (chunk * max_abs_prod <= 2**24), the chunks summed in int64; float64 BLAS if such chunks
+    would be too short (exact while K * max_abs_prod < 2**53), else int64. Single-threaded
+    OpenBLAS on this project's machines ran float32 GEMM at about twice float64's rate
+    (benchmarks/README.md, "Functional + timing simulation").
     """
-    if a.shape[-1] * max_abs_prod >= 1 << 53:  # pragma: no cover - not reachable by the ISA
-        return a.astype(np.int64) @ b.astype(np.int64)
-    return (a.astype(np.float64) @ b.astype(np.float64, copy=False)).astype(np.int64)
+    k = a.shape[-1]
+    chunk = _F32_EXACT // max_abs_prod
+    if chunk >= min(k, 64):
+        a32 = a.astype(np.float32, copy=False)
+        b32 = b.astype(np.float32, copy=False)
+        if k <= chunk:
+            return (a32 @ b32).astype(np.int64)
+        out = (a32[:, :chunk] @ b32[:chunk]).astype(np.int64)
+        for k0 in range(chunk, k, chunk):
+            out += (a32[:, k0 : k0 + chunk] @ b32[k0 : k0 + chunk]).astype(np.int64)
+        return out
+    if k * max_abs_prod < _F64_EXACT:  # pragma: no cover - not reachable by the ISA
+        return (a.astype(np.float64) @ b.astype(np.float64, copy=False)).astype(np.int64)
+    return a.astype(np.int64) @ b.astype(np.int64)  # pragma: no cover
 
 
 class FunctionalSim:
@@ -90,7 +109,8 @@ class FunctionalSim:
         for s in arrays:
             s = np.asarray(s)
             if s.size and (s.min() < 0 or s.max() > numerics.MAX_SHIFT):
-                self._fail(ErrorCode.BAD_FIELD, f"shift parameter outside [0, {numerics.MAX_SHIFT}]")
+                self._fail(ErrorCode.BAD_FIELD,
+                           f"shift parameter outside [0, {numerics.MAX_SHIFT}]")
 
     # -- dependency tokens -----------------------------------------------------------------
     def _deps_before(self, ins: Instruction) -> None:
@@ -99,15 +119,16 @@ class FunctionalSim:
             return
         q = ins.queue
         prev, nxt = _NEIGHBOURS[q]
-        for flag, other in (("pop_prev", prev), ("pop_next", nxt), ("push_prev", prev), ("push_next", nxt)):
+        for flag, other in (("pop_prev", prev), ("pop_next", nxt), ("push_prev", prev),
+                            ("push_next", nxt)):
             if ins.f[flag] and other is None:
-                self._fail(ErrorCode.DEPENDENCY, f"{ins.op.name} in the {q.name} queue has {flag} set "
-                           "but that queue has no such neighbour")
+                self._fail(ErrorCode.DEPENDENCY, f"{ins.op.name} in the {q.name} queue has "
+                           f"{flag} set but that queue has no such neighbour")
         for flag, other in (("pop_prev", prev), ("pop_next", nxt)):
             if ins.f[flag]:
                 if self.tokens[(other, q)] == 0:
-                    self._fail(ErrorCode.DEPENDENCY, f"{flag}: no token from the {other.name} queue "
-                               "was pushed earlier in program order")
+                    self._fail(ErrorCode.DEPENDENCY, f"{flag}: no token from the {other.name} "
+                               "queue was pushed earlier in program order")
                 self.tokens[(other, q)] -= 1
 
     def _deps_after(self, ins: Instruction) -> None:
@@ -135,7 +156,8 @@ class FunctionalSim:
             Opcode.ATTN: self._attn,
         }
 
-    def run(self, progress: Callable[[int], None] | None = None, every: int = 256) -> FunctionalStats:
+    def run(self, progress: Callable[[int], None] | None = None,
+            every: int = 256) -> FunctionalStats:
         """Execute the whole program in program order; raises SimError on the first error."""
         handlers = self._handlers()
         counts: dict[Opcode, int] = {}
@@ -302,8 +324,9 @@ class FunctionalSim:
             a = self.sp[idx]
         a = a.transpose(1, 0, 2).reshape(rows, kb * d)
         items = p["items"]
-        # Concatenating straight into float64 saves _exact_matmul a pass over the weights.
-        w_all = np.concatenate([w for w, _, _ in items], axis=1, dtype=np.float64)
+        # Concatenated as int8, then converted in one contiguous pass (faster than converting
+        # while concatenating).
+        w_all = np.concatenate([w for w, _, _ in items], axis=1).astype(np.float32)
         c_all = _exact_matmul(a, w_all, _INT8_PROD)
         for j, (_, c_addr, accumulate) in enumerate(items):
             c = c_all[:, j * d : (j + 1) * d]
@@ -355,7 +378,8 @@ class FunctionalSim:
         header = self.acc[ins.param].astype(np.int64)
         n_valid, shift = int(header[0]), int(header[1])
         if not 1 <= n_valid <= blocks * d:
-            self._fail(ErrorCode.BAD_FIELD, f"LAYERNORM n_valid={n_valid} outside [1, {blocks * d}]")
+            self._fail(ErrorCode.BAD_FIELD,
+                       f"LAYERNORM n_valid={n_valid} outside [1, {blocks * d}]")
         self._shifts([shift])
         p = self.acc[ins.param + 1 : ins.param + 1 + 2 * blocks].astype(np.int64)
         p = p.reshape(blocks, 2, d)
