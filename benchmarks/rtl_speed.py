@@ -10,8 +10,10 @@ checked against the functional simulator on the same program (DRAM bit-exact). T
 only the program run (START to the interrupt), as wall-clock seconds and as the simulator
 process's CPU seconds (less sensitive to other jobs on the machine, though not immune: two
 hardware threads share a core's caches). Builds are cached in .cache/rtl (``--rebuild``
-removes the cached build first); a build made during the run is timed, wall and CPU, the
-compiler processes included. Results go to results/rtl_speed.json.
+removes the cached build and the design's Verilog first); a build made during the run is
+timed, wall and CPU, the compiler processes included, with the CPU seconds of its steps
+(Verilog generation, Verilator, C++ build; the Verilator runtime objects are shared by all
+builds and stay cached, see hw/rtlsim/objcache.py). Results go to results/rtl_speed.json.
 """
 
 from __future__ import annotations
@@ -85,14 +87,19 @@ def measure(dim: int, drams: list[str], rebuild: bool, seq: int = SEQ) -> list[d
     rows = []
     for model in drams:
         mem = runner.mem_bytes_for(image) if model == "fast" else runner.MEM_TIERS[0]
-        if rebuild:
+        if rebuild:  # the build and the design's Verilog; the runtime objects stay cached
             for old in runner.CACHE.glob(f"verilator-dim{dim}-{model}-*"):
                 shutil.rmtree(old)
+            for old in runner.cache.VERILOG_CACHE.glob(f"dim{dim}-*.v"):
+                old.unlink()
         t0, c0 = time.perf_counter(), cpu_now()
-        fresh = not (runner.build_dir_of(cfg, "verilator", model, mem) / "built.ok").exists()
+        build_dir = runner.build_dir_of(cfg, "verilator", model, mem)  # may make the Verilog
+        fresh = not (build_dir / "built.ok").exists()
         runner.build(cfg, "verilator", model, mem)
+        times_file = build_dir / "build_times.json"
         build_s = round(time.perf_counter() - t0, 1) if fresh else None
         build_cpu = round(cpu_now() - c0, 1) if fresh else None
+        steps = json.loads(times_file.read_text()) if fresh else {}
         job = runner.RtlJob.fixed(prog, dram, max_cycles=50_000_000)
         t0 = time.perf_counter()
         res = runner.run_jobs(cfg, [job], dram=model)[0]
@@ -105,7 +112,8 @@ def measure(dim: int, drams: list[str], rebuild: bool, seq: int = SEQ) -> list[d
                      "run_cpu_seconds": round(cpu, 3),
                      "cycles_per_cpu_second": round(res.cycles / cpu),
                      "total_seconds": round(total, 1), "build_seconds": build_s,
-                     "build_cpu_seconds": build_cpu, "load_average": os.getloadavg()[0]})
+                     "build_cpu_seconds": build_cpu, "build_steps": steps,
+                     "load_average": os.getloadavg()[0]})
         print(f"DIM {dim} {model}: {res.cycles} cycles in {wall:.2f} s ({cpu:.2f} s CPU)",
               file=sys.stderr)
     return rows
@@ -126,6 +134,9 @@ def main() -> None:
     for r in rows:
         build = ("cached" if r["build_seconds"] is None
                  else f"{r['build_seconds']} / {r['build_cpu_seconds']}")
+        if r["build_steps"]:
+            build += " (" + ", ".join(f"{k} {v['cpu_s']}" for k, v in r["build_steps"].items()
+                                      if isinstance(v, dict)) + " CPU s)"
         print(f"| {r['dim']} | {r['dram']} | {r['instructions']} | {r['cycles']:,} | "
               f"{r['run_seconds']} | {r['cycles_per_second']:,} | "
               f"{r['cycles_per_cpu_second']:,} | {r['bit_exact']} | {build} | "

