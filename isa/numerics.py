@@ -43,7 +43,10 @@ GELU_COEFFS = (  # (c0, c1, c2) per segment: E = c0 + c1*t + c2*t**2, t in [0, 1
     (16340, 139, -156), (16365, 63, -75), (16376, 27, -34), (16381, 11, -14),
 )
 _GELU_C = np.array(GELU_COEFFS, dtype=np.int64)
-_GELU_C0, _GELU_C1, _GELU_C2 = (np.ascontiguousarray(_GELU_C[:, i]) for i in range(3))
+#: The coefficient columns, with one more segment for |x| >= GELU_LIMIT: E = 2**14 there.
+_GELU_C0, _GELU_C1, _GELU_C2 = (
+    np.append(_GELU_C[:, i], [1 << (GELU_E_FRAC - 1), 0, 0][i]) for i in range(3))
+assert len(GELU_COEFFS) == GELU_LIMIT >> GELU_SEG_BITS
 
 # ---- softmax (I-BERT integer exp, fixed point) -------------------------------------------------
 #: Attention scores are converted to fixed point with this many fractional bits before softmax.
@@ -127,16 +130,16 @@ def gelu_fixed(x) -> np.ndarray:
     Max abs error vs the exact GELU: below 1e-3 plus the output rounding (tests/test_numerics.py).
     """
     x = _i64(x)
-    ax = np.abs(x)
-    v = np.minimum(ax, GELU_LIMIT - 1)
+    # v = min(|x|, 2**14): |x| >= 2**14 lands on the extra segment (E = 2**14, t = 0), which
+    # spares a masked select. One gather per coefficient column (gathering [.., 3] rows is
+    # many times slower).
+    v = np.minimum(np.abs(x), GELU_LIMIT)
     seg = v >> GELU_SEG_BITS
     t = v & ((1 << GELU_SEG_BITS) - 1)
-    # One gather per coefficient column (a gather of whole [.., 3] rows is many times slower).
     inner = _GELU_C1.take(seg) + rshift_round(t * _GELU_C2.take(seg), GELU_FRAC)
     e = _GELU_C0.take(seg) + rshift_round(t * inner, GELU_FRAC)
-    e[ax >= GELU_LIMIT] = 1 << (GELU_E_FRAC - 1)
-    np.negative(e, out=e, where=x < 0)  # sign(x) * e; x = 0 gives 0 whatever phi is
-    return rshift_round(x * (e + (1 << (GELU_E_FRAC - 1))), GELU_E_FRAC)
+    phi = (1 << (GELU_E_FRAC - 1)) + np.sign(x) * e
+    return rshift_round(x * phi, GELU_E_FRAC)
 
 
 def gelu8(acc, bias, m_in, s_in, m_out, s_out) -> np.ndarray:
