@@ -21,7 +21,8 @@ from .errors import SimError
 _INT8_PROD = 1 << 14  # |int8 * int8| <= 2**14
 _NEIGHBOURS = NEIGHBOURS
 _MEMS = {int(m): m for m in Mem}
-_I32LE = np.dtype("<i4")
+if not np.little_endian:  # pragma: no cover - the DMAs copy int32 bytes unconverted
+    raise ImportError("the functional simulator needs a little-endian host")
 
 
 @dataclass
@@ -71,9 +72,14 @@ class FunctionalSim:
         cfg = program.config
         self.dim = cfg.dim
         self.cfg = cfg
+        self._sp_rows, self._acc_rows = cfg.sp_rows, cfg.acc_rows
         self.sp = np.zeros((cfg.sp_rows, cfg.dim), dtype=np.int8)
         self.acc = np.zeros((cfg.acc_rows, cfg.dim), dtype=np.int32)
         self.dram = program.new_dram() if dram is None else dram
+        # Byte views of the SRAM rows for the DMAs: DRAM holds int32 little-endian, as the
+        # accumulator does on a little-endian host (the only kind this simulator runs on).
+        self._sp_bytes = self.sp.view(np.uint8)
+        self._acc_bytes = self.acc.view(np.uint8).reshape(cfg.acc_rows, cfg.dim * 4)
         if self.dram.dtype != np.uint8 or self.dram.ndim != 1:
             raise TypeError("dram must be a 1-D uint8 array")
         self.tokens = {(a, b): 0 for a in Queue for b in Queue if abs(a - b) == 1}
@@ -92,7 +98,7 @@ class FunctionalSim:
         raise SimError(code, self.pc, msg, ins)
 
     def _sram(self, mem: Mem, addr: int, rows: int, what: str) -> None:
-        limit = self.cfg.sp_rows if mem == Mem.SP else self.cfg.acc_rows
+        limit = self._sp_rows if mem == Mem.SP else self._acc_rows
         if addr + rows > limit:
             name = "scratchpad" if mem == Mem.SP else "accumulator"
             self._fail(
@@ -241,7 +247,7 @@ class FunctionalSim:
         if f["cols"] > self.dim:
             self._fail(ErrorCode.BAD_FIELD, f"{ins.op.name}.cols={ins.cols} exceeds DIM={self.dim}")
         mem = _MEMS[f["mem"]] if f["mem"] in _MEMS else Mem(f["mem"])
-        limit = self.cfg.sp_rows if mem == Mem.SP else self.cfg.acc_rows
+        limit = self._sp_rows if mem == Mem.SP else self._acc_rows
         if f["sram_addr"] + f["rows"] > limit:
             self._sram(mem, f["sram_addr"], f["rows"], ins.op.name)
         return mem, (1 if mem == Mem.SP else 4)
@@ -252,61 +258,66 @@ class FunctionalSim:
         n_rows, cols, addr, stride = f["rows"], f["cols"], f["dram_addr"], f["dram_stride"]
         nbytes = cols * esize
         if stride == nbytes or n_rows == 1:
-            raw = self.dram[addr : addr + n_rows * nbytes]
-            if raw.size < n_rows * nbytes:
+            if addr + n_rows * nbytes > self.dram.size:
                 self._dram_rows(ins, esize)  # raises DRAM_RANGE
-            raw = raw.reshape(n_rows, nbytes)
+            raw = self.dram[addr : addr + n_rows * nbytes]
         else:
             raw = self.dram[self._dram_rows(ins, esize)]
-        dtype = np.int8 if mem == Mem.SP else _I32LE
-        values = np.ascontiguousarray(raw).view(dtype).reshape(n_rows, cols)
-        target = self.sp if mem == Mem.SP else self.acc
-        rows = slice(f["sram_addr"], f["sram_addr"] + n_rows)
-        if cols < self.dim:
-            target[rows, :cols] = values
-            target[rows, cols:] = 0
+        # Byte views of the SRAM rows: DRAM bytes go in unconverted (int32 little-endian).
+        target = self._sp_bytes if mem == Mem.SP else self._acc_bytes
+        first = f["sram_addr"]
+        if nbytes == target.shape[1]:
+            target[first : first + n_rows] = raw.reshape(n_rows, nbytes)
         else:
-            target[rows] = values
+            target[first : first + n_rows, :nbytes] = raw.reshape(n_rows, nbytes)
+            target[first : first + n_rows, nbytes:] = 0
         self.stats.dram_read += n_rows * nbytes
 
     def _store(self, ins: Instruction) -> None:
         mem, esize = self._dma_check(ins)
-        src = self.sp if mem == Mem.SP else self.acc
-        block = src[ins.sram_addr : ins.sram_addr + ins.rows, : ins.cols]
-        data = np.ascontiguousarray(block.astype(block.dtype.newbyteorder("<"))).view(np.uint8)
-        nbytes = ins.cols * esize
-        if ins.dram_stride == nbytes or ins.rows == 1:
-            end = ins.dram_addr + ins.rows * nbytes
+        f = ins.f
+        n_rows, addr, first = f["rows"], f["dram_addr"], f["sram_addr"]
+        nbytes = f["cols"] * esize
+        src = self._sp_bytes if mem == Mem.SP else self._acc_bytes
+        block = src[first : first + n_rows, :nbytes]
+        if f["dram_stride"] == nbytes or n_rows == 1:
+            end = addr + n_rows * nbytes
             if end > self.dram.size:
                 self._dram_rows(ins, esize)
-            self.dram[ins.dram_addr : end] = data.reshape(-1)
+            self.dram[addr:end].reshape(n_rows, nbytes)[:] = block
         else:
-            self.dram[self._dram_rows(ins, esize)] = data.reshape(ins.rows, nbytes)
-        self.stats.dram_written += ins.rows * nbytes
+            self.dram[self._dram_rows(ins, esize)] = block
+        self.stats.dram_written += n_rows * nbytes
 
     def _must_flush(self, ins: Instruction) -> bool:
-        if ins.op == Opcode.NOP:
+        op, f = ins.op, ins.f
+        if op == Opcode.NOP:
             return False
         p = self._pending
-        if ins.op == Opcode.GEMM:
-            return (ins.a_addr, ins.a_stride, ins.rows, ins.kblocks) != p["key"]
-        if ins.op == Opcode.LOAD and ins.mem == Mem.SP:
+        if op == Opcode.GEMM:
+            return (f["a_addr"], f["a_stride"], f["rows"], f["kblocks"]) != p["key"]
+        if op == Opcode.LOAD and f["mem"] == Mem.SP:
             lo, hi = p["a_rows"]
-            return ins.sram_addr < hi and lo < ins.sram_addr + ins.rows
+            return f["sram_addr"] < hi and lo < f["sram_addr"] + f["rows"]
         return True
 
     def _gemm(self, ins: Instruction) -> None:
-        self._positive(ins, "rows", "kblocks")
-        d, rows, kb = self.dim, ins.rows, ins.kblocks
-        self._sram(Mem.SP, ins.a_addr, (kb - 1) * ins.a_stride + rows, "GEMM A")
-        self._sram(Mem.SP, ins.w_addr, kb * d, "GEMM weights")
-        self._sram(Mem.ACC, ins.c_addr, rows, "GEMM C")
-        w = self.sp[ins.w_addr : ins.w_addr + kb * d].copy()
-        key = (ins.a_addr, ins.a_stride, rows, kb)
+        f = ins.f
+        d, rows, kb = self.dim, f["rows"], f["kblocks"]
+        a_addr, a_stride, w_addr, c_addr = f["a_addr"], f["a_stride"], f["w_addr"], f["c_addr"]
+        a_end = a_addr + (kb - 1) * a_stride + rows
+        sp_rows = self._sp_rows
+        if (rows < 1 or kb < 1 or a_end > sp_rows or w_addr + kb * d > sp_rows
+                or c_addr + rows > self._acc_rows):  # the checks in their order, to fail
+            self._positive(ins, "rows", "kblocks")
+            self._sram(Mem.SP, a_addr, (kb - 1) * a_stride + rows, "GEMM A")
+            self._sram(Mem.SP, w_addr, kb * d, "GEMM weights")
+            self._sram(Mem.ACC, c_addr, rows, "GEMM C")
+        w = self.sp[w_addr : w_addr + kb * d].copy()
         if self._pending is None:
-            self._pending = {"key": key, "items": [],
-                             "a_rows": (ins.a_addr, ins.a_addr + (kb - 1) * ins.a_stride + rows)}
-        self._pending["items"].append((w, ins.c_addr, ins.accumulate))
+            self._pending = {"key": (a_addr, a_stride, rows, kb), "items": [],
+                             "a_rows": (a_addr, a_end)}
+        self._pending["items"].append((w, c_addr, f["accumulate"]))
         self.stats.macs += rows * kb * d * d
         if not self.defer:
             self._flush()
