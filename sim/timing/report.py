@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from isa import MachineConfig
 
 from .costs import Unit
@@ -35,6 +37,7 @@ from .schedule import Schedule
 
 #: Units reported in ``units`` (NOPs are counted under ``by_opcode`` only).
 REPORTED_UNITS = (Unit.ARRAY, Unit.VECTOR, Unit.ATTENTION, Unit.LOAD_DMA, Unit.STORE_DMA)
+REPORTED_UNITS_INDEX = {u.value: i for i, u in enumerate(REPORTED_UNITS)}
 
 
 @dataclass
@@ -191,30 +194,61 @@ class TimingReport:
 def build_report(
     sched: Schedule, ops: list[str], ranges: list[LayerRange], cfg: MachineConfig, clock_mhz: float
 ) -> TimingReport:
-    """Aggregate a schedule into a report. ``ops[i]`` is instruction i's opcode name."""
-    costs = sched.costs
-    units = {u.value: UnitStats() for u in REPORTED_UNITS}
-    by_opcode: dict[str, dict[str, int]] = {}
-    macs = dram_read = dram_written = 0
-    queue_busy = {"load": 0, "compute": 0, "store": 0}
-    for i, cost in enumerate(costs):
-        entry = by_opcode.setdefault(ops[i], {"count": 0, "cycles": 0})
-        entry["count"] += 1
-        entry["cycles"] += cost.cycles
-        queue = ("load" if cost.unit is Unit.LOAD_DMA
-                 else "store" if cost.unit is Unit.STORE_DMA else "compute")
-        queue_busy[queue] += cost.cycles
-        macs += cost.macs
-        dram_read += cost.dram_read
-        dram_written += cost.dram_written
-        stats = units.get(cost.unit.value)
-        if stats is not None:
-            stats.busy += cost.cycles
-            stats.stall += int(sched.token_wait[i])
-            stats.starved += int(sched.starved[i])
-        if cost.array_cycles and cost.unit is not Unit.ARRAY:
-            units[Unit.ARRAY.value].busy += cost.array_cycles
+    """Aggregate a schedule into a report. ``ops[i]`` is instruction i's opcode name.
 
+    The schedule shares one Cost object among instructions with the same cost, so the sums
+    are taken over the distinct costs (numpy, per instruction index) rather than in Python."""
+    costs = sched.costs
+    n = len(costs)
+    index: dict[int, int] = {}  # id of a distinct Cost -> its index in `uniq`
+    uniq: list = []
+
+    def distinct(c) -> int:
+        k = index.get(id(c))
+        if k is None:
+            k = index[id(c)] = len(uniq)
+            uniq.append(c)
+        return k
+
+    which = np.fromiter(map(distinct, costs), np.int64, n)
+    per = {k: np.array([getattr(c, k) for c in uniq] or [0], dtype=np.int64)[which]
+           for k in ("cycles", "array_cycles", "macs", "dram_read", "dram_written")}
+    unit_names = [c.unit.value for c in uniq]
+    unit_of = np.array([REPORTED_UNITS_INDEX.get(u, -1) for u in unit_names] or [-1])[which]
+    cycles = per["cycles"]
+
+    by_opcode: dict[str, dict[str, int]] = {}
+    names, op_first, op_index = np.unique(np.asarray(ops, dtype=str), return_index=True,
+                                          return_inverse=True)
+    counts = np.bincount(op_index, minlength=len(names))
+    op_cycles = np.bincount(op_index, weights=cycles, minlength=len(names))
+    for k in np.argsort(op_first, kind="stable"):  # first-occurrence order, as before
+        by_opcode[str(names[k])] = {"count": int(counts[k]), "cycles": int(op_cycles[k])}
+
+    load_q = unit_of == REPORTED_UNITS_INDEX[Unit.LOAD_DMA.value]
+    store_q = unit_of == REPORTED_UNITS_INDEX[Unit.STORE_DMA.value]
+    compute_q = ~(load_q | store_q)
+    queue_busy = {"load": int(cycles[load_q].sum()), "compute": int(cycles[compute_q].sum()),
+                  "store": int(cycles[store_q].sum())}
+    units = {u.value: UnitStats() for u in REPORTED_UNITS}
+    reported = unit_of >= 0
+    for key, values in (("busy", cycles), ("stall", sched.token_wait),
+                        ("starved", sched.starved)):
+        sums = np.bincount(unit_of[reported], weights=np.asarray(values)[reported],
+                           minlength=len(REPORTED_UNITS))
+        for u, total in zip(REPORTED_UNITS, sums, strict=True):
+            setattr(units[u.value], key, int(total))
+    not_array = unit_of != REPORTED_UNITS_INDEX[Unit.ARRAY.value]
+    units[Unit.ARRAY.value].busy += int(per["array_cycles"][not_array].sum())
+
+    def prefix(v: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(v)])
+
+    sums = {"macs": prefix(per["macs"]), "dram_read": prefix(per["dram_read"]),
+            "dram_written": prefix(per["dram_written"]),
+            "load_busy": prefix(np.where(load_q, cycles, 0)),
+            "store_busy": prefix(np.where(store_q, cycles, 0)),
+            "compute_busy": prefix(np.where(compute_q, cycles, 0))}
     layers: dict[str, LayerReport] = {}
     reached = 0
     for r in ranges:
@@ -223,25 +257,16 @@ def build_report(
             end = max(reached, int(sched.finish[r.start : r.end].max()))
             layer.cycles += end - reached
             reached = end
-        for i in range(r.start, r.end):
-            cost = costs[i]
-            layer.instructions += 1
-            layer.macs += cost.macs
-            layer.dram_read += cost.dram_read
-            layer.dram_written += cost.dram_written
-            if cost.unit is Unit.LOAD_DMA:
-                layer.load_busy += cost.cycles
-            elif cost.unit is Unit.STORE_DMA:
-                layer.store_busy += cost.cycles
-            else:
-                layer.compute_busy += cost.cycles
+        layer.instructions += r.end - r.start
+        for key, pre in sums.items():
+            setattr(layer, key, getattr(layer, key) + int(pre[r.end] - pre[r.start]))
     return TimingReport(
         config=cfg,
         clock_mhz=clock_mhz,
         cycles=sched.cycles,
-        macs=macs,
-        dram_read=dram_read,
-        dram_written=dram_written,
+        macs=int(per["macs"].sum()) if n else 0,
+        dram_read=int(per["dram_read"].sum()) if n else 0,
+        dram_written=int(per["dram_written"].sum()) if n else 0,
         units=units,
         dispatch_blocked={q.name.lower(): v for q, v in sched.dispatch_blocked.items()},
         layers=list(layers.values()),
