@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import struct
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -222,10 +223,24 @@ class Program:
     def _from_parts(cls, header: dict, code: bytes, dram_init: bytes, source: str) -> Program:
         """The program of a parsed ``header``, its instruction words ``code`` and its DRAM
         prefix ``dram_init`` (checksum, header fields and instructions checked)."""
+        # The checksum (hashlib releases the GIL) runs in a thread while the header is checked
+        # and the instructions decoded; its error still comes first.
         digest = hashlib.sha256(code)
-        digest.update(dram_init)
+        hasher = threading.Thread(target=digest.update, args=(dram_init,))
+        hasher.start()
+        try:
+            program = cls._checked(header, code, dram_init, source)
+        except Exception as e:  # raised once the checksum is known to be right
+            program = e
+        hasher.join()
         if digest.hexdigest() != header.get("sha256"):
             raise ProgramFileError(f"{source} is corrupt: payload checksum does not match")
+        if isinstance(program, Exception):
+            raise program
+        return program
+
+    @classmethod
+    def _checked(cls, header: dict, code: bytes, dram_init: bytes, source: str) -> Program:
         n_instr = len(code) // INSTR_BYTES
         try:
             config = program_checks.check_config(header.get("config"))
