@@ -66,12 +66,12 @@ def record_matmuls(run):
     return shapes
 
 
-def gemm_floor(shapes: Counter, repeat: int) -> tuple[float, float]:
-    """Best-of-``repeat`` wall and CPU seconds for the float64 products of ``shapes`` (operands
-    prepared)."""
+def gemm_floor(shapes: Counter, repeat: int, dtype=np.float64) -> tuple[float, float]:
+    """Best-of-``repeat`` wall and CPU seconds for the products of ``shapes`` in ``dtype``
+    (operands prepared)."""
     rng = np.random.default_rng(0)
-    ops = [(rng.standard_normal((m, k)), rng.standard_normal((k, n)), c)
-           for (m, k, n), c in shapes.items()]
+    ops = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype),
+            c) for (m, k, n), c in shapes.items()]
     best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
         t, c = time.perf_counter(), time.process_time()
@@ -115,12 +115,16 @@ def main() -> None:
             best_cpu[key] = min(best_cpu[key], b[1] - a[1])
     shapes = record_matmuls(lambda: run_functional(prog, ids, mask))
     floor, floor_cpu = gemm_floor(shapes, args.repeat)
+    # For reference: the same products in float32 (the simulator's BLAS type, exact over K
+    # chunks within 2**24; sim/functional.py).
+    f32, f32_cpu = gemm_floor(shapes, args.repeat, np.float32)
     total, total_cpu = sum(best.values()), sum(best_cpu.values())
     res = {"program": path, "instructions": stats.instructions, "array_macs": stats.macs,
            "cycles": timing["cycles"], "seconds": best, "total_s": total,
            "gemm_floor_s": floor, "matmul_calls": sum(shapes.values()),
            "ratio_to_floor": total / floor, "cpu_seconds": best_cpu, "total_cpu_s": total_cpu,
            "gemm_floor_cpu_s": floor_cpu, "cpu_ratio_to_floor": total_cpu / floor_cpu,
+           "gemm_float32_s": f32, "gemm_float32_cpu_s": f32_cpu,
            "load_average": list(os.getloadavg())}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2))
@@ -130,6 +134,7 @@ def main() -> None:
     for name, b, t, f in (("wall", best, total, floor), ("CPU", best_cpu, total_cpu, floor_cpu)):
         print(f"| {name} | {stats.instructions} | {b['load']:.2f} | {b['simulate']:.2f} | "
               f"{b['timing']:.2f} | {t:.2f} | {f:.2f} | {t / f:.2f}x |")
+    print(f"the same products in float32: {f32:.2f} s wall, {f32_cpu:.2f} s CPU")
     load1, load5, _ = os.getloadavg()
     print(f"load average during the run: {load1:.1f} (1 min), {load5:.1f} (5 min)")
 
