@@ -6,9 +6,12 @@ functional simulator's, since the DRAM is).
 
 Default run: a 1-layer BERT (hidden 10, 2 heads of 5 columns: hidden and head size not
 multiples of DIM) at DIM 4 through ``encore compile`` + ``encore rtl``, and an unpadded
-DistilBERT batch of two lengths (not multiples of DIM) at DIM 8. ``--runslow``: 2-layer BERT,
-RoBERTa and DistilBERT configurations, padded and unpadded, at DIM 4 and 8, and the 1-layer BERT
-on Icarus."""
+DistilBERT batch of two lengths (not multiples of DIM) at DIM 8 through ``encore compile
+--lengths`` (an unpadded program file). ``--runslow``: 2-layer BERT, RoBERTa and DistilBERT
+configurations, padded and unpadded, at DIM 4, 8 and 16 (a DIM-16 Verilator build takes 2 to 10
+minutes, so DIM 16 is slow only), the three sequence-classification heads, and the 1-layer BERT
+on Icarus. all-MiniLM-L6-v2 with its real weights: docs/rtl.md, "Whole compiled models on the
+RTL" (about 10 minutes of simulation)."""
 
 from __future__ import annotations
 
