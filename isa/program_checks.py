@@ -3,8 +3,13 @@
 A file is refused (isa.ProgramFileError naming the header field) when its ``config`` is not a
 valid MachineConfig, ``dram_size`` does not hold the initialised prefix or exceeds the address
 space, a tensor is malformed or lies outside ``dram_size``, or the ``meta`` fields the host side
-uses (batch, seq, vocab, pad_id, layer outputs, layer spans) are missing or disagree with the
-tensors and the configuration. What only the instructions can contradict stays a run-time error.
+uses (batch, seq, padded, lengths, vocab, pad_id, layer outputs, layer spans) are missing or
+disagree with the tensors and the configuration. What only the instructions can contradict stays
+a run-time error.
+
+Row layout of a model program's activations (compiler/lower_model.py): padded, every sequence
+takes ``seq`` rows; unpadded (``meta.padded`` false), the real tokens are packed, sequence k
+taking ``lengths[k]`` rows. Its key mask has ceil(rows / DIM) rows of DIM flags per sequence.
 """
 
 from __future__ import annotations
@@ -85,6 +90,24 @@ def _tensor(tensors: dict, field: str, name, role: str | None = None):
     return t
 
 
+def sequence_rows(meta: dict) -> list[int]:
+    """Activation rows of each sequence of a model program whose batch and seq are checked:
+    ``seq`` each when padded, ``meta.lengths`` when unpadded (checked here)."""
+    b, t = meta["batch"], meta["seq"]
+    padded = meta.get("padded", True)
+    if not isinstance(padded, bool):
+        raise HeaderError("meta.padded", f"is {padded!r}: expected true or false")
+    lengths = meta.get("lengths")
+    if padded and lengths is None:
+        return [t] * b
+    if not isinstance(lengths, list) or len(lengths) != b:
+        raise HeaderError("meta.lengths", f"is {lengths!r}: expected a list of batch={b} "
+                          "sequence lengths")
+    for k, n in enumerate(lengths):
+        int_field(n, f"meta.lengths[{k}]", 1, t)
+    return [t] * b if padded else list(lengths)
+
+
 def check_meta(meta, tensors: dict, cfg: MachineConfig, n_instructions: int) -> dict:
     """The meta fields the host side and the timing report read (model programs: ``arch``)."""
     if not isinstance(meta, dict):
@@ -104,7 +127,7 @@ def check_meta(meta, tensors: dict, cfg: MachineConfig, n_instructions: int) -> 
             int_field(s.get("end"), f"meta.layer_spans[{k}].end", start, n_instructions)
     if "arch" not in meta:
         return meta
-    b, t = meta["batch"], meta["seq"]
+    t = meta["seq"]
     if t > cfg.max_seq:
         raise HeaderError("meta.seq", f"is {t}: more than config.max_seq={cfg.max_seq} keys "
                           "the attention engine holds")
@@ -115,21 +138,30 @@ def check_meta(meta, tensors: dict, cfg: MachineConfig, n_instructions: int) -> 
     outs = meta.get("layer_outputs")
     if not isinstance(outs, list) or not outs:
         raise HeaderError("meta.layer_outputs", f"is {outs!r}: expected a list of tensor names")
+    seqs = sequence_rows(meta)
+    rows = sum(seqs)
+    what = (f"batch*seq={rows}" if meta.get("padded", True) else
+            f"sum(meta.lengths)={rows} (unpadded)")
+    if "rows" in meta and int_field(meta["rows"], "meta.rows", 1) != rows:
+        raise HeaderError("meta.rows", f"is {meta['rows']}: expected {what}")
     hidden = None
     for k, name in enumerate(outs):
         o = _tensor(tensors, f"meta.layer_outputs[{k}]", name)
-        if o.rows != b * t or o.scale is None or (hidden is not None and o.cols != hidden):
+        if o.rows != rows or o.scale is None or (hidden is not None and o.cols != hidden):
             raise HeaderError(f"meta.layer_outputs[{k}]", f"names tensor {name!r} of "
-                              f"{o.rows}x{o.cols}: expected batch*seq={b * t} rows with a scale")
+                              f"{o.rows}x{o.cols}: expected {what} rows with a scale")
         hidden = o.cols
     emb = _tensor(tensors, "tensors input.emb", "input.emb", "input")
-    if emb.rows != b * t:
-        raise HeaderError("meta.batch", f"x meta.seq = {b * t} rows disagree with tensor "
-                          f"input.emb ({emb.rows} rows)")
+    if emb.rows != rows:
+        raise HeaderError("meta.batch" if meta.get("padded", True) else "meta.lengths",
+                          f"gives {what} rows, which disagree with tensor input.emb "
+                          f"({emb.rows} rows)")
     mask = _tensor(tensors, "tensors input.mask", "input.mask", "input")
-    if mask.rows != b * -(-t // cfg.dim) or mask.cols != cfg.dim:
-        raise HeaderError("meta.seq", f"={t} with batch {b} disagrees with tensor input.mask "
-                          f"({mask.rows}x{mask.cols}; expected {b * -(-t // cfg.dim)}x{cfg.dim})")
+    kb = sum(-(-n // cfg.dim) for n in seqs)
+    if mask.rows != kb or mask.cols != cfg.dim:
+        raise HeaderError("meta.seq" if meta.get("padded", True) else "meta.lengths",
+                          f"disagrees with tensor input.mask ({mask.rows}x{mask.cols}; "
+                          f"expected {kb}x{cfg.dim}: ceil(rows/DIM) per sequence of {seqs})")
     word = _tensor(tensors, "tensors host.word_emb", "host.word_emb", "host")
     if word.rows != vocab:
         raise HeaderError("meta.vocab", f"is {vocab}: tensor host.word_emb has {word.rows} rows")

@@ -126,7 +126,7 @@ def test_undecodable_word_is_a_program_error(tmp_path, capsys):
     (("config", "max_seq"), 1, "'meta.seq' is 5: more than config.max_seq=1"),
     (("config", "dim"), 12, "'config' is not a valid machine configuration: array size dim=12"),
     (("dram_size",), 1000, "dram_init_bytes"),
-    (("meta", "batch"), 2, "'meta.layer_outputs[0]'"),
+    (("meta", "batch"), 2, "'meta.lengths' is [5]: expected a list of batch=2"),
     (("meta", "seq"), None, "'meta.seq' is None: expected an integer"),
     (("meta", "vocab"), 7, "'meta.vocab' is 7: tensor host.word_emb has"),
     (("tensors", 0, "addr"), 1 << 31, "'tensors[0] ("),

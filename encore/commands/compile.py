@@ -14,8 +14,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compile", help="compile a model to a program file")
     p.add_argument("--model", required=True,
                    help=f"one of {', '.join(NAMED)}, or a local Hugging Face model folder")
-    p.add_argument("--seq", type=int, default=128, help="sequence length (default 128)")
-    p.add_argument("--batch", type=int, default=1, help="sequences per run (default 1)")
+    p.add_argument("--seq", type=int, default=None,
+                   help="sequence length (default 128, or the longest of --lengths)")
+    p.add_argument("--batch", type=int, default=None, help="sequences per run (default 1)")
+    p.add_argument("--lengths", type=int, nargs="+", metavar="N",
+                   help="compile an unpadded program for sequences of these real lengths (the "
+                   "tokens packed, docs/architecture.md \"Serving\"); its inputs must have "
+                   "exactly these lengths, right-padded to --seq")
     p.add_argument("--seed", type=int, default=0, help="seed of random weights")
     p.add_argument("-o", "--output", required=True, metavar="PROGRAM.encore")
     add_machine_args(p)
@@ -25,7 +30,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from compiler import compile_model
 
-    cm = compile_model(args.model, machine_from_args(args), seq_len=args.seq, batch=args.batch,
+    lengths = args.lengths
+    if lengths is not None and args.batch is not None and args.batch != len(lengths):
+        raise ValueError(f"--batch {args.batch} disagrees with the {len(lengths)} --lengths: "
+                         "give one length per sequence (--batch may then be left out)")
+    seq = args.seq if args.seq is not None else (max(lengths) if lengths else 128)
+    cm = compile_model(args.model, machine_from_args(args), seq_len=seq,
+                       batch=args.batch or 1, lengths=lengths, padded=lengths is None,
                        seed=args.seed, log=lambda m: print(m, file=sys.stderr))
     cm.program.meta["tokenizer_source"] = args.model if cm.loaded.tokenizer is not None else None
     # Where `encore rtl` (and any later run) finds the PyTorch model for the accuracy check.

@@ -50,7 +50,11 @@ def model_inputs(args, prog):
         return ids, mask
     from encore.inputs import random_ids
 
-    return random_ids(meta["vocab"], b, t, meta["pad_id"], args.seed)
+    ids, mask = random_ids(meta["vocab"], b, t, meta["pad_id"], args.seed)
+    if not meta.get("padded", True):  # an unpadded program: the lengths it was compiled for
+        mask = (np.arange(t)[None, :] < np.asarray(meta["lengths"])[:, None]).astype(np.int64)
+        ids = np.where(mask == 1, ids, meta["pad_id"])
+    return ids, mask
 
 
 def run(args) -> int:

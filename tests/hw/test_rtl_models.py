@@ -6,9 +6,12 @@ functional simulator's, since the DRAM is).
 
 Default run: a 1-layer BERT (hidden 10, 2 heads of 5 columns: hidden and head size not
 multiples of DIM) at DIM 4 through ``encore compile`` + ``encore rtl``, and an unpadded
-DistilBERT batch of two lengths (not multiples of DIM) at DIM 8. ``--runslow``: 2-layer BERT,
-RoBERTa and DistilBERT configurations, padded and unpadded, at DIM 4 and 8, and the 1-layer BERT
-on Icarus."""
+DistilBERT batch of two lengths (not multiples of DIM) at DIM 8 through ``encore compile
+--lengths`` (an unpadded program file). ``--runslow``: 2-layer BERT, RoBERTa and DistilBERT
+configurations, padded and unpadded, at DIM 4, 8 and 16 (a DIM-16 Verilator build takes 2 to 10
+minutes, so DIM 16 is slow only), the three sequence-classification heads, and the 1-layer BERT
+on Icarus. all-MiniLM-L6-v2 with its real weights: docs/rtl.md, "Whole compiled models on the
+RTL" (about 10 minutes of simulation)."""
 
 from __future__ import annotations
 
@@ -17,9 +20,7 @@ import json
 import numpy as np
 import pytest
 
-from encore.cli import build_parser, main
-from encore.commands import rtl
-from encore.errors import run_command
+from encore.cli import main
 from isa import Program
 from tests.helpers import save_bert
 
@@ -29,16 +30,9 @@ pytestmark = pytest.mark.rtl
 
 
 def _check(tmp_path, capsys, prog, extra=()) -> dict:
-    """``encore rtl`` on a program file, or on a Program in memory (unpadded programs: their
-    header does not pass isa/program_checks.py yet, so they do not load from a file)."""
+    """``encore rtl`` on a program file; its report, asserted agreeing everywhere."""
     out_json = tmp_path / "rtl.json"
-    name = "(unpadded, in memory)" if isinstance(prog, Program) else str(prog)
-    argv = ["rtl", name, "--json", str(out_json), "--no-progress", *extra]
-    if isinstance(prog, Program):
-        args = build_parser().parse_args(argv)
-        rc = run_command("rtl", lambda: rtl.run_program(prog, args))
-    else:
-        rc = main(argv)
+    rc = main(["rtl", str(prog), "--json", str(out_json), "--no-progress", *extra])
     out = capsys.readouterr()
     assert rc == 0, out.out + out.err
     rep = json.loads(out_json.read_text())
@@ -53,12 +47,13 @@ def _check(tmp_path, capsys, prog, extra=()) -> dict:
     return rep
 
 
-def _func_cosine(prog: Program, inputs: str) -> float:
+def _func_cosine(prog, inputs: str) -> float:
     """The functional simulator's final-hidden cosine for the same inputs (encore/accuracy.py)."""
     from compiler.models import load_model
     from encore.accuracy import accuracy_section, reference_run
     from encore.host import run_functional
 
+    prog = Program.load(prog)
     with np.load(inputs) as data:
         ids, mask = data["input_ids"], data["attention_mask"]
     _, _, layers = run_functional(prog, ids, mask)
@@ -69,8 +64,7 @@ def _func_cosine(prog: Program, inputs: str) -> float:
 def _compile_api(tmp_path, dim: int, *, kind: str, layers: int, hidden: int, heads: int,
                  lengths: list[int], seq: int, padded: bool):
     """Compile with compiler.compile_model (batches of given lengths) for the RTL tests'
-    machine; returns the program (a file when padded) and an inputs NPZ (random ids,
-    right-padded mask)."""
+    machine; returns the program file and an inputs NPZ (random ids, right-padded mask)."""
     from compiler import compile_model
 
     folder = save_bert(tmp_path / "m", hidden=hidden, heads=heads, ffn=hidden + 3,
@@ -79,14 +73,17 @@ def _compile_api(tmp_path, dim: int, *, kind: str, layers: int, hidden: int, hea
                        padded=padded, batch=len(lengths), cache=False)
     cm.program.meta["model_source"] = str(folder)
     path = tmp_path / "m.encore"
-    if padded:
-        cm.program.save(path)
+    cm.program.save(path)
+    return path, _right_padded(tmp_path, lengths, seq, cm.program.meta["pad_id"])
+
+
+def _right_padded(tmp_path, lengths: list[int], seq: int, pad: int) -> str:
+    """An inputs NPZ: random ids of these lengths, right-padded to ``seq``."""
     rng = np.random.default_rng(3)
-    pad = cm.program.meta["pad_id"]
     mask = (np.arange(seq)[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)
     ids = np.where(mask == 1, rng.integers(3, 1000, size=mask.shape), pad).astype(np.int64)
     np.savez(tmp_path / "in.npz", input_ids=ids, attention_mask=mask)
-    return (path if padded else cm.program), str(tmp_path / "in.npz")
+    return str(tmp_path / "in.npz")
 
 
 def _bert_layer(tmp_path, capsys, sim: str):
@@ -113,9 +110,18 @@ def test_compiled_bert_layer_on_icarus(tmp_path, capsys):
 
 
 def test_unpadded_distilbert_batch_dim8(tmp_path, capsys):
+    """`encore compile --lengths` (an unpadded program file), then `encore rtl` on it."""
     skip_unless("verilator")
-    prog, inputs = _compile_api(tmp_path, 8, kind="distilbert", layers=1, hidden=12, heads=2,
-                                lengths=[5, 11], seq=11, padded=False)
+    folder = save_bert(tmp_path / "m", hidden=12, heads=2, ffn=15, layers=1, max_pos=64, seed=2,
+                       kind="distilbert")
+    prog, cfg = tmp_path / "u.encore", small_config(8)
+    assert main(["compile", "--model", str(folder), "--lengths", "5", "11", "--dim", "8",
+                 "--sp-kib", str(cfg.sp_kib), "--acc-kib", str(cfg.acc_kib), "-o",
+                 str(prog)]) == 0
+    capsys.readouterr()
+    loaded = Program.load(prog)
+    assert loaded.meta["padded"] is False and loaded.meta["rows"] == 16
+    inputs = _right_padded(tmp_path, [5, 11], 11, loaded.meta["pad_id"])
     rep = _check(tmp_path, capsys, prog, ["--inputs", inputs])
     assert rep["accuracy"]["final_hidden_cosine"] == pytest.approx(_func_cosine(prog, inputs),
                                                                    abs=1e-12)
@@ -127,6 +133,8 @@ SLOW_CASES = [  # (dim, kind, layers, hidden, heads, lengths, seq, padded)
     (4, "distilbert", 2, 9, 3, [6, 9, 2], 9, True),
     (8, "bert", 2, 20, 4, [13, 6], 13, True),
     (8, "roberta", 2, 12, 2, [9, 4], 9, False),
+    (16, "bert", 1, 20, 2, [19, 7], 19, False),
+    (16, "distilbert", 2, 24, 3, [9, 9], 9, True),
 ]
 
 
@@ -138,3 +146,21 @@ def test_compiled_encoders_on_the_rtl(tmp_path, capsys, case):
     path, inputs = _compile_api(tmp_path, dim, kind=kind, layers=layers, hidden=hidden,
                                 heads=heads, lengths=lengths, seq=seq, padded=padded)
     _check(tmp_path, capsys, path, ["--inputs", inputs])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,dim", [("bert", 4), ("roberta", 8), ("distilbert", 16)])
+def test_sequence_classifiers_on_the_rtl(tmp_path, capsys, kind, dim):
+    """A *ForSequenceClassification model through `encore compile`: its encoder program (the
+    pooler's gather and dense included) on the RTL, unpadded."""
+    from tests.test_heads import save_classifier
+
+    skip_unless("verilator")
+    folder = save_classifier(tmp_path / "cls", kind, hidden=20, layers=1)
+    prog, cfg = tmp_path / "c.encore", small_config(dim)
+    assert main(["compile", "--model", str(folder), "--lengths", "7", "3", "--dim", str(dim),
+                 "--sp-kib", str(cfg.sp_kib), "--acc-kib", str(cfg.acc_kib), "-o",
+                 str(prog)]) == 0
+    capsys.readouterr()
+    assert Program.load(prog).meta["head"]["arch"].endswith("ForSequenceClassification")
+    _check(tmp_path, capsys, prog)
