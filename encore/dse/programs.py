@@ -17,13 +17,30 @@ from pathlib import Path
 UNITS = ("array", "vector", "attention", "load_dma", "store_dma")
 
 
-def compiler_digest() -> str:
-    import compiler
-
+def _digest(files) -> str:
     h = hashlib.sha256()
-    for f in sorted(Path(compiler.__file__).parent.glob("*.py")):
+    for f in files:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()[:12]
+
+
+def compiler_digest() -> str:
+    """Hash of compiler/*.py: what a cached program depends on."""
+    import compiler
+
+    return _digest(sorted(Path(compiler.__file__).parent.glob("*.py")))
+
+
+def results_digest() -> str:
+    """Hash of what a timing depends on: the compiler, the timing model (sim/timing/*.py) and
+    the cycle constants (isa/*.py); a results.jsonl line of another digest is not reused."""
+    import compiler
+    import isa
+    import sim.timing
+
+    files = [f for mod in (compiler, sim.timing, isa)
+             for f in sorted(Path(mod.__file__).parent.glob("*.py"))]
+    return _digest(files)
 
 
 def model_tag(model: str) -> str:
