@@ -220,3 +220,23 @@ def test_a_tie_for_best_goes_to_the_narrower_slower_point(tmp_path):
     meta = {"models": ["m"], "workload": "seq 16", "target": "xilinx-xcup"}
     best, _, _ = report.finish(tmp_path, rows, meta, "latency", None)
     assert best["point"] == "bw 32 clk 100.0"
+
+
+def test_the_n_machine_prediction_charges_each_worker_its_model_load(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "dse_scaling.py"
+    spec = importlib.util.spec_from_file_location("dse_scaling", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    lines = [{"key": f"m|128|dim={d} sp-kib=64 acc-kib=64 dram-bw={bw}",
+              "record": {"compile_s": 15.0 if first else 5.0, "load_s": 10.0 if first else 0.0,
+                         "timing_s": 1.0}}
+             for d, first in ((8, True), (16, False)) for bw in (16, 64)]
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    compile_s, points, load_s = mod.costs(path)
+    assert load_s == {"m": 10.0} and sorted(compile_s.values()) == [5.0, 5.0]
+    assert mod.predicted(compile_s, points, 1, load_s) == 10 + 5 + 5 + 4 * 1
+    assert mod.predicted(compile_s, points, 2, load_s) == 10 + 5 + 2 * 1  # both load the model
