@@ -81,7 +81,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="minilm-l6")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--space", default="dim=8,16,32 sp-kib=128,512 dram-bw=16,64")
+    ap.add_argument("--space", default="dim=8,16 sp-kib=128,512 dram-bw=16,64")
     ap.add_argument("--only", choices=("dse", "bench", "none"), help="time one command only "
                     "(none: only predict from --predict)")
     ap.add_argument("--predict", metavar="RESULTS.jsonl",
