@@ -2,15 +2,19 @@
 
     .venv/bin/python benchmarks/dse_area.py pe [--out benchmarks/dse_area_reports.json]
     .venv/bin/python benchmarks/dse_area.py design (--flow build/fpga-dim8 | --cells JSON) \
-        --dim 8 --target ecp5-85k [--sp-kib 4 --acc-kib 4 --dram-bytes 16] [--note TEXT]
+        --dim 8 --target ecp5-85k --rtl COMMIT [--sp-kib 4 --acc-kib 4 --dram-bytes 16] \
+        [--note TEXT]
+    .venv/bin/python benchmarks/dse_area.py stale --rtl COMMIT --why TEXT
 
 ``pe``: synthesizes one processing element (hw/pe.py, at the partial-sum width of every array size)
 with yosys ``synth_ecp5`` and ``synth_xilinx -family xc7`` (seconds each) and records its LUT, FF
 and DSP counts: the per-PE (DIM^2) term of the area model. ``design``: records the whole
 accelerator's synthesis counts from an ``encore fpga`` run's folder (its ``stat.json``; also when
 the flow stopped with "does not fit ... after synthesis") or given cell counts, counted as
-``encore fpga`` counts them (hw/fpga/report.py ``synth_resources``). Both update the reports file
-in place (an entry with the same key is replaced).
+``encore fpga`` counts them (hw/fpga/report.py ``synth_resources``), tagged with the commit of
+the RTL synthesized (``--rtl``). ``stale``: marks every design report of that RTL as stale (kept,
+not used as a point: encore/dse/area.py). All update the reports file in place (an entry with the
+same key is replaced).
 """
 
 from __future__ import annotations
@@ -64,7 +68,8 @@ def update(path: Path, entries: list[dict], key) -> None:
 def entry_key(e: dict):
     if e.get("kind") == "pe":
         return ("pe", e["family"], e["psum_width"])
-    return ("design", e["target"], e["dim"], e["sp_kib"], e["acc_kib"], e["dram_bytes"])
+    return ("design", e["target"], e["dim"], e["sp_kib"], e["acc_kib"], e["dram_bytes"],
+            e.get("rtl"))
 
 
 def main() -> int:
@@ -84,9 +89,25 @@ def main() -> int:
     de.add_argument("--acc-kib", type=int, default=4)
     de.add_argument("--dram-bytes", type=int, default=16)
     de.add_argument("--target", required=True)
+    de.add_argument("--rtl", required=True, help="commit of the RTL that was synthesized")
     de.add_argument("--note", default="")
     de.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    st = sub.add_parser("stale", help="mark the design reports of an older RTL as stale")
+    st.add_argument("--rtl", required=True)
+    st.add_argument("--why", required=True)
+    st.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args()
+
+    if args.cmd == "stale":
+        entries = json.loads(args.out.read_text())
+        hits = [e for e in entries if e.get("kind") != "pe" and e.get("rtl") == args.rtl]
+        if not hits:
+            print(f"no design report of rtl {args.rtl!r} in {args.out}", file=sys.stderr)
+            return 3
+        for e in hits:
+            e["stale"] = args.why
+        update(args.out, hits, entry_key)
+        return 0
 
     if args.cmd == "pe":
         widths = sorted({psum_width(d) for d in SUPPORTED_DIMS})
@@ -105,7 +126,7 @@ def main() -> int:
              report.cell_counts(json.loads((args.flow / "stat.json").read_text())))
     used = report.synth_resources(cells, target)
     e = {"dim": args.dim, "sp_kib": args.sp_kib, "acc_kib": args.acc_kib,
-         "dram_bytes": args.dram_bytes, "target": args.target,
+         "dram_bytes": args.dram_bytes, "target": args.target, "rtl": args.rtl,
          **{k: used[k] for k in ("lut", "ff", "dsp", "bram")}, "fmax_mhz": None,
          "source": f"yosys synthesis ({target.name}), benchmarks/dse_area.py design",
          "note": args.note}

@@ -6,8 +6,9 @@ speed-up N machines would give, from the per-point costs the runs recorded.
 Each run starts from an empty results folder (nothing cached). Writes
 results/dse_scaling-<only>.json.
 The N-machine figure: every program is compiled once (compile_s) and each point is timed
-(timing_s); ``predicted`` schedules those costs greedily on W equal single-core workers (start-up
-of the cluster not included).
+(timing_s); ``predicted`` schedules those costs greedily on W equal single-core workers, each
+paying the model's load (load_s) before its first compile of that model (start-up of the
+cluster not included).
 """
 
 from __future__ import annotations
@@ -38,28 +39,37 @@ def run(cmd: list[str], loads: dict, name: str) -> float:
     return wall
 
 
-def costs(results: Path) -> tuple[dict, list]:
-    """compile seconds per program, and (program, timing seconds) per point."""
-    compile_s, points = {}, []
+def costs(results: Path) -> tuple[dict, list, dict]:
+    """Compile seconds per program (without loading the model), (program, timing seconds) per
+    point, and the seconds one process spends loading each model (``load_s``: paid once per
+    model by every worker that compiles one of its programs)."""
+    compile_s, points, load_s = {}, [], {}
     for line in results.read_text().splitlines():
         item = json.loads(line)
         model, seq, pid = item["key"].split("|")
         cfg = dict(kv.split("=") for kv in pid.split())
         prog = (model, seq, cfg["dim"], cfg["sp-kib"], cfg["acc-kib"])
         rec = item["record"]
-        compile_s[prog] = rec.get("compile_s", 0.0)
+        load = rec.get("load_s", 0.0)
+        compile_s[prog] = rec.get("compile_s", 0.0) - load
+        if load:
+            load_s[model] = max(load_s.get(model, 0.0), load)
         points.append((prog, rec.get("timing_s", 0.0)))
-    return compile_s, points
+    return compile_s, points, load_s
 
 
-def predicted(compile_s: dict, points: list, workers: int) -> float:
+def predicted(compile_s: dict, points: list, workers: int, load_s: dict | None = None) -> float:
     """Makespan of a greedy schedule on ``workers`` equal workers: compiles longest first, then
-    each point as soon as its program is compiled and a worker is free (what the engine does)."""
+    each point as soon as its program is compiled and a worker is free (what the engine does).
+    A worker's first compile of a model also pays ``load_s[model]``."""
+    load_s = load_s or {}
     free = [0.0] * workers
+    has = [set() for _ in range(workers)]
     ready = {}
     for prog, t in sorted(compile_s.items(), key=lambda kv: -kv[1]):
         i = free.index(min(free))
-        free[i] += t
+        free[i] += t + (0.0 if prog[0] in has[i] else load_s.get(prog[0], 0.0))
+        has[i].add(prog[0])
         ready[prog] = free[i]
     for prog, t in sorted(points, key=lambda p: ready[p[0]]):
         i = free.index(min(free))
@@ -103,11 +113,12 @@ def main() -> int:
             out[f"{kind}_speedup"] = out[f"{kind}_serial_s"] / out[f"{kind}_distributed_s"]
     results = Path(args.predict) if args.predict else base / "dse-serial" / "results.jsonl"
     if results.is_file():
-        compile_s, points = costs(results)
-        work = sum(compile_s.values()) + sum(t for _, t in points)
+        compile_s, points, load_s = costs(results)
+        work = sum(compile_s.values()) + sum(t for _, t in points) + sum(load_s.values())
         out.update(costs_from=str(results), programs=len(compile_s), points=len(points),
-                   work_s=work)
-        out["predicted_s"] = {n: predicted(compile_s, points, n) for n in (1, 2, 4, 8, 16, 64)}
+                   work_s=work, load_s=load_s)
+        out["predicted_s"] = {n: predicted(compile_s, points, n, load_s)
+                              for n in (1, 2, 4, 8, 16, 64)}
     (ROOT / "results").mkdir(exist_ok=True)
     path = ROOT / "results" / f"dse_scaling-{args.only or 'all'}.json"
     path.write_text(json.dumps(out, indent=1))

@@ -85,68 +85,6 @@ def test_ranges_expand_to_allowed_values_and_large_spaces_are_searched():
     assert all(p["acc-kib"] == 256 and p["queue-depth"] == 16 for p in picked)  # defaults
 
 
-def test_block_ram_counts_the_replicated_banks_and_the_score_buffer():
-    pt = {**space.defaults(), "dim": 8, "sp-kib": 64, "acc-kib": 64}
-    ecp5 = area.part("ecp5-85k")
-    # SP 64 KiB at DIM 8: 8192 rows x 64 bits = 32 EBR per bank, 6 banks (docs/rtl.md, LVT);
-    # ACC 64 KiB: 2048 rows x 256 bits = 29 EBR of 2048 x 9 per bank, 4 banks; score buffer
-    # 512 x 33 bits: one 512 x 36 EBR
-    assert area.memory_blocks(ecp5, 8192, 64) == 32
-    assert area.memory_blocks(ecp5, 2048, 256) == 29
-    assert area.memory_blocks(ecp5, 512, 33) == 1
-    assert area.AreaModel("ecp5-85k").resources(pt)["bram"] == 6 * 32 + 4 * 29 + 1
-
-
-def _design(d, target="ecp5-85k", **res):
-    return {"dim": d, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16, "target": target, **res}
-
-
-def test_area_uses_measured_reports_then_a_fit_then_the_analytic_model(tmp_path):
-    from hw.array import psum_width
-
-    pt = {**space.defaults(), "dim": 8, "sp-kib": 4, "acc-kib": 4, "dram-bw": 16}
-    assert area.AreaModel("ecp5-85k").resources(pt)["area_source"] == "analytic"
-    queue_ff = 3 * 16 * 128  # three 16-deep queues of 128-bit instructions
-    pes = [{"kind": "pe", "family": "ecp5", "psum_width": psum_width(d), "lut": 30 + d,
-            "ff": 45, "dsp": 1} for d in (4, 8, 16)]
-    designs = [_design(d, lut=(30 + d) * d * d + 900 * d + 1000,
-                       ff=45 * d * d + 500 * d + 2000 + queue_ff, dsp=d * d + 38 * d + 4,
-                       bram=70, fmax_mhz=80.0) for d in (4, 8)]
-    path = tmp_path / "fpga.json"
-    path.write_text(json.dumps(pes + designs))
-    model = area.AreaModel("ecp5-45k", area.load_reports(path))  # same family: same synthesis
-    measured = model.resources(pt)
-    assert measured["area_source"] == "measured" and measured["lut"] == designs[1]["lut"]
-    assert measured["bram"] == 70 and measured["fmax_mhz"] == 80.0
-    fitted = model.resources({**pt, "dim": 16})
-    assert fitted["area_source"] == "fitted"  # the measured PE times 256 plus the fitted line
-    assert fitted["lut"] == 46 * 256 + 900 * 16 + 1000
-    assert fitted["ff"] == 45 * 256 + 500 * 16 + 2000 + queue_ff
-    assert fitted["dsp"] == 256 + 38 * 16 + 4 and fitted["fmax_mhz"] == 80.0
-    # one array size: only the constant is fitted (the lane term keeps its prior)
-    one = area.AreaModel("ecp5-85k", [designs[0]])
-    b = area.COEFFS["ecp5"]["dsp"][1]
-    dsp16 = one.resources({**pt, "dim": 16})["dsp"]
-    assert dsp16 == designs[0]["dsp"] + (256 - 16) + b * (16 - 4)
-    assert area.AreaModel("xilinx-xc7", designs).resources(pt)["area_source"] == "analytic"
-    path.write_text(json.dumps([{"dim": 8}]))
-    with pytest.raises(ValueError, match="entry 0 lacks sp_kib, acc_kib, dram_bytes, target"):
-        area.load_reports(path)
-
-
-def test_area_reports_take_encore_fpga_json(tmp_path):
-    rep = {"config": {"dim": 4, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16},
-           "target": {"name": "ecp5-85k"}, "fmax_mhz": 61.5,
-           "synth_resources": {"lut": 41526, "ff": 16884, "dsp": 172, "bram": 28}}
-    path = tmp_path / "fpga.json"
-    path.write_text(json.dumps(rep))
-    pt = {**space.defaults(), "dim": 4, "sp-kib": 4, "acc-kib": 4, "dram-bw": 16}
-    res = area.AreaModel("ecp5-85k", area.load_reports(path)).resources(pt)
-    assert (res["lut"], res["dsp"], res["fmax_mhz"], res["area_source"]) == \
-        (41526, 172, 61.5, "measured")
-    assert res["area"] == 172 / 156
-
-
 def test_an_axi_width_the_rtl_cannot_build_is_a_reason():
     model = area.AreaModel("xilinx-xcup")
     pt = {**space.defaults(), "dim": 8, "sp-kib": 64, "acc-kib": 64, "dram-bw": 24,
@@ -282,3 +220,23 @@ def test_a_tie_for_best_goes_to_the_narrower_slower_point(tmp_path):
     meta = {"models": ["m"], "workload": "seq 16", "target": "xilinx-xcup"}
     best, _, _ = report.finish(tmp_path, rows, meta, "latency", None)
     assert best["point"] == "bw 32 clk 100.0"
+
+
+def test_the_n_machine_prediction_charges_each_worker_its_model_load(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "dse_scaling.py"
+    spec = importlib.util.spec_from_file_location("dse_scaling", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    lines = [{"key": f"m|128|dim={d} sp-kib=64 acc-kib=64 dram-bw={bw}",
+              "record": {"compile_s": 15.0 if first else 5.0, "load_s": 10.0 if first else 0.0,
+                         "timing_s": 1.0}}
+             for d, first in ((8, True), (16, False)) for bw in (16, 64)]
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    compile_s, points, load_s = mod.costs(path)
+    assert load_s == {"m": 10.0} and sorted(compile_s.values()) == [5.0, 5.0]
+    assert mod.predicted(compile_s, points, 1, load_s) == 10 + 5 + 5 + 4 * 1
+    assert mod.predicted(compile_s, points, 2, load_s) == 10 + 5 + 2 * 1  # both load the model

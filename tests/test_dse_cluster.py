@@ -50,7 +50,15 @@ def _explore(tiny, engine, out):
                    (str(out / "programs"), False, False))
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def test_a_tiny_space_on_two_workers_gives_the_serial_numbers(tiny, cluster, tmp_path):
+    # every worker runs one PyTorch thread per Dask thread (encore/dse/worker.py)
+    assert list(cluster.client.run(_torch_threads).values()) == [1, 1]
     dist = _explore(tiny, cluster, tmp_path / "dist")
     assert dist.workers == 2 and dist.computed == 8
     serial = _explore(tiny, Engine(workers=0), tmp_path / "serial")

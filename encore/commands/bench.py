@@ -129,6 +129,7 @@ def estimate_rows(source: ProgramSource, models, seqs, dims, bws, clock_mhz, pro
         key = {"model": model, "seq": seq, "dim": dim, "dram_bytes_per_cycle": bw}
         layers += [{**key, **layer} for layer in rec.pop("layers")]
         rec.pop("compile_s", None)
+        rec.pop("load_s", None)
         rows.append({**key, **rec})
     return rows, layers, failed
 

@@ -5,26 +5,35 @@ Targets are those of ``encore fpga`` (``hw.fpga.targets.TARGETS``: capacities, b
 
 Measured reports (``--area-reports FILE``, a JSON list; benchmarks/dse_area.py writes them):
   * a whole accelerator: ``{"dim", "sp_kib", "acc_kib", "dram_bytes", "target", "lut", "ff",
-    "dsp", "bram"[, "fmax_mhz"]}``, or the ``--json`` report of ``encore fpga`` itself; counts as
-    ``encore fpga`` makes them after synthesis. It stands for every target of its family (yosys
-    maps the same cells for an ECP5-25k and an 85k): a point with the same DIM, SP, ACC and DRAM
-    width uses it (``area_source`` "measured");
+    "dsp", "bram"[, "fmax_mhz", "rtl", "stale"]}``, or the ``--json`` report of ``encore fpga``
+    itself; counts as ``encore fpga`` makes them after synthesis. It stands for every target of
+    its family (yosys maps the same cells for an ECP5-25k and an 85k): a point with the same DIM,
+    SP, ACC and DRAM width uses it (``area_source`` "measured"). ``stale`` (why) marks a report
+    of an older RTL: kept for the record and for the lane slope below, never used as a point;
   * one processing element: ``{"kind": "pe", "family", "psum_width", "lut", "ff", "dsp"}``.
 
-Model of an unmeasured point, per family (``COEFFS``): LUT, FF, DSP = a * DIM^2 + b * DIM + c,
-plus, for FF, the three instruction queues (3 x depth x ``isa.INSTR_BITS``). The DIM^2 term is the
-PE array: ``a`` is the measured PE of the point's partial-sum width when a PE report exists, else
-the prior; ``b`` the vector lanes, ``c`` the controller, fetch, DMA, AXI and the FPGA shell. With
-whole-accelerator reports of the family, ``c`` (one array size) or ``b`` and ``c`` (two or more,
-least squares) are fitted to them, after taking off the PE array and the queues (source
-"fitted"); without, the priors (source "analytic"). Block RAM: ``hw.fpga.targets.bram_estimate``
-(the replicated SRAM banks, as ``encore fpga`` checks before synthesis) plus the attention
-engine's score buffer (max-seq x 33 bits). fmax: the lowest measured one of the family, else a
-per-target prior (``FMAX_MHZ``; no Fmax has been measured yet).
+Model of an unmeasured point, per family (``COEFFS``): resource = a * DIM^2 + b * DIM + c, plus,
+for FF, the three instruction queues (3 x depth x ``isa.INSTR_BITS``). The DIM^2 term is the PE
+array: ``a`` is the measured PE of the point's partial-sum width when a PE report exists, else
+the prior. **Multipliers** come from the design itself: the PE's product (measured: one DSP),
+``b`` = the shared multiplier bank's DSP-sized pieces per lane (``hw.mulbank.MUL_SLOTS``, each
+operand split as ``hw.mulbank.product`` splits it: 14), ``c`` = the scalar products and word
+checks, fitted to the current whole-accelerator reports (what is left of the measured count).
+**LUT, FF**: ``b`` the vector lanes, ``c`` the controller, fetch, DMA, AXI and the FPGA shell;
+with current reports of two or more array sizes ``b`` and ``c`` are fitted (least squares),
+with one ``c`` is fitted and ``b`` is the slope of the stale reports' sizes if they have two
+(the RTL before the multiplier bank: say so), else the prior. Source "fitted"; without current
+reports of the family, the priors (source "analytic"); a Xilinx model without Xilinx reports
+takes the ECP5 fit with LUTs x ``LUT6_PER_LUT4`` (a guess for 6-input LUTs). Block RAM:
+``hw.fpga.targets.bram_estimate`` (the replicated SRAM banks, as ``encore fpga`` checks before
+synthesis) plus the attention engine's score buffer (max-seq x 33 bits) and the LAYERNORM row
+buffer (``hw.vector.layernorm.row_buffer_shape``). fmax: the lowest measured one of the family,
+else a per-target prior (``FMAX_MHZ``; no Fmax has been measured yet).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -38,14 +47,17 @@ PARTS = TARGETS
 #: Bits per entry of the attention engine's score buffer (hw/attention.py: {valid, F}).
 SCORE_BITS = 33
 
-#: Priors: resource -> (a per PE, b per vector lane, c fixed). a: what one PE synthesizes to
+#: Xilinx LUTs per ECP5 LUT4 of the same logic (a guess: no whole-accelerator Xilinx synthesis).
+LUT6_PER_LUT4 = 2 / 3
+#: Priors: resource -> (a per PE, b per vector lane, c fixed); ``b`` of "dsp" is None: always the
+#: bank's pieces per lane (``bank_multipliers_per_lane``). a: what one PE synthesizes to
 #: (benchmarks/dse_area.py pe: an int8 multiply in one MULT18X18D / DSP48, the partial-sum adder,
-#: two weight registers). ECP5 b and c: the fit to the two measured whole accelerators of
-#: benchmarks/dse_area_reports.json (DIM 4 and 8, rounded); Xilinx: the same, LUTs x 2/3 for
-#: 6-input LUTs (a guess: no whole-accelerator Xilinx synthesis is measured). Fits replace b, c.
+#: two weight registers). ECP5 b and c: the fit to benchmarks/dse_area_reports.json (the DIM 4
+#: synthesis with the multiplier bank; the lane slope of the two older sizes), rounded; Xilinx:
+#: the same, LUTs x LUT6_PER_LUT4. Fits replace b, c.
 COEFFS: dict[str, dict] = {
-    "ecp5": {"lut": (30, 5655, 18459), "ff": (45, 2513, 0), "dsp": (1, 34, 20)},
-    "xilinx": {"lut": (10, 3770, 12300), "ff": (25, 2513, 0), "dsp": (1, 34, 20)},
+    "ecp5": {"lut": (30, 5655, 26072), "ff": (45, 2513, 6556), "dsp": (1, None, 29)},
+    "xilinx": {"lut": (10, 3770, 17381), "ff": (25, 2513, 6556), "dsp": (1, None, 29)},
 }
 FMAX_MHZ = {"ecp5": 100.0, "xilinx-xc7": 200.0, "xilinx-xcup": 300.0}
 DESIGN_KEYS = ("dim", "sp_kib", "acc_kib", "dram_bytes", "target")
@@ -64,8 +76,29 @@ def memory_blocks(t: Target, depth: int, width: int) -> int:
 
 
 def bram_blocks(t: Target, point: dict) -> int:
+    """The SRAM banks (``bram_estimate``), the score buffer and the LAYERNORM row buffer."""
+    from hw.vector.layernorm import row_buffer_shape
+
     cfg = MachineConfig(dim=point["dim"], sp_kib=point["sp-kib"], acc_kib=point["acc-kib"])
-    return sum(bram_estimate(cfg, t).values()) + memory_blocks(t, point["max-seq"], SCORE_BITS)
+    return (sum(bram_estimate(cfg, t).values()) + memory_blocks(t, point["max-seq"], SCORE_BITS)
+            + memory_blocks(t, *row_buffer_shape(cfg.dim, cfg.acc_rows)))
+
+
+def multiplier_pieces(width: int) -> int:
+    """DSP-sized pieces ``hw.mulbank.product`` splits a signed ``width``-bit operand into."""
+    from amaranth.hdl import Signal, signed
+
+    from hw.mulbank import _pieces
+
+    return len(_pieces(Signal(signed(width))))
+
+
+@functools.cache
+def bank_multipliers_per_lane() -> int:
+    """DSP multipliers per lane of the shared bank: every slot's pieces (``MUL_SLOTS``)."""
+    from hw.mulbank import MUL_SLOTS
+
+    return sum(multiplier_pieces(a) * multiplier_pieces(b) for a, b in MUL_SLOTS)
 
 
 def _queue_ff(depth: int) -> int:
@@ -111,14 +144,35 @@ def load_reports(path: str | Path) -> list[dict]:
     return out
 
 
-def _designs(reports: list[dict], family: str) -> list[dict]:
-    return [r for r in reports if r.get("kind") != "pe" and TARGETS[r["target"]].family == family]
+def _designs(reports: list[dict], family: str, stale: bool = False) -> list[dict]:
+    """The family's whole-accelerator reports: current ones, or (``stale``) the older RTL's."""
+    return [r for r in reports if r.get("kind") != "pe" and bool(r.get("stale")) == stale
+            and TARGETS[r["target"]].family == family]
+
+
+def _residuals(rows: list[dict], pes: dict, prior: dict, res: str):
+    """(DIMs, measured ``res`` minus the PE array and, for FF, the queues) of design reports."""
+    import numpy as np
+
+    dims = np.array([r["dim"] for r in rows], dtype=float)
+    y = np.array([r[res] - _pe_term(pes, prior, res, r["dim"])
+                  - (_queue_ff(MachineConfig.queue_depth) if res == "ff" else 0)
+                  for r in rows], dtype=float)
+    return dims, y
+
+
+def _line(dims, y):
+    """Least-squares slope and intercept of ``y`` over ``dims`` (two or more distinct DIMs)."""
+    import numpy as np
+
+    b, c = np.linalg.lstsq(np.stack([dims, np.ones_like(dims)], 1), y, rcond=None)[0]
+    return float(b), float(c)
 
 
 def fit(reports: list[dict], family: str) -> dict | None:
-    """Coefficients fitted to the family's whole-accelerator reports (``b`` and ``c`` with two or
-    more array sizes, ``c`` alone with one), or None without any. ``a`` stays as ``per_pe``
-    gives it."""
+    """Coefficients fitted to the family's current whole-accelerator reports, or None without
+    any (the module docstring says which term comes from where). ``a`` stays as ``_pe_term``
+    gives it; ``"lane_slope"`` says where each LUT/FF ``b`` came from."""
     import numpy as np
 
     rows = _designs(reports, family)
@@ -126,22 +180,38 @@ def fit(reports: list[dict], family: str) -> dict | None:
         return None
     prior = COEFFS[family]
     pes = _pe_table(reports, family)
-    out = {}
-    dims = np.array([r["dim"] for r in rows], dtype=float)
-    for res in ("lut", "ff", "dsp"):
-        y = np.array([r[res] - _pe_term(pes, prior, res, r["dim"])
-                      - (_queue_ff(MachineConfig.queue_depth) if res == "ff" else 0)
-                      for r in rows], dtype=float)
-        a, b = prior[res][0], prior[res][1]
+    old = _designs(reports, family, stale=True)
+    out: dict = {"lane_slope": {}}
+    for res in ("lut", "ff"):
+        dims, y = _residuals(rows, pes, prior, res)
         if len(set(dims)) >= 2:
-            b, c = np.linalg.lstsq(np.stack([dims, np.ones_like(dims)], 1), y, rcond=None)[0]
+            b, c = _line(dims, y)
+            out["lane_slope"][res] = "fitted"
         else:
+            odims, oy = _residuals(old, pes, prior, res)
+            if len(set(odims)) >= 2:
+                b = _line(odims, oy)[0]
+                out["lane_slope"][res] = "stale reports"
+            else:
+                b = prior[res][1]
+                out["lane_slope"][res] = "prior"
             c = float(np.mean(y - b * dims))
-        out[res] = (a, float(b), float(c))
+        out[res] = (prior[res][0], b, c)
+    dims, y = _residuals(rows, pes, prior, "dsp")
+    out["dsp"] = (prior["dsp"][0], None,
+                  float(np.mean(y - bank_multipliers_per_lane() * dims)))
     fmaxes = [r["fmax_mhz"] for r in rows if r.get("fmax_mhz")]
     if fmaxes:
         out["fmax_mhz"] = float(min(fmaxes))
     return out
+
+
+def _from_ecp5(fitted: dict) -> dict:
+    """A Xilinx model's lane and fixed terms from an ECP5 fit (LUTs x LUT6_PER_LUT4)."""
+    prior = COEFFS["xilinx"]
+    lut = fitted["lut"]
+    return {"lut": (prior["lut"][0], lut[1] * LUT6_PER_LUT4, lut[2] * LUT6_PER_LUT4),
+            "ff": (prior["ff"][0], *fitted["ff"][1:]), "dsp": (prior["dsp"][0], *fitted["dsp"][1:])}
 
 
 def _pe_table(reports: list[dict], family: str) -> dict[int, dict]:
@@ -166,9 +236,11 @@ class AreaModel:
         self.designs = _designs(reports, family)
         self.pes = _pe_table(reports, family)
         fitted = fit(reports, family)
+        self.analytic_source = "fitted" if fitted else "analytic"
+        if fitted is None and family == "xilinx" and (ecp5 := fit(reports, "ecp5")):
+            fitted = _from_ecp5(ecp5)  # still "analytic": no Xilinx synthesis behind it
         self.coeffs = {**COEFFS[family], **(fitted or {})}
         self.fmax_mhz = self.coeffs.get("fmax_mhz", FMAX_MHZ.get(target, FMAX_MHZ.get(family)))
-        self.analytic_source = "fitted" if fitted else "analytic"
 
     def _measured(self, point: dict) -> dict | None:
         key = (point["dim"], point["sp-kib"], point["acc-kib"], point["dram-bw"])
@@ -190,6 +262,7 @@ class AreaModel:
             res = {}
             for k in ("lut", "ff", "dsp"):
                 _, b, c = self.coeffs[k]
+                b = bank_multipliers_per_lane() if b is None else b
                 res[k] = max(0, round(_pe_term(self.pes, self.coeffs, k, dim) + b * dim + c))
             res["ff"] += _queue_ff(point["queue-depth"])
             res["bram"] = bram_blocks(self.part, point)

@@ -11,6 +11,12 @@ the options that shape the program): its result stays in the cluster's memory an
 run and re-timed per point (and also cached on disk, so later runs do not compile at all). Tasks
 that raise are retried (``RETRIES``); the scheduler re-runs the task of a worker that died on
 another one (a restarted one), so a killed worker loses only its current point.
+
+Every worker (local or joined) gets ``WorkerSetup`` (a Dask worker plugin, run once per worker
+process as it starts or joins): it limits PyTorch to the worker's Dask threads (one each:
+``torch.set_num_threads``; by default every PyTorch process would start a pool of one thread
+per core, so N workers on N cores ran N x N compute threads) and imports the compiler, PyTorch
+and the timing model once, before the first task, so tasks do not pay for it.
 """
 
 from __future__ import annotations
@@ -77,6 +83,9 @@ class Engine:
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                         dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
+        from .worker import WorkerSetup
+
+        self.client.register_plugin(WorkerSetup())
 
     @property
     def serial(self) -> bool:

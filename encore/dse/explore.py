@@ -4,7 +4,8 @@ Cycles do not depend on the clock (the timing model counts core cycles; the cloc
 into milliseconds), so points that differ only in clock-mhz share one timing.
 
 Every finished (point, model, length) is appended to ``<out>/results.jsonl`` at once, tagged with
-the compiler's source hash; a later run with the same ``--out`` reuses those lines and times only
+the hash of the compiler, timing model and cycle constants
+(``programs.results_digest``); a later run with the same ``--out`` reuses those lines and times only
 what is missing, so an interrupted exploration resumes where it stopped.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from . import space
 from .area import AreaModel
 from .engine import Engine, Job
-from .programs import compiler_digest, model_tag
+from .programs import model_tag, results_digest
 
 OBJECTIVES = ("latency", "latency-x-area", "area")
 
@@ -81,7 +82,7 @@ def explore(models: list[str], mix: list[tuple[int, int]], points: list[dict],
             on_progress=None) -> Exploration:
     """Time what ``out``'s results.jsonl lacks on ``engine`` (None: nothing, report only)."""
     out.mkdir(parents=True, exist_ok=True)
-    store = Store(out / "results.jsonl", compiler_digest())
+    store = Store(out / "results.jsonl", results_digest())
     jobs, invalid = {}, {}
     for p in points:
         try:

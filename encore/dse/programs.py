@@ -17,13 +17,30 @@ from pathlib import Path
 UNITS = ("array", "vector", "attention", "load_dma", "store_dma")
 
 
-def compiler_digest() -> str:
-    import compiler
-
+def _digest(files) -> str:
     h = hashlib.sha256()
-    for f in sorted(Path(compiler.__file__).parent.glob("*.py")):
+    for f in files:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()[:12]
+
+
+def compiler_digest() -> str:
+    """Hash of compiler/*.py: what a cached program depends on."""
+    import compiler
+
+    return _digest(sorted(Path(compiler.__file__).parent.glob("*.py")))
+
+
+def results_digest() -> str:
+    """Hash of what a timing depends on: the compiler, the timing model (sim/timing/*.py) and
+    the cycle constants (isa/*.py); a results.jsonl line of another digest is not reused."""
+    import compiler
+    import isa
+    import sim.timing
+
+    files = [f for mod in (compiler, sim.timing, isa)
+             for f in sorted(Path(mod.__file__).parent.glob("*.py"))]
+    return _digest(files)
 
 
 def model_tag(model: str) -> str:
@@ -58,6 +75,7 @@ class ProgramSource:
         self.reuse_stale = reuse_stale
         self._digest: str | None = None
         self._loaded: dict[str, object] = {}
+        self.load_s = 0.0  # seconds spent loading models (once per model and process)
 
     def _stem(self, model: str, seq: int, config) -> str:
         return f"{model_tag(model)}-s{seq}-d{config.dim}-sp{config.sp_kib}-acc{config.acc_kib}"
@@ -71,7 +89,9 @@ class ProgramSource:
         from compiler import load_model
 
         if model not in self._loaded:
+            t = time.perf_counter()
             self._loaded[model] = load_model(model)
+            self.load_s += time.perf_counter() - t
         return self._loaded[model]
 
     def compile(self, model: str, seq: int, config):
@@ -125,19 +145,23 @@ def source_for(cache_dir: str, recompile: bool, reuse_stale: bool) -> ProgramSou
 
 
 def compile_task(source: tuple | ProgramSource, model: str, seq: int, config: dict) -> dict:
-    """``{"program", "compile_s"}``, or ``{"error"}`` when the compiler rejects the config.
+    """``{"program", "compile_s", "load_s"}``, or ``{"error", ...}`` when the compiler rejects
+    the config; ``load_s``: the part of ``compile_s`` this process spent loading the model (its
+    first program of that model only).
     ``source``: a ProgramSource (in this process) or the ``args()`` of one (in a worker).
     The program travels between workers in its file format (bytes): pickling the Program
     object itself recurses too deeply for large programs."""
     from isa import MachineConfig
 
     src = source if isinstance(source, ProgramSource) else source_for(*source)
-    t = time.perf_counter()
+    t, load0 = time.perf_counter(), src.load_s
     try:
         prog = src.get(model, seq, MachineConfig(**config))
     except ValueError as e:  # the compiler's message names what does not fit
-        return {"error": str(e), "compile_s": time.perf_counter() - t}
-    return {"program": prog.to_bytes(), "compile_s": time.perf_counter() - t}
+        return {"error": str(e), "compile_s": time.perf_counter() - t,
+                "load_s": src.load_s - load0}
+    return {"program": prog.to_bytes(), "compile_s": time.perf_counter() - t,
+            "load_s": src.load_s - load0}
 
 
 _DECODED: dict[bytes, object] = {}
@@ -163,7 +187,8 @@ def time_task(compiled: dict, config: dict, clock_mhz: float, layers: bool = Fal
     from isa import MachineConfig
 
     if "error" in compiled:
-        return {"error": compiled["error"], "compile_s": compiled["compile_s"]}
+        return {"error": compiled["error"], "compile_s": compiled["compile_s"],
+                "load_s": compiled.get("load_s", 0.0)}
     prog = program_of(compiled)
     t = time.perf_counter()
     rep = sim.timing.estimate(prog, clock_mhz=clock_mhz, config=MachineConfig(**config))
@@ -175,6 +200,7 @@ def time_task(compiled: dict, config: dict, clock_mhz: float, layers: bool = Fal
         "useful_macs": rep.model_macs, "dram_read": rep.dram_read,
         "dram_written": rep.dram_written, "instructions": len(prog.instructions),
         "timing_s": wall, "compile_s": compiled["compile_s"],
+        "load_s": compiled.get("load_s", 0.0),
     }
     for u in UNITS:
         row[f"{u}_busy"] = d["units"][u]["busy"]

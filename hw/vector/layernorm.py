@@ -78,6 +78,13 @@ def _sqrt_step(rem, root, val):
                                                                                  val[:QW - 2])
 
 
+
+def row_buffer_shape(dim: int, acc_depth: int) -> tuple[int, int]:
+    """(depth, width) of the row buffer: as many blocks as a LAYERNORM's parameters can span
+    (also the FPGA area model's block-RAM count, encore/dse/area.py)."""
+    op = Opcode.LAYERNORM
+    return max(1, min((1 << BLOCKS) - 1, (acc_depth - 1) // PARAM_ROWS_PER_BLOCK[op])), 24 * dim
+
 class LayerNormEngine(Engine):
     OPCODES = (Opcode.LAYERNORM,)
     PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
@@ -108,9 +115,8 @@ class LayerNormEngine(Engine):
         m.d.comb += rd.en.eq(1)
         # Row buffer: a one-row group's clamped row, written by its statistics reads and read by
         # its normalise pass (block RAM; as many blocks as a LAYERNORM's parameters can span).
-        buf_depth = max(1, min((1 << BLOCKS) - 1,
-                               (self._acc_depth - 1) // PARAM_ROWS_PER_BLOCK[op]))
-        m.submodules.row_buf = row_buf = Memory(shape=24 * d, depth=buf_depth, init=[])
+        buf_depth, buf_width = row_buffer_shape(d, self._acc_depth)
+        m.submodules.row_buf = row_buf = Memory(shape=buf_width, depth=buf_depth, init=[])
         buf_wr, buf_rd = row_buf.write_port(), row_buf.read_port()
         brow = Signal()                   # the normalise row of this cycle comes from the buffer
 
