@@ -42,18 +42,24 @@ SETTINGS = [
 ]
 
 
+def fp32_reference(lm, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, mask) padded to the longest text, and PyTorch FP32's sentence embeddings."""
+    seq = max(len(lm.tokenizer(t)["input_ids"]) for t in texts)
+    ids, mask = tokenize(lm.tokenizer, texts, seq)
+    with torch.no_grad():
+        ref = lm.model(input_ids=torch.from_numpy(ids),
+                       attention_mask=torch.from_numpy(mask)).last_hidden_state.numpy()
+    return ids, mask, mean_pool(ref, mask)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
     args = ap.parse_args()
     lm = load_model("minilm-l6")
     texts = list(DEFAULT_TEXTS)
-    seq = max(len(lm.tokenizer(t)["input_ids"]) for t in texts)
-    ids, mask = tokenize(lm.tokenizer, texts, seq)
-    with torch.no_grad():
-        ref = lm.model(input_ids=torch.from_numpy(ids),
-                       attention_mask=torch.from_numpy(mask)).last_hidden_state.numpy()
-    ref_e = mean_pool(ref, mask)
+    ids, mask, ref_e = fp32_reference(lm, texts)
+    seq = ids.shape[1]
     print(f"{len(texts)} inputs, seq {seq}; default options {DEFAULT}")
     print("| setting | min cosine | mean cosine | compile s |")
     print("|---|---|---|---|")

@@ -43,7 +43,8 @@ def _transfer(em: Emitter, op: Opcode, dim: int, t: TensorInfo, mem: Mem, sram: 
 
 
 def load(em: Emitter, dim: int, t: TensorInfo, mem: Mem, sram: int, *, row0: int = 0,
-         rows: int | None = None, block0: int = 0, blocks: int = 1, broadcast: bool = False) -> None:
+         rows: int | None = None, block0: int = 0, blocks: int = 1,
+         broadcast: bool = False) -> None:
     """Load blocks [block0, block0+blocks) x rows [row0, row0+rows) of ``t`` into an SRAM tile
     (block j, row i at ``sram + j*rows + i``). ``broadcast`` repeats DRAM row ``row0``."""
     rows = t.rows - row0 if rows is None else rows

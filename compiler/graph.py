@@ -115,9 +115,7 @@ class EncoderGraph:
             capture.setdefault("emb", []).append((e, keep))
             capture.setdefault("emb_out", []).append((x, keep))
         for i, lw in enumerate(self.layers):
-            q = x @ lw.wq.T + lw.bq
-            k = x @ lw.wk.T + lw.bk
-            v = x @ lw.wv.T + lw.bv
+            q, k, v = _linear(x, lw.wq, lw.bq), _linear(x, lw.wk, lw.bk), _linear(x, lw.wv, lw.bv)
 
             def heads(z):
                 return z.reshape(b, t, nh, dh).transpose(0, 2, 1, 3)
@@ -127,11 +125,11 @@ class EncoderGraph:
             p = np.exp(s)
             p = p / p.sum(axis=-1, keepdims=True)
             ctx = (p @ heads(v)).transpose(0, 2, 1, 3).reshape(b, t, -1)
-            r1 = ctx @ lw.wo.T + lw.bo + x
+            r1 = _linear(ctx, lw.wo, lw.bo) + x
             h1 = _layernorm(r1, lw.ln1_g, lw.ln1_b, self.eps)
-            pre = h1 @ lw.w1.T + lw.b1
+            pre = _linear(h1, lw.w1, lw.b1)
             f = _gelu(pre)
-            r2 = f @ lw.w2.T + lw.b2 + h1
+            r2 = _linear(f, lw.w2, lw.b2) + h1
             x = _layernorm(r2, lw.ln2_g, lw.ln2_b, self.eps)
             states.append(x)
             if capture is not None:
@@ -139,6 +137,12 @@ class EncoderGraph:
                                   ("h1", h1), ("pre", pre), ("f", f), ("r2", r2), ("out", x)):
                     capture.setdefault(f"{i}.{name}", []).append((val, keep))
         return states
+
+
+def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x @ w.T + b`` as one 2-D GEMM (numpy's stacked matmul of [B, T, H] by a transposed
+    weight runs 40x slower: measured 6.0 s against 0.14 s for 300 x 5 tokens by 384 x 1536)."""
+    return (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0]) + b
 
 
 def _layernorm(x, g, b, eps):

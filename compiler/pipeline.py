@@ -21,7 +21,7 @@ from .graph import EncoderGraph, import_model
 from .heads import classifier_program
 from .lower_model import lower_model
 from .models import LoadedModel, load_model
-from .quantize import QuantizedModel, calibrate, quantize
+from .quantize import QuantizedModel, calibrate_batches, quantize
 
 
 @dataclass
@@ -60,11 +60,14 @@ def quantize_graph(graph: EncoderGraph, loaded: LoadedModel, config: MachineConf
     wall = {} if wall is None else wall
     t = time.perf_counter()
     small = graph.hidden * graph.ffn * len(graph.layers) <= SMALL_MODEL
-    ids, mask = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], graph.max_seq,
-                                   graph.pad_id, n=32 if small else 8)
+    batches = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], graph.max_seq,
+                                 graph.pad_id, n=32 if small else 8)
     key = None
     if cache and cache_dir() is not None:
-        digest = hashlib.sha256(ids.tobytes() + mask.tobytes()).hexdigest()
+        digest = hashlib.sha256()
+        for ids, mask in batches:
+            digest.update(str(ids.shape).encode() + ids.tobytes() + mask.tobytes())
+        digest = digest.hexdigest()
         key = model_key(graph, config.dim, dict(sorted((quant or {}).items())), digest)
         q = cache_load(key, graph)
         wall["cache_lookup"] = time.perf_counter() - t
@@ -73,7 +76,7 @@ def quantize_graph(graph: EncoderGraph, loaded: LoadedModel, config: MachineConf
             return q
     t = time.perf_counter()
     say("calibrating and quantizing (GPTQ); the result is cached for the next run")
-    calib = calibrate(graph, ids, mask)
+    calib = calibrate_batches(graph, batches)
     wall["calibrate"] = time.perf_counter() - t
     t = time.perf_counter()
     q = quantize(graph, calib, config.dim, **(quant or {}))

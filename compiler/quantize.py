@@ -33,29 +33,50 @@ LINEAR_INPUTS = ("emb_out", "out", "ctx", "h1", "f")
 
 @dataclass
 class Calibration:
-    """Per-column max |value| of every captured intermediate over valid tokens (``stats``) and
-    the valid-token rows of every linear layer's input (``inputs``, float64 [tokens, width])."""
+    """Per-column max |value| of every captured intermediate over valid tokens (``stats``), the
+    Hessian ``X^T X`` of every linear layer's input over valid tokens (``hessians``, float64
+    [width, width], for GPTQ) and the encoder-output rows a task head reads (``inputs``)."""
 
     stats: dict[str, np.ndarray]
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    hessians: dict[str, np.ndarray] = field(default_factory=dict)
+    tokens: int = 0  # valid calibration tokens
 
 
 def calibrate(graph: EncoderGraph, ids: np.ndarray, mask: np.ndarray) -> Calibration:
     """Run the float graph on the calibration inputs and keep what quantization needs."""
-    cap: dict = {}
-    graph.forward(ids, mask, capture=cap)
-    stats, inputs = {}, {}
-    for name, items in cap.items():
-        cols = [np.abs(v[k]).max(axis=0) for v, k in items]
-        stats[name] = np.max(np.stack(cols), axis=0)
-        if name.rsplit(".", 1)[-1] in LINEAR_INPUTS:
-            inputs[name] = np.concatenate([v[k] for v, k in items], axis=0)
-    if graph.head is not None:  # the head reads each sequence's first token
-        last = cap[f"{len(graph.layers) - 1}.out"]
-        inputs["head.first"] = np.concatenate([v[:, 0] for v, _ in last])
+    return calibrate_batches(graph, [(ids, mask)])
+
+
+def calibrate_batches(graph: EncoderGraph, batches) -> Calibration:
+    """``calibrate`` over several (ids, mask) batches (e.g. one per length, so that thousands of
+    short requests cost no padding); only the maxima, Hessians and head rows are kept."""
+    stats: dict[str, np.ndarray] = {}
+    hess: dict[str, np.ndarray] = {}
+    first, every = [], []
+    tokens = 0
+    last_out = f"{len(graph.layers) - 1}.out"
+    for ids, mask in batches:
+        cap: dict = {}
+        graph.forward(ids, mask, capture=cap)
+        tokens += int(np.asarray(mask).astype(bool).sum())
+        for name, items in cap.items():
+            (v, k), = items
+            col = np.abs(v[k]).max(axis=0)
+            stats[name] = col if name not in stats else np.maximum(stats[name], col)
+            if name.rsplit(".", 1)[-1] in LINEAR_INPUTS:
+                h = gptq.hessian(v[k])
+                hess[name] = h if name not in hess else hess[name] + h
+        if graph.head is not None:  # the head reads each sequence's first token
+            v, k = cap[last_out][0]
+            first.append(v[:, 0])
+            every.append(v[k])
+    inputs = {}
+    if graph.head is not None:
+        inputs["head.first"] = np.concatenate(first)
         # the head's activation ranges: every token row (a few sentences have few first rows)
-        inputs["head.range"] = np.concatenate([inputs["head.first"]] + [v[k] for v, k in last])
-    return Calibration(stats, inputs)
+        inputs["head.range"] = np.concatenate(first + every)
+    return Calibration(stats, inputs, hess, tokens)
 
 
 def _scale(maxabs: float, levels: float = 127.0) -> float:
@@ -168,7 +189,7 @@ def _chan_scale(maxabs: np.ndarray, alpha: float) -> np.ndarray:
 def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
              alpha: float = SMOOTH_ALPHA, ffn_alpha: float = FFN_ALPHA,
              ctx_alpha: float = CTX_ALPHA, use_gptq: bool = True,
-             act_order: bool = gptq.ACT_ORDER) -> QuantizedModel:
+             act_order: bool = gptq.ACT_ORDER, damp: float = gptq.DAMP) -> QuantizedModel:
     """Integer constants for every layer.
 
     int8 activations get one scale per channel (Q and K one per head). The scale of
@@ -184,10 +205,12 @@ def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
         """GPTQ factor of linear input ``name`` in the smoothed space ``x / s_in``."""
         if not use_gptq:
             return None
-        if name not in calib.inputs:
+        if name not in calib.hessians:
             raise ValueError(f"GPTQ needs the calibration rows of {name!r}: pass a Calibration "
                              "from compiler.quantize.calibrate or use_gptq=False")
-        return gptq.prepare(gptq.hessian(calib.inputs[name] / s_in[None, :]), act_order=act_order)
+        inv = 1.0 / s_in  # the Hessian of x / s_in
+        return gptq.prepare(calib.hessians[name] * np.outer(inv, inv), damp=damp,
+                            act_order=act_order)
 
     h, nh, dh = graph.hidden, graph.heads, graph.head_dim
     hb = nblocks(dh, dim)
@@ -293,7 +316,7 @@ def _attn_params(ms, ss, mo, so, nh: int, dh: int, hb: int, dim: int) -> np.ndar
     a row of output multipliers and a row of output shifts (padded lanes 0: output 0)."""
     p = np.zeros((nh, 1 + 2 * hb, dim), dtype=np.int64)
     p[:, 0, 0], p[:, 0, 1] = ms, ss
-    for name, vals, k in (("m_o", mo, 1), ("s_o", so, 2)):
+    for vals, k in ((mo, 1), (so, 2)):
         lanes = np.zeros((nh, hb * dim), dtype=np.int64)
         lanes[:, :dh] = np.asarray(vals).reshape(nh, dh)
         p[:, k::2] = lanes.reshape(nh, hb, dim)
