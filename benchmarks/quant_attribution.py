@@ -2,12 +2,13 @@
 program (compiler/quantize.py's scales and int8 weight codes, float arithmetic) with each
 quantization point switched on alone, on all-MiniLM-L6-v2 (docs/architecture.md "Short inputs").
 
-Run: .venv/bin/python benchmarks/quant_attribution.py [--short N] [--precision]
+Run: .venv/bin/python benchmarks/quant_attribution.py [--short N] [--precision] [--lists ...]
 (``--short 0``: the 64 calibration sentences only, the calibration before the short requests.)
 Points: w (every int8 weight matrix; also per kind wq wk wv wo w1 w2), x (LayerNorm outputs),
 qk (Q, K per head), v (V per channel), p (uint8 probabilities), ctx (attention output), f (GELU
-output). Inputs: DEV_SHORT below (1 to 4 words, a development list; the held-out list of the
-tests is never used here) and the built-in texts. Prints min and mean sentence-embedding cosine
+output). Inputs: DEV_SHORT below (1 to 4 words, a development list) and the built-in texts;
+``--lists ... heldout`` adds the tests' held-out list (tests/heldout_texts.py) as a final check
+of a design already chosen on the other lists, never for choosing knobs. Prints min and mean sentence-embedding cosine
 against PyTorch FP32 for "all points", "only <point>" and "all but <point>".
 """
 
@@ -120,6 +121,8 @@ def main() -> None:
     ap.add_argument("--precision", action="store_true",
                     help="instead: every point on, with wider activations at some points "
                          "(what an ISA with wider activations would give)")
+    ap.add_argument("--lists", nargs="+", choices=("dev", "builtin", "heldout"),
+                    default=["dev", "builtin"], help="input lists to evaluate")
     args = ap.parse_args()
     lm = load_model("minilm-l6")
     g = import_model(lm.model)
@@ -127,7 +130,11 @@ def main() -> None:
                                  short=args.short)
     calib = qz.calibrate_batches(g, batches)
     q, rec = quantized_weights(g, calib, 16)
-    for name, texts in (("dev short", DEV_SHORT), ("built-in", list(DEFAULT_TEXTS))):
+    lists = {"dev": ("dev short", DEV_SHORT), "builtin": ("built-in", list(DEFAULT_TEXTS))}
+    if "heldout" in args.lists:
+        from tests.heldout_texts import HELDOUT_TEXTS
+        lists["heldout"] = ("held-out", list(HELDOUT_TEXTS))
+    for name, texts in (lists[k] for k in args.lists):
         ids, mask, ref_e = fp32_reference(lm, texts)
         print(f"\n{name}: | points | min cosine | mean cosine | worst input |\n|---|---|---|---|")
         sets = [("all", set(POINTS), {})]
