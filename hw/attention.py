@@ -223,22 +223,21 @@ class AttentionEngine(Engine):
         m.d.comb += lane_sel.eq(k1[:lg] if lg else 0)
         msk = Signal()
         m.d.comb += msk.eq(Cat(*[ln != 0 for ln in lanes(word, 32, d)]).bit_select(lane_sel, 1))
-        en = self.busy  # clock enable of the data registers (hw/vector/common.py)
         prods = self.mul(m, 3, lanes(qrd.data, 8, d), lanes(krd.data, 8, d), "qk_p")
         v2, f2, l2, k2, m2 = (delay(m, s, self.mul_cycles(3), f"qk2_{i}")
                               for i, s in enumerate((v1, f1, l1, k1, msk)))
-        tree = reg(m, sum(prods), "qk_tree", shape=signed(16 + lg + 1), en=en)
+        tree = reg(m, sum(prods), "qk_tree", shape=signed(16 + lg + 1))
         v3, f3, l3, k3, m3 = (reg(m, s, f"qk3_{i}") for i, s in enumerate((v2, f2, l2, k2, m2)))
         sacc = Signal(signed(28))
         with m.If(v3):
             m.d.sync += sacc.eq(Mux(f3, 0, sacc) + tree)
         v4 = reg(m, v3 & l3, "qk_v4")
         k4, m4 = reg(m, k3, "qk_k4"), reg(m, m3, "qk_m4")
-        sprod = product(m, sacc, m_s, "qk_prod", en=en)
+        sprod = product(m, sacc, m_s, "qk_prod")
         l_s = product_latency(sacc, m_s)
         v5, k5, m5 = (delay(m, v, l_s, nm) for v, nm in ((v4, "qk_v5"), (k4, "qk_k5"),
                                                            (m4, "qk_m5")))
-        fix = reg(m, saturate(rshift_round(sprod, s_s), 32), "qk_fix", shape=signed(32), en=en)
+        fix = reg(m, saturate(rshift_round(sprod, s_s), 32), "qk_fix", shape=signed(32))
         v6, k6, m6 = reg(m, v5, "qk_v6"), reg(m, k5, "qk_k6"), reg(m, m5, "qk_m6")
         mx = Signal(signed(32))
         any_valid = Signal()
@@ -255,24 +254,24 @@ class AttentionEngine(Engine):
         bval = brd.data[32]
         diff = brd.data[:32].as_signed() - mx
         nd = reg(m, Mux(~bval | (diff >= 0), 0, Mux(diff < -CLAMP, CLAMP, -diff)), "ex_nd",
-                 shape=17, en=en)
+                 shape=17)
         e2 = [reg(m, s, f"ex2_{i}") for i, s in enumerate((e1v, e1k, bval))]
-        z = reg(m, sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5, en=en)
-        nd3 = reg(m, nd, "ex_nd3", en=en)
+        z = reg(m, sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
+        nd3 = reg(m, nd, "ex_nd3")
         e3 = [reg(m, s, f"ex3_{i}") for i, s in enumerate(e2)]
-        rb = reg(m, numerics.EXP_B - (nd3 - z * LN2), "ex_rb", shape=signed(14), en=en)
+        rb = reg(m, numerics.EXP_B - (nd3 - z * LN2), "ex_rb", shape=signed(14))
         e4 = [reg(m, s, f"ex4_{i}") for i, s in enumerate(e3)]
-        z4 = reg(m, z, "ex_z4", en=en)
-        sq = reg(m, rb * rb, "ex_sq", shape=26, en=en)
+        z4 = reg(m, z, "ex_z4")
+        sq = reg(m, rb * rb, "ex_sq", shape=26)
         e5 = [reg(m, s, f"ex5_{i}") for i, s in enumerate(e4)]
-        z5 = reg(m, z4, "ex_z5", en=en)
+        z5 = reg(m, z4, "ex_z5")
         exp_a = Const(numerics.EXP_A)
-        ta = product(m, sq, exp_a, "ex_ta", en=en)
+        ta = product(m, sq, exp_a, "ex_ta")
         l_a = product_latency(sq, exp_a)
         e6 = [delay(m, s, l_a, f"ex6_{i}") for i, s in enumerate(e5)]
-        z6 = delay(m, z5, l_a, "ex_z6", en=en)
+        z6 = delay(m, z5, l_a, "ex_z6")
         ev = (rshift_round_const(ta, numerics.EXP_SHIFT) + numerics.EXP_C) >> z6
-        e_out = reg(m, Mux(e6[2], ev, 0), "ex_e", shape=17, en=en)
+        e_out = reg(m, Mux(e6[2], ev, 0), "ex_e", shape=17)
         e7v, e7k = reg(m, e6[0], "ex_v7"), reg(m, e6[1], "ex_k7")
         with m.If(e7v):
             m.d.sync += total.eq(total + e_out)
@@ -294,13 +293,13 @@ class AttentionEngine(Engine):
             m.d.sync += s_o.eq(word)
         recip = Mux(den == 0, 0, quo)
         p1v, p1f = reg(m, pv_v, "pv_v1"), reg(m, pv_first, "pv_f1")
-        er = product(m, brd.data[:17], recip, "pv_er", en=en)
+        er = product(m, brd.data[:17], recip, "pv_er")
         l_r = product_latency(brd.data[:17], recip)
-        vv = delay(m, qrd.data, l_r, "pv_v", en=en)
+        vv = delay(m, qrd.data, l_r, "pv_v")
         p2v, p2f = delay(m, p1v, l_r, "pv_v2"), delay(m, p1f, l_r, "pv_f2")
         pr = rshift_round_const(er, numerics.RECIP_BITS - numerics.PROB_FRAC)
-        prob = reg(m, Mux(pr > numerics.PROB_MAX, numerics.PROB_MAX, pr), "pv_p", shape=8, en=en)
-        vv3 = reg(m, vv, "pv_vv3", en=en)
+        prob = reg(m, Mux(pr > numerics.PROB_MAX, numerics.PROB_MAX, pr), "pv_p", shape=8)
+        vv3 = reg(m, vv, "pv_vv3")
         p3v, p3f = reg(m, p2v, "pv_v3"), reg(m, p2f, "pv_f3")
         pvl = self.mul(m, 4, [Cat(prob, Const(0, 1)).as_signed()] * d, lanes(vv3, 8, d),
                        "pv_pl")
@@ -311,7 +310,7 @@ class AttentionEngine(Engine):
             m.d.sync += [o.eq(Mux(p4f, 0, o) + x) for o, x in zip(oacc, pvl, strict=True)]
         oprod = self.mul(m, 0, oacc, lanes(m_o, 32, d), "pv_m")
         out = [reg(m, saturate(rshift_round(x, s[:SHIFT_BITS]), 8), f"pv_out{n}",
-                   shape=signed(8), en=en)
+                   shape=signed(8))
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),
                                               strict=True))]
         with m.If((phase == PVW) & (wait == C.ATTN_PV_DRAIN - 1)):

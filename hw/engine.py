@@ -101,9 +101,7 @@ class Engine(wiring.Component):
 
         Each operand must fit the slot's signed width (checked here, at elaboration): the
         product is then exact, whether it comes from the shared bank or from the engine's own
-        multiplier (the same pipeline, hw/mulbank.py). The products are valid while the engine
-        is busy: the pipeline is clock-enabled by ``busy`` (own multipliers) or by the compute
-        block's busy (the shared bank)."""
+        multiplier (the same pipeline, hw/mulbank.py)."""
         if slot not in self.MULS or slot in self._muls_used:
             raise ValueError(f"{type(self).__name__}: multiplier slot {slot} not declared in "
                              f"MULS {self.MULS} or used twice")
@@ -116,7 +114,7 @@ class Engine(wiring.Component):
             m.d.comb += [pa[n].eq(v) for n, v in enumerate(av)]
             m.d.comb += [pb[n].eq(v) for n, v in enumerate(bv)]
             return [pp[n] for n in range(len(av))]
-        return [slot_product(m, slot, x, y, f"{name}{n}", en=self.busy)
+        return [slot_product(m, slot, x, y, f"{name}{n}")
                 for n, (x, y) in enumerate(zip(av, bv, strict=True))]
 
     @staticmethod

@@ -17,7 +17,7 @@ forwarding is needed.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data
 
 from isa import ErrorCode, Opcode
@@ -48,12 +48,7 @@ class GemmUnit(Engine):
     def elaborate(self, platform):
         m = Module()
         d = self._dim
-        arr = SystolicArray(dim=d, tag_width=TAG.size)
-        # The array is a pure pipeline: every register of it (skew, PE, deskew, tag) is
-        # clock-enabled by ``busy``. Rows enter and leave while the unit is busy, and when it
-        # finishes no valid row is left inside, so the enabled array computes what a
-        # free-running one does and an idle one holds still (hw/vector/common.py).
-        m.submodules.array = EnableInserter(self.busy)(arr)
+        m.submodules.array = arr = SystolicArray(dim=d, tag_width=TAG.size)
         ins = Signal(instr_layout(Opcode.GEMM))
         instr = self.view(Opcode.GEMM)
         period = Signal(17)
@@ -111,9 +106,7 @@ class GemmUnit(Engine):
         v_q = Signal()
         wb_tag = Signal(TAG)
         c_q = Signal(32 * d)
-        m.d.sync += [v_q.eq(arr.c_valid), wb_tag.eq(arr.c_tag)]
-        with m.If(self.busy):
-            m.d.sync += c_q.eq(arr.c_row.as_value())
+        m.d.sync += [v_q.eq(arr.c_valid), wb_tag.eq(arr.c_tag), c_q.eq(arr.c_row.as_value())]
         old = Mux(wb_tag.first, 0, self.acc_rd.data)
         lanes = [(old[32 * n: 32 * n + 32] + c_q[32 * n: 32 * n + 32])[:32] for n in range(d)]
         summed = Cat(*lanes)  # each lane wraps to int32

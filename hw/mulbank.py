@@ -66,35 +66,27 @@ def _pieces(v) -> list[tuple[object, int]]:
     return out
 
 
-def product(m: Module, a, b, name: str, *, en=None) -> Signal:
+def product(m: Module, a, b, name: str) -> Signal:
     """``a * b``, exact, pipelined for the FPGA (``isa.cycles.MUL_*_CYCLES``): the operands are
     registered first (off the path of whatever selected them); operands that fit 18 signed bits
     then give the product register; wider ones are split into 17-bit pieces whose partial
     products are registered (each one DSP multiplier), then summed into the product register.
-    Returns the product register, ``product_cycles`` cycles after ``a`` and ``b``. With
-    ``en`` every register of the pipeline is clock-enabled by it (hw/vector/common.py): the
-    product of operands presented in an enabled cycle is right if the enable stays high until
-    it is read."""
+    Returns the product register, ``product_cycles`` cycles after ``a`` and ``b``."""
     sa, sb = _as_signed(a), _as_signed(b)
     ar = Signal(signed(len(sa)), name=f"{name}_a")
     br = Signal(signed(len(sb)), name=f"{name}_b")
-    stmts = [ar.eq(sa), br.eq(sb)]
+    m.d.sync += [ar.eq(sa), br.eq(sb)]
     p = Signal(signed(len(sa) + len(sb)), name=f"{name}_p")
     if product_cycles(len(sa), len(sb)) == MUL_NARROW_CYCLES:
-        stmts.append(p.eq(ar * br))
-    else:
-        terms = []
-        for i, (pa, oa) in enumerate(_pieces(ar)):
-            for j, (pb, ob) in enumerate(_pieces(br)):
-                pp = Signal(signed(len(pa) + len(pb) + 1), name=f"{name}_pp{i}{j}")
-                stmts.append(pp.eq(pa * pb))
-                terms.append(pp << (oa + ob))
-        stmts.append(p.eq(sum(terms)))
-    if en is None:
-        m.d.sync += stmts
-    else:
-        with m.If(en):
-            m.d.sync += stmts
+        m.d.sync += p.eq(ar * br)
+        return p
+    terms = []
+    for i, (pa, oa) in enumerate(_pieces(ar)):
+        for j, (pb, ob) in enumerate(_pieces(br)):
+            pp = Signal(signed(len(pa) + len(pb) + 1), name=f"{name}_pp{i}{j}")
+            m.d.sync += pp.eq(pa * pb)
+            terms.append(pp << (oa + ob))
+    m.d.sync += p.eq(sum(terms))
     return p
 
 
@@ -117,25 +109,20 @@ def slot_operand(v, width: int, what: str):
     return v.as_signed() if shape.signed else v
 
 
-def slot_product(m: Module, slot: int, a, b, name: str, *, en=None) -> Signal:
-    """The product of one lane of ``slot`` (operands already fitted to the slot's widths),
-    clock-enabled by ``en`` (see :func:`product`)."""
+def slot_product(m: Module, slot: int, a, b, name: str) -> Signal:
+    """The product of one lane of ``slot`` (operands already fitted to the slot's widths)."""
     wa, wb = MUL_SLOTS[slot]
     sa, sb = Signal(signed(wa), name=f"{name}_in_a"), Signal(signed(wb), name=f"{name}_in_b")
     m.d.comb += [sa.eq(a), sb.eq(b)]
-    return product(m, sa, sb, name, en=en)
+    return product(m, sa, sb, name)
 
 
 def connect_bank(m: Module, engines: list, active, dim: int) -> None:
-    """The shared bank: per slot and lane one multiplier fed by the active engine. A slot's
-    registers are clock-enabled while one of its users is busy: an engine presents operands
-    and reads products only while it is busy (hw/vector/common.py, "Clock enables")."""
+    """The shared bank: per slot and lane one multiplier fed by the active engine."""
     for k in range(len(MUL_SLOTS)):
         users = [(i, e) for i, e in enumerate(engines) if k in type(e).MULS]
         if not users:
             continue
-        en = Signal(name=f"mul{k}_en")
-        m.d.comb += en.eq(Cat(*[e.busy for _, e in users]).any())
         index = Signal(range(len(users)), name=f"mul{k}_sel")
         for j, (i, _) in enumerate(users):
             with m.If(active == i):
@@ -143,6 +130,6 @@ def connect_bank(m: Module, engines: list, active, dim: int) -> None:
         for n in range(dim):
             a = Array(getattr(e, f"mul{k}_a")[n] for _, e in users)[index]
             b = Array(getattr(e, f"mul{k}_b")[n] for _, e in users)[index]
-            p = slot_product(m, k, a, b, f"mul{k}_{n}", en=en)
+            p = slot_product(m, k, a, b, f"mul{k}_{n}")
             for _, e in users:
                 m.d.comb += getattr(e, f"mul{k}_p")[n].eq(p)

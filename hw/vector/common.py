@@ -2,15 +2,6 @@
 
 Each helper returns a combinational value; the engines register between them so that no stage
 holds more than one multiply or one wide variable shift (docs/rtl.md, "Vector engines").
-
-Clock enables: an engine's per-lane data registers (the values, not the valid / last / address
-bits that travel beside them) load only while the engine is busy (``en=`` of :func:`reg`,
-:func:`delay`, :func:`lanewise`, ``mulbank.product``). Every value an engine writes is read,
-computed and written within one busy interval, with the enable high in every cycle of it, so
-the enabled pipeline computes exactly what a free-running one does; while the engine is idle
-its data registers hold values nothing reads. On an FPGA the enable is the flip-flops' CE
-input; in Verilator an idle engine's lane logic is skipped (benchmarks/README.md, "RTL
-simulation speed").
 """
 
 from __future__ import annotations
@@ -59,26 +50,21 @@ def shift_bad(word, n: int):
     return Cat(*[lane > numerics.MAX_SHIFT for lane in lanes(word, 32, n, sign=False)]).any()
 
 
-def reg(m, value, name: str, *, shape=None, en=None):
-    """A register loaded with ``value`` every cycle (one pipeline stage), or, with ``en``,
-    every cycle ``en`` is high (a clock enable, see the module docstring)."""
+def reg(m, value, name: str, *, shape=None):
+    """A register loaded with ``value`` every cycle (one pipeline stage)."""
     sig = Signal(value.shape() if shape is None else shape, name=name)
-    if en is None:
-        m.d.sync += sig.eq(value)
-    else:
-        with m.If(en):
-            m.d.sync += sig.eq(value)
+    m.d.sync += sig.eq(value)
     return sig
 
 
-def delay(m, value, n: int, name: str, *, en=None):
-    """``value`` delayed by ``n`` registers (clock-enabled by ``en``, if given)."""
+def delay(m, value, n: int, name: str):
+    """``value`` delayed by ``n`` registers."""
     for k in range(n):
-        value = reg(m, value, f"{name}_d{k}", en=en)
+        value = reg(m, value, f"{name}_d{k}")
     return value
 
 
-def lanewise(m, name: str, fn, *columns, shape=None, en=None) -> list:
+def lanewise(m, name: str, fn, *columns, shape=None) -> list:
     """One pipeline stage over the lanes: register ``fn(*lane_args)`` for every lane."""
-    return [reg(m, fn(*args), f"{name}{n}", shape=shape, en=en)
+    return [reg(m, fn(*args), f"{name}{n}", shape=shape)
             for n, args in enumerate(zip(*columns, strict=True))]

@@ -170,17 +170,6 @@ class EpilogueEngine(Engine):
         """(output row value, register stages after the read data arrives)."""
         raise NotImplementedError
 
-    # The datapath's per-lane registers load only while the engine is busy (hw/vector/common.py,
-    # "Clock enables"); the valid / last / offset bits beside them run every cycle.
-    def _reg(self, m, value, name, **kw):
-        return reg(m, value, name, en=self.busy, **kw)
-
-    def _delay(self, m, value, n, name):
-        return delay(m, value, n, name, en=self.busy)
-
-    def _lanewise(self, m, name, fn, *columns, **kw):
-        return lanewise(m, name, fn, *columns, en=self.busy, **kw)
-
 
 def _shift_lanes(word, d):
     return [v[:SHIFT_BITS] for v in lanes(word, 32, d, sign=False)]
@@ -199,12 +188,12 @@ class RequantEngine(EpilogueEngine):
         d = self._dim
         bias, mult, shift = params
         x = lanes(word, 32, d)
-        a = [self._reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
+        a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
-        mult_a, shift_a = self._reg(m, mult, "mult_a"), self._reg(m, shift, "shift_a")
+        mult_a, shift_a = reg(m, mult, "mult_a"), reg(m, shift, "shift_a")
         p = self.mul(m, 0, a, lanes(mult_a, 32, d), "p")
-        shift_b = self._delay(m, shift_a, self.mul_cycles(0), "shift_b")
-        out = [self._reg(m, saturate(rshift_round(pi, si), 8), f"o{n}")
+        shift_b = delay(m, shift_a, self.mul_cycles(0), "shift_b")
+        out = [reg(m, saturate(rshift_round(pi, si), 8), f"o{n}")
                for n, (pi, si) in enumerate(zip(p, _shift_lanes(shift_b, d), strict=True))]
         return pack(out, 8), 2 + self.mul_cycles(0)
 
@@ -224,21 +213,21 @@ class ResaddEngine(EpilogueEngine):
         d = self._dim
         bias, m1, s1, m2, s2 = params
         x, r = lanes(word, 32, d), lanes(res, 8, d)
-        a = [self._reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
+        a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
-        r_a = [self._reg(m, ri, f"r{n}") for n, ri in enumerate(r)]
-        m1a, s1a, m2a, s2a = (self._reg(m, v, f"{nm}_a") for v, nm in
+        r_a = [reg(m, ri, f"r{n}") for n, ri in enumerate(r)]
+        m1a, s1a, m2a, s2a = (reg(m, v, f"{nm}_a") for v, nm in
                               ((m1, "m1"), (s1, "s1"), (m2, "m2"), (s2, "s2")))
         p1 = self.mul(m, 0, a, lanes(m1a, 32, d), "p1_")
         p2 = self.mul(m, 1, r_a, lanes(m2a, 32, d), "p2_")
         assert self.mul_cycles(0) == self.mul_cycles(1)
-        s1b, s2b = (self._delay(m, v, self.mul_cycles(0), nm) for v, nm in ((s1a, "s1_b"),
+        s1b, s2b = (delay(m, v, self.mul_cycles(0), nm) for v, nm in ((s1a, "s1_b"),
                                                                           (s2a, "s2_b")))
-        q1 = [self._reg(m, rshift_round(v, s), f"q1_{n}")
+        q1 = [reg(m, rshift_round(v, s), f"q1_{n}")
               for n, (v, s) in enumerate(zip(p1, _shift_lanes(s1b, d), strict=True))]
-        q2 = [self._reg(m, rshift_round(v, s), f"q2_{n}")
+        q2 = [reg(m, rshift_round(v, s), f"q2_{n}")
               for n, (v, s) in enumerate(zip(p2, _shift_lanes(s2b, d), strict=True))]
-        out = self._lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
+        out = lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
         return pack(out, 32), 3 + self.mul_cycles(0)
 
 
@@ -257,16 +246,16 @@ class GeluEngine(EpilogueEngine):
         d = self._dim
         bias, m_in, s_in, m_out, s_out = params
         x = lanes(word, 32, d)
-        a = [self._reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
+        a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
         carry = {"m_in": m_in, "s_in": s_in, "m_out": m_out, "s_out": s_out}
-        carry = {k: self._reg(m, v, f"{k}_a") for k, v in carry.items()}
+        carry = {k: reg(m, v, f"{k}_a") for k, v in carry.items()}
         p = self.mul(m, 0, a, lanes(carry["m_in"], 32, d), "p")
-        carry = {k: self._delay(m, v, self.mul_cycles(0), f"{k}_b") for k, v in carry.items()
+        carry = {k: delay(m, v, self.mul_cycles(0), f"{k}_b") for k, v in carry.items()
                  if k != "m_in"}
-        xf = [self._reg(m, saturate(rshift_round(pi, si), 32), f"xf{n}")
+        xf = [reg(m, saturate(rshift_round(pi, si), 32), f"xf{n}")
               for n, (pi, si) in enumerate(zip(p, _shift_lanes(carry["s_in"], d), strict=True))]
-        carry = {k: self._reg(m, v, f"{k}_c") for k, v in carry.items() if k != "s_in"}
+        carry = {k: reg(m, v, f"{k}_c") for k, v in carry.items() if k != "s_in"}
         coeffs = numerics.GELU_COEFFS
         c0t = Array(Const(c[0], signed(17)) for c in coeffs)
         c1t = Array(Const(c[1], signed(17)) for c in coeffs)
@@ -277,14 +266,14 @@ class GeluEngine(EpilogueEngine):
             ax = Mux(xv < 0, -xv, xv)
             v = Mux(ax >= numerics.GELU_LIMIT, numerics.GELU_LIMIT - 1, ax)[:14]
             seg = v >> numerics.GELU_SEG_BITS
-            x_d.append(self._reg(m, xv, f"x_d{n}"))
-            big_d.append(self._reg(m, ax >= numerics.GELU_LIMIT, f"big_d{n}"))
-            t_d.append(self._reg(m, v[:numerics.GELU_SEG_BITS], f"t_d{n}"))
+            x_d.append(reg(m, xv, f"x_d{n}"))
+            big_d.append(reg(m, ax >= numerics.GELU_LIMIT, f"big_d{n}"))
+            t_d.append(reg(m, v[:numerics.GELU_SEG_BITS], f"t_d{n}"))
             for tab, nm, col in ((c0t, "c0", c0_d), (c1t, "c1", c1_d), (c2t, "c2", c2_d)):
-                col.append(self._reg(m, tab[seg], f"{nm}_d{n}"))
+                col.append(reg(m, tab[seg], f"{nm}_d{n}"))
 
         def stage(cols, nm, cycles):
-            return [[self._delay(m, v, cycles, f"{nm}{k}_{n}") for n, v in enumerate(col)]
+            return [[delay(m, v, cycles, f"{nm}{k}_{n}") for n, v in enumerate(col)]
                     for k, col in enumerate(cols)]
 
         # E: t * c2; then inner = c1 + rshift_round(t * c2, 12), in [0, 13153] for every
@@ -305,16 +294,16 @@ class GeluEngine(EpilogueEngine):
             phi.append(Mux(xv > 0, half + e, Mux(xv < 0, half - e, half))[:17].as_signed())
         # G: x * phi
         outs = self.mul(m, 2, x_f, phi, "g")
-        carry = {k: self._delay(m, v, 1 + self.mul_cycles(3) + self.mul_cycles(4), f"{k}_def")
+        carry = {k: delay(m, v, 1 + self.mul_cycles(3) + self.mul_cycles(4), f"{k}_def")
                  for k, v in carry.items()}
-        carry = {k: self._delay(m, v, self.mul_cycles(2), f"{k}_g") for k, v in carry.items()}
+        carry = {k: delay(m, v, self.mul_cycles(2), f"{k}_g") for k, v in carry.items()}
         # H: gelu = rshift_round(g, 15); * m_out
         # H: gelu = rshift_round(x * phi, 15) lies in [-2^30, 2^31 - 1] (phi <= 2^15, and
         # phi <= 2^14 for x < 0): exact in 32 bits; * m_out
         gelu = [rshift_round_const(g, numerics.GELU_E_FRAC)[:32].as_signed() for g in outs]
         h = self.mul(m, 1, gelu, lanes(carry["m_out"], 32, d), "h")
-        s_out_h = self._delay(m, carry["s_out"], self.mul_cycles(1), "s_out_h")
-        out = [self._reg(m, saturate(rshift_round(hv, s), 8), f"o{n}")
+        s_out_h = delay(m, carry["s_out"], self.mul_cycles(1), "s_out_h")
+        out = [reg(m, saturate(rshift_round(hv, s), 8), f"o{n}")
                for n, (hv, s) in enumerate(zip(h, _shift_lanes(s_out_h, d), strict=True))]
         return pack(out, 8), 4 + sum(self.mul_cycles(k) for k in self.MULS)
 

@@ -209,18 +209,17 @@ class LayerNormEngine(Engine):
         # -- statistics pipeline: clamp + mask, square, reduce, accumulate ------------------
         v1 = reg(m, kind_q == K_STAT, "st_v1")
         tag1 = [reg(m, s, f"st1_{i}") for i, s in enumerate((r_q, first_q, end_q))]
-        en = self.busy  # clock enable of the lane data registers (hw/vector/common.py)
-        xs = [reg(m, Mux(ok, v, 0), f"xs{n}", shape=signed(24), en=en)
+        xs = [reg(m, Mux(ok, v, 0), f"xs{n}", shape=signed(24))
               for n, (ok, v) in enumerate(zip(lane_ok, x24, strict=True))]
         sq_cycles = self.mul_cycles(0)
         v2 = delay(m, v1, sq_cycles, "st_v2")
         tag2 = [delay(m, s, sq_cycles, f"st2_{i}") for i, s in enumerate(tag1)]
         sq = self.mul(m, 0, xs, xs, "sq")
-        xs2 = [delay(m, v, sq_cycles, f"xs2_{n}", en=en) for n, v in enumerate(xs)]
+        xs2 = [delay(m, v, sq_cycles, f"xs2_{n}") for n, v in enumerate(xs)]
         v3 = reg(m, v2, "st_v3")
         tag3 = [reg(m, s, f"st3_{i}") for i, s in enumerate(tag2)]
-        s3 = reg(m, sum(xs2), "sum3", shape=signed(42), en=en)
-        q3 = reg(m, sum(sq), "sq3", shape=64, en=en)
+        s3 = reg(m, sum(xs2), "sum3", shape=signed(42))
+        q3 = reg(m, sum(sq), "sq3", shape=64)
         acc_s = Signal(signed(42))
         acc_q = Signal(64)
         slot_s = Array(Signal(signed(42), name=f"slot_s{k}") for k in range(G))
@@ -247,9 +246,9 @@ class LayerNormEngine(Engine):
         # S2 = sum(x^2) - 2*mean*sum + n*mean^2 from pipelined products of registers that hold
         # through S2B (mean, this row's sums, n_valid): mean*sum and mean^2 after
         # MUL_WIDE_CYCLES, n*mean^2 (from the mean^2 product) after twice that.
-        t1 = product(m, mean, cs, "ln_t1", en=en)
-        t2 = product(m, mean, mean, "ln_t2", en=en)
-        t3 = product(m, n_valid, t2.as_unsigned()[:48], "ln_t3", en=en)
+        t1 = product(m, mean, cs, "ln_t1")
+        t2 = product(m, mean, mean, "ln_t2")
+        t3 = product(m, n_valid, t2.as_unsigned()[:48], "ln_t3")
         assert product_latency(mean, cs) + product_latency(n_valid, t2[:48]) == C.LN_S2_WAIT
 
         def div_init(num, bits, divisor, nxt):
@@ -315,12 +314,12 @@ class LayerNormEngine(Engine):
         nv = [reg(m, (kind_q == K_ROW) | brow_q, "nv0")]
         nlast = [reg(m, last_q, "nl0")]
         noff = [reg(m, off_q, "no0")]
-        dd = [reg(m, v - row_mean, f"dd{n}", shape=signed(25), en=en) for n, v in enumerate(xn)]
-        ok1 = [reg(m, ok, f"ok1_{n}", en=en) for n, ok in enumerate(lane_ok)]
-        inv1 = reg(m, row_inv, "inv1", en=en)
-        gam = reg(m, gamma, "gam1", en=en)
+        dd = [reg(m, v - row_mean, f"dd{n}", shape=signed(25)) for n, v in enumerate(xn)]
+        ok1 = [reg(m, ok, f"ok1_{n}") for n, ok in enumerate(lane_ok)]
+        inv1 = reg(m, row_inv, "inv1")
+        gam = reg(m, gamma, "gam1")
         # A buffered row arrives with its block's beta: take beta as it arrives.
-        bet = reg(m, Mux(kind_q == K_BETA, word, beta), "bet1", en=en)
+        bet = reg(m, Mux(kind_q == K_BETA, word, beta), "bet1")
         l_pr, l_gm = self.mul_cycles(1), self.mul_cycles(2)
         assert C.LN_NORM_PIPELINE == C.SRAM_READ_LATENCY + 4 + l_pr + l_gm
         for k in range(1, 4 + l_pr + l_gm):
@@ -329,20 +328,19 @@ class LayerNormEngine(Engine):
             noff.append(reg(m, noff[-1], f"no{k}"))
         # inv = floor(2^30 / std) with std >= 1: at most 2^30, 31 bits.
         pr = self.mul(m, 1, dd, [inv1[:31]] * d, "pr")
-        ok2 = [delay(m, ok, l_pr, f"ok2_{n}", en=en) for n, ok in enumerate(ok1)]
-        gam = delay(m, gam, l_pr, "gam2", en=en)
-        bet = delay(m, bet, l_pr, "bet2", en=en)
+        ok2 = [delay(m, ok, l_pr, f"ok2_{n}") for n, ok in enumerate(ok1)]
+        gam = delay(m, gam, l_pr, "gam2")
+        bet = delay(m, bet, l_pr, "bet2")
         nrm = [reg(m, Mux(ok, saturate(rshift_round_const(v, numerics.LN_NORM_SHIFT), 32), 0),
-                   f"nrm{n}", shape=signed(32), en=en)
-               for n, (ok, v) in enumerate(zip(ok2, pr, strict=True))]
-        gam = reg(m, gam, "gam3", en=en)
-        bet = reg(m, bet, "bet3", en=en)
+                   f"nrm{n}", shape=signed(32)) for n, (ok, v) in enumerate(zip(ok2, pr,
+                                                                                strict=True))]
+        gam = reg(m, gam, "gam3")
+        bet = reg(m, bet, "bet3")
         gm = self.mul(m, 2, nrm, lanes(gam, 32, d), "gm")
-        bet = delay(m, bet, l_gm, "bet4", en=en)
-        h = [reg(m, v + b, f"h{n}", en=en)
-             for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d), strict=True))]
-        out = [reg(m, saturate(rshift_round(v, shift), 8), f"o{n}", en=en)
-               for n, v in enumerate(h)]
+        bet = delay(m, bet, l_gm, "bet4")
+        h = [reg(m, v + b, f"h{n}") for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d),
+                                                                    strict=True))]
+        out = [reg(m, saturate(rshift_round(v, shift), 8), f"o{n}") for n, v in enumerate(h)]
         m.d.comb += [wr.addr.eq(ins.dst + noff[-1]), wr.data.eq(pack(out, 8)),
                      wr.en.eq(nv[-1] & self.busy)]
         with m.If(nv[-1] & nlast[-1] & self.busy):
