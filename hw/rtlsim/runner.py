@@ -81,11 +81,16 @@ _BASE_MAKEFLAGS = os.environ.get("MAKEFLAGS", "")
 #: Verilator configuration: the top's ports are all cocotb touches, so only they are public,
 #: named one by one. A public variable can be written through VPI at any time, so Verilator
 #: evaluates all the logic it feeds in its input-combinational region, at every clock edge
-#: cocotb drives (both of them): with ``-var "*"`` the wrapper's internal wires (the DRAM bus,
-#: the registered reset) were public too, and that region held most of the design's
-#: next-state logic.
+#: cocotb drives (both of them): with ``-var "*"`` the wrapper's internal wires (the DRAM bus
+#: between encore_top and the memory) were public too, and that region held most of the
+#: design's next-state logic (benchmarks/README.md, "RTL simulation speed").
 PUBLIC_VLT = '`verilator_config\n'
 PUBLIC_VAR = 'public_flat_rw -module "{top}" -var "{port}"\n'
+
+
+def public_config(top: str, ports: list[str]) -> str:
+    """The Verilator configuration file that makes exactly ``ports`` of ``top`` public."""
+    return PUBLIC_VLT + "".join(PUBLIC_VAR.format(top=top, port=p) for p in ports)
 #: Capacity of the fast model's memory: the smallest of these (bytes) that holds the image.
 MEM_TIERS = (1 << 20, 1 << 24, 1 << 28)
 
@@ -153,7 +158,7 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
     if sim == "verilator":
         args = list(VERILATOR_ARGS)
         vlt = build_dir / "public.vlt"
-        vlt.write_text(PUBLIC_VLT + "".join(PUBLIC_VAR.format(top=top, port=p) for p in ports))
+        vlt.write_text(public_config(top, ports))
         args.append(str(vlt))
         _verilate_only(runner)
     runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,

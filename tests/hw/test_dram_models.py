@@ -10,6 +10,7 @@ import pytest
 
 from compiler.testprogs import linear_chain_program
 from hw.rtlsim.hexmem import read_hex, write_hex
+from hw.rtlsim.runner import public_config
 from hw.rtlsim.wrapper import sim_ports, sim_top, top_ports
 from sim.functional import run_program
 
@@ -100,6 +101,10 @@ def test_wrapper_follows_the_port_list():
     # sim_ports names exactly the ports of the header (the ones made public to cocotb)
     declared = [line.split()[-1].rstrip(",") for line in header.splitlines()[2:]]
     assert sim_ports(text) == declared and "rst_q" not in declared
+    # and only they are public in the Verilator build (no wildcard: see runner.PUBLIC_VLT)
+    vlt = public_config("encore_sim", sim_ports(text))
+    assert "*" not in vlt and vlt.count("public_flat_rw") == len(declared)
+    assert 'public_flat_rw -module "encore_sim" -var "mem_errors"' in vlt
     broken = text.replace("dram__arvalid", "dram__xvalid")
     with pytest.raises(ValueError, match=r"no dram__ ports \['arvalid'\]"):
         sim_top(broken, 1024)
