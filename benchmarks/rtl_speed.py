@@ -2,6 +2,7 @@
 DIM 4, 8 and 16 and both DRAM models, on a compiled model's program.
 
     .venv/bin/python benchmarks/rtl_speed.py [--dims 4 8 16] [--dram fast python] [--rebuild]
+    .venv/bin/python benchmarks/rtl_speed.py --dims 16 --verilog-steps
 
 The program: a small random BERT (2 layers, hidden 64, 4 heads, FFN 128, vocab 64) compiled
 at seq 32 (``--seq``) for each DIM. Its whole instruction stream (embedding LayerNorm, every
@@ -119,6 +120,24 @@ def measure(dim: int, drams: list[str], rebuild: bool, seq: int = SEQ) -> list[d
     return rows
 
 
+def verilog_steps(dim: int) -> dict:
+    """CPU seconds of the two parts of generating the design's Verilog (what
+    ``hw.top.generate_verilog`` does, uncached): Amaranth's elaboration and RTLIL conversion
+    (Python), then yosys (``proc``, ``write_verilog``)."""
+    from amaranth.back import rtlil, verilog
+
+    from hw.top import EncoreTop
+
+    cfg = machine(dim)
+    c0 = cpu_now()
+    text = rtlil.convert(EncoreTop(cfg), name=runner.TOPLEVEL, emit_src=False)
+    c1 = cpu_now()
+    out = verilog._convert_rtlil_text(text)
+    c2 = cpu_now()
+    return {"dim": dim, "rtlil_cpu_s": round(c1 - c0, 1), "yosys_cpu_s": round(c2 - c1, 1),
+            "verilog_bytes": len(out), "load_average": os.getloadavg()[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dims", type=int, nargs="+", default=[4, 8, 16])
@@ -126,7 +145,13 @@ def main() -> None:
                     default=list(runner.DRAM_MODELS))
     ap.add_argument("--seq", type=int, default=SEQ, help="sequence length of the model")
     ap.add_argument("--rebuild", action="store_true", help="time a fresh build (slow)")
+    ap.add_argument("--verilog-steps", action="store_true",
+                    help="only time the Verilog generation's two parts for each DIM")
     args = ap.parse_args()
+    if args.verilog_steps:
+        for d in args.dims:
+            print(json.dumps(verilog_steps(d)))
+        return
     rows = [r for d in args.dims for r in measure(d, args.dram, args.rebuild, args.seq)]
     print("| DIM | DRAM model | instructions | RTL cycles | run (s) | cycles / s | "
           "cycles / CPU s | DRAM = functional sim | build wall / CPU (s) | load |")

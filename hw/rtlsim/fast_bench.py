@@ -53,6 +53,7 @@ async def run_jobs(dut):
         host = AxiLiteMaster(dut, "ctrl", dut.clk)
         await ClockCycles(dut.clk, 2)
         dut.rst.value = 0
+        await ClockCycles(dut.clk, 1)  # encore_sim registers rst: the design leaves reset now
         guard = Timer(job["max_cycles"] * PERIOD_NS, unit="ns")
         regs = await start_and_wait(host, dut, job, guard)
         errors = int(dut.mem_errors.value)

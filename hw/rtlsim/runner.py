@@ -78,8 +78,19 @@ VERILATOR_MAKE = {"OPT_FAST": "-O1", "OPT_SLOW": "-O0", "OPT_GLOBAL": "-O1"}
 MAKE_JOBS = max(1, os.cpu_count() or 1)
 #: make flags of the caller (a jobserver, say), passed on to the C++ build.
 _BASE_MAKEFLAGS = os.environ.get("MAKEFLAGS", "")
-#: Verilator configuration: the top's ports are all cocotb touches, so only they are public.
-PUBLIC_VLT = '`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
+#: Verilator configuration: the top's ports are all cocotb touches, so only they are public,
+#: named one by one. A public variable can be written through VPI at any time, so Verilator
+#: evaluates all the logic it feeds in its input-combinational region, at every clock edge
+#: cocotb drives (both of them): with ``-var "*"`` the wrapper's internal wires (the DRAM bus
+#: between encore_top and the memory) were public too, and that region held most of the
+#: design's next-state logic (benchmarks/README.md, "RTL simulation speed").
+PUBLIC_VLT = '`verilator_config\n'
+PUBLIC_VAR = 'public_flat_rw -module "{top}" -var "{port}"\n'
+
+
+def public_config(top: str, ports: list[str]) -> str:
+    """The Verilator configuration file that makes exactly ``ports`` of ``top`` public."""
+    return PUBLIC_VLT + "".join(PUBLIC_VAR.format(top=top, port=p) for p in ports)
 #: Capacity of the fast model's memory: the smallest of these (bytes) that holds the image.
 MEM_TIERS = (1 << 20, 1 << 24, 1 << 28)
 
@@ -104,7 +115,7 @@ def verilog_of(cfg: MachineConfig) -> tuple[str, bool]:
 def build_dir_of(cfg: MachineConfig, sim: str, dram: str, mem_bytes: int) -> Path:
     """The cache folder of a build (generates the Verilog if it is not cached)."""
     extra = f"{dram}-{mem_bytes}" if dram == "fast" else dram
-    flags = [VERILATOR_ARGS, MAKE_VARS, PUBLIC_VLT, _KICK.pattern]
+    flags = [VERILATOR_ARGS, MAKE_VARS, PUBLIC_VLT, PUBLIC_VAR, _KICK.pattern]
     key = cache.build_hash(verilog_of(cfg)[0], sim, extra, flags)
     return CACHE / f"{sim}-dim{cfg.dim}-{extra}-{key}"
 
@@ -116,7 +127,7 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
     the wall and CPU seconds of its steps to ``build_times.json`` in the folder."""
     from cocotb_tools.runner import get_runner
 
-    from .wrapper import MEM_SOURCE, SIM_TOP, bus_bytes, sim_top
+    from .wrapper import MEM_SOURCE, SIM_TOP, bus_bytes, sim_ports, sim_top, top_ports
 
     if sim not in SIMULATORS:
         raise ValueError(f"simulator {sim!r} not supported: expected one of {SIMULATORS}")
@@ -135,19 +146,19 @@ def build(cfg: MachineConfig, sim: str = "verilator", dram: str = "fast",
     build_dir.mkdir(parents=True, exist_ok=True)
     verilog = build_dir / f"{TOPLEVEL}.v"
     verilog.write_text(_icarus_kick(text) if sim == "icarus" else text)
-    sources, top = [verilog], TOPLEVEL
+    sources, top, ports = [verilog], TOPLEVEL, list(top_ports(text))
     if dram == "fast":
         wrapper = build_dir / f"{SIM_TOP}.v"
         wrapper.write_text(sim_top(text, mem_bytes // bus_bytes(text)))
         sources += [wrapper, MEM_SOURCE]
-        top = SIM_TOP
+        top, ports = SIM_TOP, sim_ports(text)
     _ensure_verilator_on_path()
     runner = get_runner(sim)
     args = []
     if sim == "verilator":
         args = list(VERILATOR_ARGS)
         vlt = build_dir / "public.vlt"
-        vlt.write_text(PUBLIC_VLT.format(top=top))
+        vlt.write_text(public_config(top, ports))
         args.append(str(vlt))
         _verilate_only(runner)
     runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,

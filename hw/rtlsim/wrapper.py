@@ -6,7 +6,8 @@ Verilog), so it follows changes of the design: every ``dram__*`` port goes to th
 (a memory input the design does not drive is tied to 0; a design input the memory does not drive,
 too), every other port (clk, rst, ctrl__*, irq, ...) becomes a port of ``encore_sim`` under the
 same name. The memory's host ports are ``mem_*`` top-level inputs that the cocotb bench sets once
-per job (see fast_bench.py). Simulation only.
+per job (see fast_bench.py). ``rst`` reaches encore_top one cycle late, through a register (see
+sim_top). Simulation only.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _decl(width: int) -> str:
     return f"[{width - 1}:0] " if width > 1 else ""
 
 
+def sim_ports(verilog: str) -> list[str]:
+    """The port names of the ``encore_sim`` module that :func:`sim_top` makes for ``verilog``."""
+    outer = [n for n in top_ports(verilog) if not n.startswith("dram__")]
+    return outer + [f"mem_{n}" for n, _ in MEM_HOST] + ["mem_errors"]
+
+
 def sim_top(verilog: str, mem_words: int) -> str:
     """The ``encore_sim`` module (Verilog) for the design ``verilog`` and a memory of
     ``mem_words`` bus words."""
@@ -69,7 +76,15 @@ def sim_top(verilog: str, mem_words: int) -> str:
     for n, (d, _) in dram.items():
         if d == "input" and n not in MEM_AXI:
             lines.append(f"    assign dram__{n} = 0;")
-    conns = [f".{n}({n})" for n in outer] + [f".dram__{n}(dram__{n})" for n in dram]
+    # The reset reaches the design through a register: the design's next-state logic then
+    # depends on no top-level input but the AXI4-Lite port, so Verilator's input-combinational
+    # region (evaluated at every clock edge cocotb drives, both of them) stays small.
+    inner = {n: n for n in outer}
+    if "rst" in outer:
+        lines.append("    reg rst_q = 1'b1;")
+        lines.append("    always @(posedge clk) rst_q <= rst;")
+        inner["rst"] = "rst_q"
+    conns = [f".{n}({inner[n]})" for n in outer] + [f".dram__{n}(dram__{n})" for n in dram]
     lines.append("    encore_top dut (" + ", ".join(conns) + ");")
     mem_conns = [f".{n}(mem_{n})" for n, _ in MEM_HOST] + [".errors(mem_errors)", ".clk(clk)"]
     for n, d in MEM_AXI.items():

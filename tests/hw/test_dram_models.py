@@ -10,7 +10,8 @@ import pytest
 
 from compiler.testprogs import linear_chain_program
 from hw.rtlsim.hexmem import read_hex, write_hex
-from hw.rtlsim.wrapper import sim_top, top_ports
+from hw.rtlsim.runner import public_config
+from hw.rtlsim.wrapper import sim_ports, sim_top, top_ports
 from sim.functional import run_program
 
 from .rtl_cases import skip_unless, small_config
@@ -89,11 +90,21 @@ def test_wrapper_follows_the_port_list():
     header = top[: top.index(");")]
     ports = top_ports(text)
     for name, (direction, width) in ports.items():
-        assert f".{name}({name})" in top  # every port of encore_top is connected by name
+        # every port of encore_top is connected by name; the reset through a register
+        inner = "rst_q" if name == "rst" else name
+        assert f".{name}({inner})" in top
         if not name.startswith("dram__"):
             decl = f"[{width - 1}:0] {name}" if width > 1 else name
             assert f"{direction} {decl}" in header
+    assert "reg rst_q = 1'b1;" in top and "always @(posedge clk) rst_q <= rst;" in top
     assert "dram__" not in header and "input [31:0] mem_size_words" in header
+    # sim_ports names exactly the ports of the header (the ones made public to cocotb)
+    declared = [line.split()[-1].rstrip(",") for line in header.splitlines()[2:]]
+    assert sim_ports(text) == declared and "rst_q" not in declared
+    # and only they are public in the Verilator build (no wildcard: see runner.PUBLIC_VLT)
+    vlt = public_config("encore_sim", sim_ports(text))
+    assert "*" not in vlt and vlt.count("public_flat_rw") == len(declared)
+    assert 'public_flat_rw -module "encore_sim" -var "mem_errors"' in vlt
     broken = text.replace("dram__arvalid", "dram__xvalid")
     with pytest.raises(ValueError, match=r"no dram__ ports \['arvalid'\]"):
         sim_top(broken, 1024)
