@@ -89,6 +89,84 @@ SENTENCES = [
 ]
 
 
+#: Natural short requests (1 to 5 words): greetings, answers, questions, commands, names and
+#: numbers, as served traffic has them. Written for calibration; none is in an evaluation list.
+PHRASES = [
+    "good afternoon", "see you later", "not now", "absolutely", "of course",
+    "why not", "sounds good", "great idea", "I disagree", "no problem", "excuse me",
+    "pardon?", "come in", "go away", "hurry up", "slow down", "be careful", "watch out",
+    "try again", "well played", "congratulations", "good luck", "take care", "get well soon",
+    "happy new year", "merry Christmas", "bon appetit", "how much?", "how many?", "when?",
+    "where?", "who?", "which one?", "what now?", "is it true?", "are you sure?", "really sorry",
+    "my bad", "oops", "ouch", "yay!", "hooray", "awesome", "terrible", "boring", "amazing",
+    "pretty good", "so so", "too expensive", "very cheap", "open now?", "closed today",
+    "sold out", "in stock", "out of order", "call me", "text me", "email me", "send it",
+    "print this", "delete it", "save changes", "log in", "sign up", "forgot password",
+    "reset my password", "track my order", "cancel order", "refund please", "order status",
+    "shipping cost", "delivery time", "opening hours", "parking nearby", "table for two",
+    "check please", "more coffee", "no sugar", "extra cheese", "two tickets", "one way",
+    "return ticket", "window seat", "next train", "bus schedule", "weather tomorrow",
+    "rain today?", "too hot", "freezing cold", "turn left", "go straight", "second floor",
+    "room 204", "page 12", "chapter three", "version 2", "error 404", "battery low",
+    "wifi password", "not working", "it works", "fixed it", "good job", "nice work", "keep going",
+    "almost done", "all done", "start over", "what happened?", "tell me more", "show me",
+    "explain please", "any questions?", "got it", "makes sense", "no idea", "I forgot",
+    "I remember", "I know", "I don't know", "I love you", "miss you", "hug", "farewell",
+    "welcome", "hey", "howdy", "sup", "yo", "okay", "fine thanks",
+    "thank you", "many thanks", "you're welcome", "nice to meet you", "long time no see",
+    "how are you?", "what's new?", "how was it?", "same here", "me neither", "good point",
+    "fair enough", "not really", "kind of", "exactly", "definitely", "probably", "never", "always",
+    "sometimes", "rarely", "soon", "tomorrow", "yesterday", "tonight", "next week", "last year",
+    "Monday morning", "Friday night", "weekend plans", "coffee break", "lunch time",
+    "dinner ready", "bed time", "wake up", "Berlin", "Tokyo", "Canada", "Brazil", "pizza",
+    "sushi", "chocolate", "football", "tennis", "music", "movies", "books", "cats", "dogs",
+    "the news", "my phone", "your car", "their house", "our team", "this one", "that one",
+    "the other", "none", "all of them", "42", "3.14", "100%", "$20", "10 kg", "5 km", "2 pm",
+    "7:30", "June 5", "1999",
+]
+
+#: Everyday sentences, a second set beside SENTENCES (more calibration tokens than FFN2's width).
+EVERYDAY = [
+    "The meeting has been moved to Thursday afternoon.",
+    "Could you send me the report by the end of the day?", "I left my keys in the car again.",
+    "The children played in the park until it got dark.", "Our new office is close to the river.",
+    "The soup needs a little more salt.", "He runs five kilometres every morning before work.",
+    "The train was crowded, so we stood the whole way.",
+    "Please turn off the lights when you leave the room.",
+    "My grandmother grows tomatoes and beans in her garden.",
+    "The concert starts at eight, but the doors open at seven.",
+    "I have never seen so many stars in the sky.", "The software update fixed the login problem.",
+    "We are out of milk and bread.", "She speaks three languages fluently.",
+    "The hotel room had a beautiful view of the mountains.",
+    "Traffic was terrible on the way home.", "The dog barked at the mail carrier.",
+    "It took me an hour to find a parking space.", "The exam results will be published next week.",
+    "Water boils at 100 degrees Celsius at sea level.",
+    "The shop on the corner sells fresh flowers.",
+    "I would like to book a table for four at seven.", "Do you know where the nearest bank is?",
+    "The baby finally fell asleep after midnight.", "They painted the kitchen a bright yellow.",
+    "The film was longer than I expected, but worth it.",
+    "Our flight lands in Madrid at half past nine.",
+    "I need to renew my passport before the trip.",
+    "The river flooded the fields after the storm.", "Can I pay by card, or only in cash?",
+    "The teacher explained the problem again, more slowly.",
+    "This jacket is too small; do you have a larger size?",
+    "The coffee machine on the third floor is broken.", "He forgot his umbrella and got soaked.",
+    "The city plans to build a new bike lane downtown.",
+    "Remember to water the plants while I am away.",
+    "The password must contain at least eight characters.",
+    "The game was cancelled because of the snow.", "My laptop battery only lasts two hours now.",
+    "The bakery opens at six every morning.", "We watched the sunrise from the top of the hill.",
+    "Is breakfast included in the price of the room?",
+    "The package should arrive within three working days.",
+    "She laughed so hard that she started crying.",
+    "The lecture covered the history of ancient Rome.",
+    "Please keep your seatbelt fastened during the flight.",
+    "The soup was cold by the time it reached our table.",
+    "I can't hear you; the connection is bad.",
+    "The farmers market is busiest on Saturday mornings.",
+]
+
+
 #: Short requests in the default calibration set (none: see the module doc), the number the
 #: measurements of docs/architecture.md "Short inputs" used, their seed and vocabulary size.
 SHORT_REQUESTS = 0
@@ -142,9 +220,12 @@ CALIB_SEQ = 128
 
 def calibration_inputs(tokenizer, vocab_size: int, max_seq: int, pad_id: int,
                        n: int = 8, seed: int = 1234,
-                       short: int = SHORT_REQUESTS) -> list[tuple[np.ndarray, np.ndarray]]:
+                       short: int = SHORT_REQUESTS, natural: bool = True
+                       ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(ids, mask) int64 batches [rows, <= CALIB_SEQ]: with a tokenizer, the sentences (padded
-    only to the longest of them) then ``short`` short requests (one batch per length); else one
+    only to the longest of them), then (one batch per token length, no padding) the natural
+    PHRASES and EVERYDAY sentences unless ``natural`` is False, and ``short`` random short
+    requests; else one
     batch of ``n`` random sequences. ``max_seq`` is the model's number of positions, not a
     program's length."""
     seq = min(CALIB_SEQ, max_seq)
@@ -152,7 +233,8 @@ def calibration_inputs(tokenizer, vocab_size: int, max_seq: int, pad_id: int,
         enc = tokenizer(SENTENCES, padding="longest", truncation=True, max_length=seq,
                         return_tensors="np")
         first = (enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64))
-        return [first] + _by_length(tokenizer, short_requests(tokenizer, short), seq)
+        extra = (PHRASES + EVERYDAY if natural else []) + short_requests(tokenizer, short)
+        return [first] + _by_length(tokenizer, extra, seq)
     # Lengths from one token to the longest: a short sequence's attention output averages few
     # values, so its range is wider than a long one's (measured: 4 random sequences of >= seq/4
     # tokens saturated 4.5 % of the attention outputs of 1-24-token inputs).
