@@ -172,7 +172,8 @@ def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, prog
             result["cpu_s"][step] = round(_cpu_of_children() - cpu0, 1)
             result["wall_s"][step] = round(time.monotonic() - t0, 1)
             if done.returncode != 0:
-                raise RuntimeError(f"{block}: {step} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+                tail = (done.stdout + done.stderr)[-3000:]
+                raise RuntimeError(f"{block}: {step} failed:\n{tail}")
         pnr = json.loads((t / "report.json").read_text())
         result["resources"] = rep.pnr_resources(pnr)
         result["fmax"] = rep.fmax(pnr)
