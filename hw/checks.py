@@ -21,12 +21,13 @@ so a failing one still stops the machine with nothing after it started.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.hdl._xfrm import ValueTransformer  # Amaranth 0.5 (pinned): rebuilds expressions
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue, queue_of
+from isa.cycles import QUEUE_CHAIN
 
 from .compute import COMPUTE_OPCODES, ENGINE_OF, HOLD_OPCODES
 from .engine import Engine
@@ -36,6 +37,26 @@ from .isa_layout import header_layout, instr_layout, used_bits
 IMPLEMENTED = (Opcode.LOAD, Opcode.STORE, *COMPUTE_OPCODES)
 #: Opcodes with checks on data (their parameters): decided by their engine when they run.
 RUNTIME_CHECKED = HOLD_OPCODES
+#: The dependency-token channels (source queue, destination queue), in a fixed order.
+CHANNELS = tuple([(q, n) for q, (_, n) in QUEUE_CHAIN.items() if n is not None]
+                 + [(q, p) for q, (p, _) in QUEUE_CHAIN.items() if p is not None])
+
+
+def dispatch_flags(word, queue) -> dict:
+    """What the dispatcher does with a word that passes, as expressions of the word and its
+    ``queue``: ``onehot`` (the target queue), ``pushes`` / ``pops`` (one bit per CHANNELS
+    entry: the word pushes a token into / pops one from that channel), ``hold`` (a
+    RUNTIME_CHECKED opcode: hold dispatch until its engine has checked its data)."""
+    hdr = data.View(header_layout(), word)
+    pushes, pops = [], []
+    for src, dst in CHANNELS:
+        prev_src, next_src = QUEUE_CHAIN[src]
+        prev_dst, _ = QUEUE_CHAIN[dst]
+        pushes.append((queue == src) & (hdr.push_next if dst == next_src else hdr.push_prev))
+        pops.append((queue == dst) & (hdr.pop_prev if src == prev_dst else hdr.pop_next))
+        assert dst in (prev_src, next_src)
+    return {"onehot": [queue == q for q in Queue], "pushes": pushes, "pops": pops,
+            "hold": _any(hdr.opcode == op for op in HOLD_OPCODES)}
 
 
 def _any(values):
@@ -121,7 +142,9 @@ def pipelined_checks(m: Module, cfg: MachineConfig, word, dram_size, *, stages: 
     ``static_checks`` / ``late_checks``), (2) the products alone (a DSP multiplier each, no
     logic around them), (3) every condition, from the stage-2 word and products. Returns
     ``(word3, fields)``: the stage-3 word and its ``pre_error``, ``post_error``,
-    ``late_error`` (:func:`resolve` of the registered conditions) and ``queue``."""
+    ``late_error`` (:func:`resolve` of the registered conditions), ``fails`` (pre or post is
+    not NONE), ``queue`` and the :func:`dispatch_flags` (``onehot``, ``pushes``, ``pops`` as
+    bit vectors in Queue / CHANNELS order, ``hold``)."""
     assert stages == 3, "the stages are written out below"
     first = _Products()
     for cond in _conditions(word_checks(cfg, word, dram_size)):
@@ -137,21 +160,29 @@ def pipelined_checks(m: Module, cfg: MachineConfig, word, dram_size, *, stages: 
         prods.append(prod)
     second = _Products(replace=prods)
     checks = word_checks(cfg, word2, dram_size)
-    count = [0]
+    registered_conds = []  # of pre and post: any of them true = the word fails
 
-    def registered(cond):
-        r = Signal(name=f"check_cond{count[0]}")
-        count[0] += 1
+    def registered(cond, k):
+        r = Signal(name=f"check_cond{len(registered_conds)}_{k}")
         m.d.sync += r.eq(second(Value.cast(cond)))
+        if k != "late":
+            registered_conds.append(r)
         return r
 
-    fields = {k: resolve([[(registered(c), code) for c, code in g] for g in checks[k]])
+    fields = {k: resolve([[(registered(c, k), code) for c, code in g] for g in checks[k]])
               for k in ("pre", "post", "late")}
     queue = Signal(2, name="check_queue")
     m.d.sync += queue.eq(checks["queue"])
     assert len(second.found) == len(prods), "both builds of the checks have the same products"
-    return word3, {"pre_error": fields["pre"], "post_error": fields["post"],
-                   "late_error": fields["late"], "queue": queue}
+    conds = list(registered_conds)
+    out = {"pre_error": fields["pre"], "post_error": fields["post"],
+           "late_error": fields["late"], "queue": queue, "fails": _any(conds)}
+    for k, v in dispatch_flags(word2, checks["queue"]).items():
+        bits = v if isinstance(v, list) else [v]
+        regs_k = [Signal(name=f"check_{k}{i}") for i in range(len(bits))]
+        m.d.sync += [r.eq(b) for r, b in zip(regs_k, bits, strict=True)]
+        out[k] = Cat(*regs_k)
+    return word3, out
 
 
 def _conditions(checks: dict):

@@ -29,8 +29,7 @@ from amaranth.lib.wiring import In, Out
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue
 from isa.cycles import QUEUE_CHAIN
 
-from .checks import dispatch_error
-from .compute import HOLD_OPCODES
+from .checks import CHANNELS, dispatch_error
 from .fetch import FETCHED_LAYOUT
 from .isa_layout import header_layout
 
@@ -72,7 +71,6 @@ class Controller(wiring.Component):
         cfg = self._cfg
         fetched = self.instr.payload  # the word and its word checks (hw/fetch.py)
         word = fetched.word
-        hdr = data.View(header_layout(), word)
         # START is ignored while a run is in progress; `launch` is the accepted one.
         m.d.comb += self.launch.eq(self.start & ~self.busy)
         queues = {}
@@ -95,46 +93,39 @@ class Controller(wiring.Component):
         # ``order[pair] != 0`` kept as a flag (a count changes by at most one per dispatch).
         order_nz = {pair: Signal(name=f"order_{pair[0].name}_{pair[1].name}_nz".lower())
                     for pair in channels}
-        pop_prev_ok, pop_next_ok = Signal(), Signal()
-        for q in Queue:
-            with m.If(fetched.queue == q):
-                if q in prev_of:
-                    m.d.comb += pop_prev_ok.eq(order_nz[(prev_of[q], q)])
-                if q in next_of:
-                    m.d.comb += pop_next_ok.eq(order_nz[(next_of[q], q)])
-        underflow = (hdr.pop_prev & ~pop_prev_ok) | (hdr.pop_next & ~pop_next_ok)
+        # The word's flags come precomputed from the fetch unit (hw/checks.py dispatch_flags).
+        assert list(order) == list(CHANNELS)
+        underflow = Signal()
+        for i, pair in enumerate(CHANNELS):
+            with m.If(fetched.pops[i] & ~order_nz[pair]):
+                m.d.comb += underflow.eq(1)
         check_error = Signal(ErrorCode)
         m.d.comb += check_error.eq(dispatch_error(fetched.pre_error, fetched.post_error,
                                                   underflow))
 
         target_ready = Signal()
         for q in Queue:
-            with m.If(fetched.queue == q):
-                m.d.comb += target_ready.eq(queues[q].w_rdy)
+            with m.If(fetched.onehot[q] & queues[q].w_rdy):
+                m.d.comb += target_ready.eq(1)
         # Held after a RUNTIME_CHECKED instruction until its unit has made its data checks.
         hold = Signal()
         hold_index = Signal(32)
         # ``index == length`` kept as a flag (no 32-bit compare in the dispatch decision).
         at_end = Signal()
         take = dispatching & self.instr.valid & ~at_end & ~hold
-        with m.If(take & ((check_error != ErrorCode.NONE) | fetched.bus_error)):
+        with m.If(take & (fetched.fails | underflow)):
             m.d.sync += [self.error.eq(Mux(fetched.bus_error, ErrorCode.BUS_ERROR, check_error)),
                          self.error_index.eq(index), dispatching.eq(0)]
         with m.Elif(take & target_ready):
             m.d.comb += self.instr.ready.eq(1)
             m.d.sync += [index.eq(index + 1), at_end.eq(index + 1 == length)]
-            for op in HOLD_OPCODES:
-                with m.If(hdr.opcode == op):
-                    m.d.sync += [hold.eq(1), hold_index.eq(index)]
+            with m.If(fetched.hold):
+                m.d.sync += [hold.eq(1), hold_index.eq(index)]
             for q in Queue:
-                m.d.comb += [queues[q].w_data.eq(word),
-                             queues[q].w_en.eq(fetched.queue == q)]
-            for (src, dst), cnt in order.items():
+                m.d.comb += [queues[q].w_data.eq(word), queues[q].w_en.eq(fetched.onehot[q])]
+            for i, ((src, dst), cnt) in enumerate(order.items()):
                 # Same instruction may push to one neighbour and pop from another.
-                pushed = ((fetched.queue == src) & (hdr.push_next if dst == next_of.get(src)
-                                                  else hdr.push_prev))
-                popped = ((fetched.queue == dst) & (hdr.pop_prev if src == prev_of.get(dst)
-                                                  else hdr.pop_next))
+                pushed, popped = fetched.pushes[i], fetched.pops[i]
                 m.d.sync += cnt.eq(cnt + pushed - popped)
                 with m.If(pushed):  # one instruction: a push or a pop on a channel, not both
                     m.d.sync += order_nz[(src, dst)].eq(1)
@@ -158,7 +149,7 @@ class Controller(wiring.Component):
             index_fifo[q] = f = ResetInserter(self.launch)(
                 fifo.SyncFIFOBuffered(width=32, depth=cfg.queue_depth))
             m.submodules[f"index_{q.name.lower()}"] = f
-            m.d.comb += [f.w_data.eq(index), f.w_en.eq(self.instr.ready & (fetched.queue == q))]
+            m.d.comb += [f.w_data.eq(index), f.w_en.eq(self.instr.ready & fetched.onehot[q])]
         bus_fail = []
 
         # -- queue runners --------------------------------------------------------------------

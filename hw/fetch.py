@@ -25,16 +25,20 @@ from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa import INSTR_BITS, INSTR_BYTES, ErrorCode, MachineConfig
+from isa import INSTR_BITS, INSTR_BYTES, ErrorCode, MachineConfig, Queue
 from isa.cycles import FETCH_CHECK_STAGES, FETCH_DEPTH
 
-from .checks import pipelined_checks
+from .checks import CHANNELS, pipelined_checks
 from .streams import ADDR_LAYOUT, log2_exact
 
 #: A buffered instruction: the word, its bus error, and its word checks (hw/checks.py).
 FETCHED_LAYOUT = data.StructLayout({
     "word": INSTR_BITS, "bus_error": 1, "pre_error": ErrorCode, "post_error": ErrorCode,
-    "queue": 2})
+    "queue": 2,
+    # Precomputed for the dispatch decision (hw/checks.py dispatch_flags): the word fails a
+    # word check or had a bus error; its target queue one-hot; the channels it pushes / pops.
+    "fails": 1, "onehot": len(Queue), "pushes": len(CHANNELS), "pops": len(CHANNELS),
+    "hold": 1})
 #: The register stages in front of the buffer (hw/checks.py pipelined_checks).
 _STAGES = 3
 assert _STAGES == FETCH_CHECK_STAGES, "isa.cycles.FETCH_CHECK_STAGES is this pipeline's depth"
@@ -110,7 +114,10 @@ class FetchUnit(wiring.Component):
         entry = Signal(FETCHED_LAYOUT)
         m.d.comb += [entry.word.eq(last_word), entry.bus_error.eq(err[-1]),
                      entry.pre_error.eq(checks["pre_error"]), entry.queue.eq(checks["queue"]),
-                     entry.post_error.eq(checks["post_error"])]
+                     entry.post_error.eq(checks["post_error"]),
+                     entry.fails.eq(checks["fails"] | err[-1])]
+        m.d.comb += [getattr(entry, k).eq(checks[k])
+                     for k in ("onehot", "pushes", "pops", "hold")]
         last_valid = valid[-1]
         m.d.comb += [buf.w_en.eq(last_valid), buf.w_data.eq(entry)]
         m.d.sync += in_flight.eq(in_flight + ar_fire - last_valid)
