@@ -7,7 +7,15 @@ import pytest
 from dataclasses import replace
 
 from compiler.emitter import Emitter
-from compiler.lower_linear import _emit, _fit, _stand_ins, candidates, plan, rule_plan
+from compiler.lower_linear import (
+    MIN_GAIN,
+    _emit,
+    _fit,
+    _stand_ins,
+    candidates,
+    plan,
+    rule_plan,
+)
 from compiler.testprogs import linear_chain_program, linear_program
 from compiler.tile_cost import stream_cycles
 from isa import MachineConfig, Opcode, Program
@@ -113,7 +121,8 @@ LAYERS = [  # (DIM, bytes per cycle, M, K-blocks, N-blocks, epilogue): bert-base
 @pytest.mark.parametrize("dim,bw,m,kbs,nb,kind", LAYERS)
 def test_cost_model_ranks_tilings_as_the_timing_model(dim, bw, m, kbs, nb, kind):
     """Every candidate's cost-model cycles within 1 % of the timing model's, and the chosen
-    plan is the candidate the timing model itself finds fastest."""
+    plan is the candidate the timing model itself finds fastest, or the fixed rule's when
+    that is less than MIN_GAIN faster."""
     sram = {"sp_kib": 2, "acc_kib": 2} if dim == 4 else {}
     cfg = MachineConfig(dim=dim, dram_bytes_per_cycle=bw, **sram)
     cands = candidates(cfg, m, kbs, nb, kind)
@@ -124,8 +133,11 @@ def test_cost_model_ranks_tilings_as_the_timing_model(dim, bw, m, kbs, nb, kind)
     chosen = plan(cfg, m, kbs, nb, kind)
     i = cands.index(replace(chosen, cycles=0))
     assert chosen.cycles == timed[i][0]
-    assert timed[i][1] == min(real for _, real in timed)
-    assert timed[i][1] <= timed[0][1]  # never slower than the fixed rule
+    fastest = min(real for _, real in timed)
+    if i == 0:
+        assert fastest > (1 - MIN_GAIN - 0.01) * timed[0][1]
+    else:
+        assert timed[i][1] == fastest < (1 - MIN_GAIN + 0.01) * timed[0][1]
 
 
 def test_cost_model_single_buffers_a_for_dim64_ffn2():
