@@ -5,8 +5,9 @@ blocks, stream weight blocks through two scratchpad buffers (the load of block n
 GEMM of block n), then run the epilogue on the vector unit and store. A weight block that is too
 tall for the scratchpad next to a large M tile is streamed in K chunks (one accumulating GEMM
 per chunk): a larger M tile means fewer weight reloads, which matters more at large DIM.
-Every buffer that two queues share is double-buffered so DMA runs ahead of compute; the emitter
-turns the buffer reuse into dependency tokens.
+Every buffer that two queues share is double-buffered so DMA runs ahead of compute, except the
+A tiles of a plan that single-buffers them to fit taller tiles; the emitter turns the buffer
+reuse into dependency tokens. ``plan`` chooses the tiling by the timing model's cost formulas.
 """
 
 from __future__ import annotations
@@ -84,17 +85,17 @@ def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, *,
          bias: bool = False) -> LinearPlan:
     """The tiling of a linear layer with the fewest cycles by the cost model (tile_cost.py).
 
-    Candidates: every row-tile size (from the largest that fits) up to the first size whose whole weight
-    blocks fit (plus EXTRA_TILES), with double- and with single-buffered A tiles, each with its
-    widest K chunk that fits (chunks of equal size, at least MIN_K_CHUNK blocks), its widest
-    output-column group, that group count balanced, and twice as many balanced groups; the
-    fixed rule of before (``rule_plan``) is
-    always one of them. Each is emitted for the layer alone on stand-in tensors and priced
-    with the timing model's formulas; the cheapest wins (ties: fewer instructions, then the
-    order above) if it is at least MIN_GAIN cheaper than the fixed rule's plan and no slower
-    than it at half the DRAM bandwidth, else the fixed rule's plan (programs are re-timed at
-    other bandwidths by ``encore bench`` and ``encore dse``: at 8 B/cycle, two row tiles that
-    win at 16 by overlapping the A load lose by loading the weights twice).
+    Candidates: every row-tile size (from the largest that fits) up to the first size whose
+    whole weight blocks fit (plus EXTRA_TILES), with double- and with single-buffered A
+    tiles, each with its widest K chunk that fits (chunks of equal size, at least MIN_K_CHUNK
+    blocks), its widest output-column group, that group count balanced, and twice as many
+    balanced groups; the fixed rule of before (``rule_plan``) is always one of them. Each is
+    emitted for the layer alone on stand-in tensors and priced with the timing model's
+    formulas; the cheapest wins (ties: fewer instructions, then the order above) if it is at
+    least MIN_GAIN cheaper than the fixed rule's plan and no slower than it at half the DRAM
+    bandwidth, else the fixed rule's plan (programs are re-timed at other bandwidths by
+    ``encore bench`` and ``encore dse``: at 8 B/cycle, two row tiles that win at 16 by
+    overlapping the A load lose by loading the weights twice).
     ``bias``: an acc32 layer that preloads a bias."""
     return _plan(cfg, m, tuple(kbs), nb, kind, bias)
 

@@ -1,10 +1,10 @@
 """The linear-layer tiler, the emitter's dependency tokens and the functional simulator on odd
 shapes: exact against numpy, also when the queues run in a random concurrent order."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-
-from dataclasses import replace
 
 from compiler.emitter import Emitter
 from compiler.lower_linear import (

@@ -60,8 +60,8 @@ def small_bert(tmp_path_factory):
 def test_compiled_floor_counts_the_models_real_parameters(small_bert):
     """Independent reference: the PyTorch model's parameters (matrices as int8, vectors as
     int32), not the embedding tables (gathered on the host) nor the pooler that transformers
-    adds uninitialised (the compiler runs no head for this checkpoint), plus int32 embeddings of the 25
-    real tokens in and their int8 hidden states out."""
+    adds uninitialised (the compiler runs no head for this checkpoint), plus int32 embeddings
+    of the 25 real tokens in and their int8 hidden states out."""
     prog, params = small_bert
     assert prog.meta["head"] is None  # the checkpoint has no pooler: the program runs none
     ref = sum(p.numel() * (1 if p.dim() == 2 else 4) for n, p in params.items()
