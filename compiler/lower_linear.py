@@ -5,19 +5,23 @@ blocks, stream weight blocks through two scratchpad buffers (the load of block n
 GEMM of block n), then run the epilogue on the vector unit and store. A weight block that is too
 tall for the scratchpad next to a large M tile is streamed in K chunks (one accumulating GEMM
 per chunk): a larger M tile means fewer weight reloads, which matters more at large DIM.
-Every buffer that two queues share is double-buffered so DMA runs ahead of compute; the emitter
-turns the buffer reuse into dependency tokens.
+Every buffer that two queues share is double-buffered so DMA runs ahead of compute, except the
+A tiles of a plan that single-buffers them to fit taller tiles; the emitter turns the buffer
+reuse into dependency tokens. ``plan`` chooses the tiling by the timing model's cost formulas.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 
 from isa import MachineConfig, Mem, Opcode, TensorInfo
 from isa.layout import nblocks
 
 from . import dma
+from .dram import DramBuilder
 from .emitter import ACC, SP, Emitter
+from .tile_cost import stream_cycles
 
 KINDS = ("acc32", "requant", "gelu", "resadd_ln")
 PARAM_ROWS = {"acc32": 0, "requant": 3, "gelu": 5, "resadd_ln": 5}
@@ -58,17 +62,120 @@ class LinearPlan:
     sp_rows: int
     acc_rows: int
     k_chunk: int  # K-blocks per weight buffer (= max K-blocks unless the weights are chunked)
+    #: A (and residual / output) tiles in flight: 2 lets the next M tile load while this one
+    #: computes; 1 leaves room for larger tiles or K chunks (one M tile needs only 1).
+    a_buffers: int = 2
+    cycles: int = 0  # the cost model's estimate of the layer alone (0: not estimated)
 
 #: Smallest K chunk worth a GEMM of its own (fill/drain is ~2*DIM cycles per GEMM).
 MIN_K_CHUNK = 4
+#: Row-tile counts tried beyond the first one whose weight blocks fit whole.
+EXTRA_TILES = 1
+#: At most this many row-tile sizes are priced (compile time).
+MAX_TILE_SIZES = 10
+#: Smallest estimated gain (fraction of the layer's cycles) for which a plan replaces the fixed
+#: rule's. The cost model prices a layer alone; across a layer boundary the instruction fetch
+#: and dispatch state it leaves shift the next layer by up to about 2 % of a layer (measured:
+#: minilm-l6 seq 128 x 2 at DIM 32, proj_ln in 3 row tiles instead of 2 was 2.6 % faster alone
+#: and made the program 0.06 % slower), so smaller gains are not trusted.
+MIN_GAIN = 0.03
 
 
-def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) -> LinearPlan:
-    """Largest M tile (fewest weight reloads), then the widest N group that fits both SRAMs.
+def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, *,
+         bias: bool = False) -> LinearPlan:
+    """The tiling of a linear layer with the fewest cycles by the cost model (tile_cost.py).
 
-    The weight buffers hold whole K-blocks columns unless K chunks (down to MIN_K_CHUNK blocks)
-    at least halve the number of M tiles: a smaller gain did not pay for the extra GEMMs and
-    LOADs (bert-base seq 512, DIM 16: 12 -> 10 tiles was 1.5 % slower in the timing model)."""
+    Candidates: every row-tile size (from the largest that fits) up to the first size whose
+    whole weight blocks fit (plus EXTRA_TILES), with double- and with single-buffered A
+    tiles, each with its widest K chunk that fits (chunks of equal size, at least MIN_K_CHUNK
+    blocks), its widest output-column group, that group count balanced, and twice as many
+    balanced groups; the fixed rule of before (``rule_plan``) is always one of them. Each is
+    emitted for the layer alone on stand-in tensors and priced with the timing model's
+    formulas; the cheapest wins (ties: fewer instructions, then the order above) if it is at
+    least MIN_GAIN cheaper than the fixed rule's plan and no slower than it at half the DRAM
+    bandwidth, else the fixed rule's plan (programs are re-timed at other bandwidths by
+    ``encore bench`` and ``encore dse``: at 8 B/cycle, two row tiles that win at 16 by
+    overlapping the A load lose by loading the weights twice).
+    ``bias``: an acc32 layer that preloads a bias."""
+    return _plan(cfg, m, tuple(kbs), nb, kind, bias)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: str,
+          bias: bool) -> LinearPlan:
+    cands = candidates(cfg, m, list(kbs), nb, kind)
+    if len(cands) == 1:
+        return cands[0]
+    terms, out, ep = _stand_ins(cfg, m, kbs, nb, kind, bias)
+    slow = cfg.replace(dram_bytes_per_cycle=max(1, cfg.dram_bytes_per_cycle // 2))
+    priced = []
+    for i, pl in enumerate(cands):
+        scratch = Emitter()
+        _emit(scratch, cfg, terms, out, ep, pl)
+        stream = scratch.finish()
+        priced.append((stream_cycles(stream, cfg), len(stream), i,
+                       stream_cycles(stream, slow), pl))
+    rule_cost, _, _, rule_slow, rule = priced[0]
+    # Leave the fixed rule only for a clear gain (MIN_GAIN) that is not a loss at half the
+    # bandwidth: a program is re-timed on other machines (encore bench, encore dse).
+    ok = [p for p in priced[1:] if p[0] <= (1.0 - MIN_GAIN) * rule_cost and p[3] <= rule_slow]
+    cost, _, _, _, best = min(ok, key=lambda p: p[:3]) if ok else priced[0]
+    return replace(best, cycles=cost)
+
+
+def candidates(cfg: MachineConfig, m: int, kbs: list[int], nb: int,
+               kind: str) -> list[LinearPlan]:
+    """The plans ``plan`` chooses from (see there; at most MAX_TILE_SIZES row-tile sizes), the
+    fixed rule's first; ValueError if nothing fits."""
+    kmax = max(kbs)
+    out = [rule_plan(cfg, m, kbs, nb, kind)]
+    seen_mt, whole_at, sizes = set(), None, 0
+    for tiles in range(1, m + 1):
+        mt = -(-m // tiles)
+        if mt in seen_mt:
+            continue
+        seen_mt.add(mt)
+        if whole_at is not None and tiles > whole_at + EXTRA_TILES or sizes == MAX_TILE_SIZES:
+            break
+        for nbuf in (2, 1) if tiles > 1 else (1,):
+            found = _widest_chunk(cfg, m, kbs, nb, kind, tiles, nbuf)
+            if not found:
+                continue
+            if found.k_chunk == kmax and (nbuf == 2 or tiles == 1) and whole_at is None:
+                whole_at = tiles
+            variants = [found]
+            if kind != "resadd_ln":  # resadd_ln normalises whole rows: one group of all blocks
+                groups = -(-nb // found.n_group)
+                variants += [_fit(cfg, m, kbs, nb, kind, tiles, found.k_chunk,
+                                  ng_max=-(-nb // g), nbuf=nbuf)
+                             for g in (groups, 2 * groups) if g <= nb]
+            out += [pl for pl in variants if pl and pl not in out]
+        sizes += any(pl.m_tile == mt for pl in out[1:])
+    return out
+
+
+def _widest_chunk(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, tiles: int,
+                  nbuf: int) -> LinearPlan | None:
+    """The plan with ``tiles`` M tiles and the widest equal K chunks that fit, or None."""
+    kmax, last_kc = max(kbs), None
+    for chunks in range(1, kmax + 1):
+        kc = -(-kmax // chunks)  # equal chunks: as few GEMMs, fewer scratchpad rows
+        if kc == last_kc:
+            continue
+        if chunks > 1 and kc < MIN_K_CHUNK:
+            return None
+        last_kc = kc
+        found = _fit(cfg, m, kbs, nb, kind, tiles, kc, nbuf=nbuf)
+        if found:
+            return found
+    return None
+
+
+def rule_plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) -> LinearPlan:
+    """The fixed rule the tiler used before its cost model (kept as a candidate): the largest
+    M tile (fewest weight reloads), then the widest N group that fits both SRAMs; the weight
+    buffers hold whole K-blocks columns unless K chunks (down to MIN_K_CHUNK blocks) at least
+    halve the number of M tiles."""
     d = cfg.dim
     kmax = max(kbs)
     whole = next(((t, f) for t in range(1, m + 1)
@@ -88,28 +195,48 @@ def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) -> Line
     )
 
 
+def _stand_ins(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: str,
+               bias: bool):
+    """Tensors of the layer's shapes (64-byte aligned, as compiler.dram places every tensor)
+    for pricing a candidate; their contents are never read."""
+    d = cfg.dim
+    db = DramBuilder(cfg)
+    terms = [(db.add_buffer(f"x{i}", m, kb * d, "int8"),
+              db.add_buffer(f"w{i}", kb * d, nb * d, "int8")) for i, kb in enumerate(kbs)]
+    out = db.add_buffer("y", m, nb * d, "int32" if kind == "acc32" else "int8")
+    p = PARAM_ROWS[kind]
+    ln = kind == "resadd_ln"
+    ep = Epilogue(kind, params=db.add_buffer("p", p, nb * d, "int32") if p else None,
+                  bias=db.add_buffer("b", 1, nb * d, "int32") if bias else None,
+                  residual=db.add_buffer("r", m, nb * d, "int8") if ln else None,
+                  ln_header=db.add_buffer("lh", 1, d, "int32") if ln else None,
+                  ln_params=db.add_buffer("lp", 2, nb * d, "int32") if ln else None)
+    return terms, out, ep
+
+
 def _fit(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, tiles: int,
-         kc: int) -> LinearPlan | None:
+         kc: int, ng_max: int | None = None, nbuf: int = 2) -> LinearPlan | None:
     d = cfg.dim
     p = PARAM_ROWS[kind]
     mt = -(-m // tiles)
-    nbuf = 1 if tiles == 1 else 2  # a single M tile needs no second A / residual buffer
+    nbuf = 1 if tiles == 1 else nbuf  # a single M tile needs no second A / residual buffer
     sp_fixed = sum(nbuf * mt * kb for kb in kbs) + 2 * kc * d
     if kind == "resadd_ln":
         ng = nb
         sp = sp_fixed + 2 * nbuf * mt * nb
         acc = mt * nb + p * nb + 1 + 2 * nb
         if sp <= cfg.sp_rows and acc <= cfg.acc_rows:
-            return LinearPlan(mt, ng, sp, acc, kc)
+            return LinearPlan(mt, ng, sp, acc, kc, nbuf)
         return None
     c_bufs = 2 if kind == "acc32" else 1
     out_sp = 0 if kind == "acc32" else 2 * mt
     per_block_acc = c_bufs * mt + 2 * p
-    ng = min(nb, (cfg.acc_rows // per_block_acc) if per_block_acc else nb)
+    ng = min(nb if ng_max is None else ng_max,
+             (cfg.acc_rows // per_block_acc) if per_block_acc else nb)
     if out_sp:
         ng = min(ng, (cfg.sp_rows - sp_fixed) // out_sp if cfg.sp_rows > sp_fixed else 0)
     if ng >= 1 and sp_fixed <= cfg.sp_rows:
-        return LinearPlan(mt, ng, sp_fixed + out_sp * ng, per_block_acc * ng, kc)
+        return LinearPlan(mt, ng, sp_fixed + out_sp * ng, per_block_acc * ng, kc, nbuf)
     return None
 
 
@@ -141,11 +268,22 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
             raise ValueError(f"linear: weight {w.name} shape ({w.rows}, {w.cols}) does not match "
                              f"K-blocks {kb} x N-blocks {nb}")
         kbs.append(kb)
-    pl = plan(cfg, m, kbs, nb, ep.kind)
+    pl = plan(cfg, m, kbs, nb, ep.kind, bias=ep.kind == "acc32" and ep.bias is not None)
+    _emit(em, cfg, terms, out, ep, pl)
+    return pl
+
+
+def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorInfo]],
+          out: TensorInfo, ep: Epilogue, pl: LinearPlan) -> None:
+    """The instructions of ``out = epilogue(sum_t X_t @ W_t)`` tiled by ``pl``."""
+    d = cfg.dim
+    m = out.rows
+    nb = nblocks(out.cols, d)
+    kbs = [nblocks(x.cols, d) for x, _ in terms]
     mt_max, ng = pl.m_tile, pl.n_group
 
     sp, acc = _Bump(), _Bump()
-    nbuf = 1 if mt_max >= m else 2
+    nbuf = 1 if mt_max >= m else pl.a_buffers
     a_bufs = [[sp.take(mt_max * kb) for kb in kbs] for _ in range(nbuf)]
     kc = pl.k_chunk
     w_bufs = [sp.take(kc * d) for _ in range(2)]
@@ -218,4 +356,3 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
                         src=cbuf, dst=obuf, rows=mt, blocks=nb, param=lnp)
                 dma.store(em, d, out, Mem.SP, obuf, row0=m0, rows=mt, blocks=nb)
             gcount += 1
-    return pl

@@ -1,7 +1,9 @@
 """Controller: dispatch in program order, three decoupled queues, dependency tokens, status.
 
-The dispatcher takes fetched words in program order, checks each one (hw/checks.py) and pushes
-it into the load, compute or store queue (SyncFIFOs of ``queue_depth`` words). Each queue's
+The dispatcher takes fetched words in program order with their word checks (made in the fetch
+buffer's check stages, hw/fetch.py and hw/checks.py), adds the one check that depends on program
+order (a pop with no token pushed earlier: ``checks.dispatch_error``) and pushes each word into
+the load, compute or store queue (SyncFIFOs of ``queue_depth`` words). Each queue's
 runner pops its next instruction once the tokens it pops are available, starts its engine,
 and pushes its tokens when the engine reports done (all its writes visible), as in TVM's VTA.
 
@@ -27,8 +29,8 @@ from amaranth.lib.wiring import In, Out
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode, Queue
 from isa.cycles import QUEUE_CHAIN
 
-from .checks import InstrChecker
-from .compute import HOLD_OPCODES
+from .checks import CHANNELS, dispatch_error
+from .fetch import FETCHED_LAYOUT
 from .isa_layout import header_layout
 
 #: What a queue's runner drives towards its engine (flip it for the engine side).
@@ -55,20 +57,20 @@ class Controller(wiring.Component):
     def __init__(self, cfg: MachineConfig):
         self._cfg = cfg
         super().__init__({
-            "start": In(1), "dram_size": In(32), "instr": In(stream.Signature(INSTR_BITS)),
+            "start": In(1), "instr": In(stream.Signature(FETCHED_LAYOUT)),
             "fetch_idle": In(1), "fetch_stop": Out(1), "prog_len": In(32),
             "busy": Out(1), "done": Out(1), "launch": Out(1),
             "error": Out(ErrorCode), "error_index": Out(32), "retired": Out(32),
             "unit": Out(UNIT_SIGNATURE).array(len(Queue)),
-            # [bus errors] AXI error responses: the fetched word's, and the DMA engines'.
-            "fetch_bus_error": In(1), "load_bus_error": In(1), "store_bus_error": In(1),
+            # [bus errors] AXI error responses of the DMA engines (a fetched word's comes with it).
+            "load_bus_error": In(1), "store_bus_error": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        m.submodules.check = check = InstrChecker(cfg)
-        hdr = data.View(header_layout(), self.instr.payload)
+        fetched = self.instr.payload  # the word and its word checks (hw/fetch.py)
+        word = fetched.word
         # START is ignored while a run is in progress; `launch` is the accepted one.
         m.d.comb += self.launch.eq(self.start & ~self.busy)
         queues = {}
@@ -88,42 +90,48 @@ class Controller(wiring.Component):
         channels = [(q, n) for q, n in next_of.items()] + [(q, p) for q, p in prev_of.items()]
         order = {pair: Signal(32, name=f"order_{pair[0].name}_{pair[1].name}".lower())
                  for pair in channels}
-        m.d.comb += [check.word.eq(self.instr.payload), check.dram_size.eq(self.dram_size)]
-        for q in Queue:
-            with m.If(check.queue == q):
-                if q in prev_of:
-                    m.d.comb += check.pop_prev_ok.eq(order[(prev_of[q], q)] != 0)
-                if q in next_of:
-                    m.d.comb += check.pop_next_ok.eq(order[(next_of[q], q)] != 0)
+        # ``order[pair] != 0`` kept as a flag (a count changes by at most one per dispatch).
+        order_nz = {pair: Signal(name=f"order_{pair[0].name}_{pair[1].name}_nz".lower())
+                    for pair in channels}
+        # The word's flags come precomputed from the fetch unit (hw/checks.py dispatch_flags).
+        assert list(order) == list(CHANNELS)
+        underflow = Signal()
+        for i, pair in enumerate(CHANNELS):
+            with m.If(fetched.pops[i] & ~order_nz[pair]):
+                m.d.comb += underflow.eq(1)
+        check_error = Signal(ErrorCode)
+        m.d.comb += check_error.eq(dispatch_error(fetched.pre_error, fetched.post_error,
+                                                  underflow))
 
         target_ready = Signal()
         for q in Queue:
-            with m.If(check.queue == q):
-                m.d.comb += target_ready.eq(queues[q].w_rdy)
+            with m.If(fetched.onehot[q] & queues[q].w_rdy):
+                m.d.comb += target_ready.eq(1)
         # Held after a RUNTIME_CHECKED instruction until its unit has made its data checks.
         hold = Signal()
         hold_index = Signal(32)
-        take = dispatching & self.instr.valid & (index != length) & ~hold
-        with m.If(take & ((check.error != ErrorCode.NONE) | self.fetch_bus_error)):
-            m.d.sync += [self.error.eq(Mux(self.fetch_bus_error, ErrorCode.BUS_ERROR, check.error)),
+        # ``index == length`` kept as a flag (no 32-bit compare in the dispatch decision).
+        at_end = Signal()
+        take = dispatching & self.instr.valid & ~at_end & ~hold
+        with m.If(take & (fetched.fails | underflow)):
+            m.d.sync += [self.error.eq(Mux(fetched.bus_error, ErrorCode.BUS_ERROR, check_error)),
                          self.error_index.eq(index), dispatching.eq(0)]
         with m.Elif(take & target_ready):
             m.d.comb += self.instr.ready.eq(1)
-            m.d.sync += index.eq(index + 1)
-            for op in HOLD_OPCODES:
-                with m.If(hdr.opcode == op):
-                    m.d.sync += [hold.eq(1), hold_index.eq(index)]
+            m.d.sync += [index.eq(index + 1), at_end.eq(index + 1 == length)]
+            with m.If(fetched.hold):
+                m.d.sync += [hold.eq(1), hold_index.eq(index)]
             for q in Queue:
-                m.d.comb += [queues[q].w_data.eq(self.instr.payload),
-                             queues[q].w_en.eq(check.queue == q)]
-            for (src, dst), cnt in order.items():
+                m.d.comb += [queues[q].w_data.eq(word), queues[q].w_en.eq(fetched.onehot[q])]
+            for i, ((src, dst), cnt) in enumerate(order.items()):
                 # Same instruction may push to one neighbour and pop from another.
-                pushed = ((check.queue == src) & (hdr.push_next if dst == next_of.get(src)
-                                                  else hdr.push_prev))
-                popped = ((check.queue == dst) & (hdr.pop_prev if src == prev_of.get(dst)
-                                                  else hdr.pop_next))
+                pushed, popped = fetched.pushes[i], fetched.pops[i]
                 m.d.sync += cnt.eq(cnt + pushed - popped)
-        with m.If(dispatching & (index == length)):
+                with m.If(pushed):  # one instruction: a push or a pop on a channel, not both
+                    m.d.sync += order_nz[(src, dst)].eq(1)
+                with m.Elif(popped):
+                    m.d.sync += order_nz[(src, dst)].eq(cnt != 1)
+        with m.If(dispatching & at_end):
             m.d.sync += dispatching.eq(0)
         compute = self.unit[Queue.COMPUTE]
         with m.If(compute.checked):
@@ -141,7 +149,7 @@ class Controller(wiring.Component):
             index_fifo[q] = f = ResetInserter(self.launch)(
                 fifo.SyncFIFOBuffered(width=32, depth=cfg.queue_depth))
             m.submodules[f"index_{q.name.lower()}"] = f
-            m.d.comb += [f.w_data.eq(index), f.w_en.eq(self.instr.ready & (check.queue == q))]
+            m.d.comb += [f.w_data.eq(index), f.w_en.eq(self.instr.ready & fetched.onehot[q])]
         bus_fail = []
 
         # -- queue runners --------------------------------------------------------------------
@@ -191,11 +199,14 @@ class Controller(wiring.Component):
 
         # -- [bus errors] a DMA instruction that got an error response stops the run at its
         # index (it has finished: its tokens are pushed, so everything dispatched drains) ----
+        # (The index compares are made on the registers, in parallel with `finished`.)
         (load_fail, load_idx), (store_fail, store_idx) = bus_fail
         first_is_load = load_fail & (~store_fail | (load_idx < store_idx))
         fail_idx = Mux(first_is_load, load_idx, store_idx)
+        fail_first = Mux(first_is_load, load_idx < self.error_index,
+                         store_idx < self.error_index)
         with m.If((load_fail | store_fail)
-                  & ((self.error == ErrorCode.NONE) | (fail_idx < self.error_index))):
+                  & ((self.error == ErrorCode.NONE) | fail_first)):
             m.d.sync += [self.error.eq(ErrorCode.BUS_ERROR), self.error_index.eq(fail_idx),
                          dispatching.eq(0)]
 
@@ -207,8 +218,10 @@ class Controller(wiring.Component):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
         with m.If(self.launch):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), dispatching.eq(1), index.eq(0),
-                         length.eq(self.prog_len), self.error.eq(ErrorCode.NONE), hold.eq(0),
+                         length.eq(self.prog_len), at_end.eq(self.prog_len == 0),
+                         self.error.eq(ErrorCode.NONE), hold.eq(0),
                          self.error_index.eq(0), self.retired.eq(0)]
             m.d.sync += [cnt.eq(0) for cnt in order.values()]
+            m.d.sync += [nz.eq(0) for nz in order_nz.values()]
             m.d.sync += [t.count.eq(0) for t in tok.values()]
         return m

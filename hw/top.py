@@ -87,7 +87,7 @@ class EncoreTop(wiring.Component):
 
         m.submodules.regs = regs = RegisterBlock(addr_width=CTRL_ADDR_BITS)
         m.submodules.port = port = AxiPort(bus_bytes=bb)
-        m.submodules.fetch = fetch = FetchUnit(bus_bytes=bb)
+        m.submodules.fetch = fetch = FetchUnit(bus_bytes=bb, cfg=cfg)
         m.submodules.ctl = ctl = Controller(cfg)
         m.submodules.load = load = LoadDMA(**sizes)
         m.submodules.store = store = StoreDMA(**sizes)
@@ -106,7 +106,6 @@ class EncoreTop(wiring.Component):
         wiring.connect(m, fetch.instr, ctl.instr)
         # [bus errors] AXI error responses (RRESP, BRESP) to the controller's error register.
         m.d.comb += [fetch.rresp.eq(port.rresp), load.rresp.eq(port.rresp),
-                     ctl.fetch_bus_error.eq(fetch.instr_bus_error),
                      ctl.load_bus_error.eq(load.bus_error), ctl.store_bus_error.eq(store.bus_error)]
 
         wiring.connect(m, load.sp_wr, sp.write_port("load"))
@@ -122,7 +121,7 @@ class EncoreTop(wiring.Component):
 
         start = regs.ctrl[0]
         m.d.comb += [
-            ctl.start.eq(start), ctl.dram_size.eq(regs.dram_size), ctl.prog_len.eq(regs.prog_len),
+            ctl.start.eq(start), ctl.prog_len.eq(regs.prog_len), fetch.dram_size.eq(regs.dram_size),
             ctl.fetch_idle.eq(fetch.idle),
             fetch.start.eq(ctl.launch), fetch.stop.eq(ctl.fetch_stop),
             fetch.prog_addr.eq(regs.prog_addr), fetch.prog_len.eq(regs.prog_len),

@@ -33,8 +33,15 @@ QUEUE_CYCLES = 2
 #: per cycle; at most FETCH_DEPTH instructions requested or buffered.
 FETCH_FIRST_REQUEST = 1
 FETCH_DEPTH = 8
-#: Cycles from an instruction word's last R beat to the cycle the dispatcher can take it.
-FETCH_BUFFER_CYCLES = 2
+#: Register stages between the R channel and the fetch buffer in which the word checks are made
+#: (hw/checks.py pipelined_checks: the word and the operands of the checks' products, the
+#: products, the results; the DRAM range compare on the way into the buffer), so that no check
+#: sits in the dispatch decision's cycle and no product shares a stage with logic (Fmax,
+#: docs/rtl.md "FPGA").
+FETCH_CHECK_STAGES = 3
+#: Cycles from an instruction word's last R beat to the cycle the dispatcher can take it: the
+#: check stages, then the buffer (``SyncFIFOBuffered``, 2).
+FETCH_BUFFER_CYCLES = FETCH_CHECK_STAGES + 2
 #: Cycles of SRAM read latency (address in one cycle, data the next).
 SRAM_READ_LATENCY = 1
 

@@ -185,14 +185,16 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 def summary_table(rows: list[dict], torch_rows_: list[dict]) -> str:
     tmap = {(r["model"], r["seq"]): r for r in torch_rows_}
     head = (f"{'model':<16} {'seq':>4} {'DIM':>4} {'B/cyc':>5} {'est ms':>9} {'ideal ms':>9} "
-            f"{'util':>5} {'torch fp32':>10} {'torch int8':>10}")
+            f"{'bound ms':>9} {'binds':>7} {'est/bnd':>7} {'util':>5} {'torch fp32':>10} "
+            f"{'torch int8':>10}")
     lines = [head, "-" * len(head)]
     for r in rows:
         t = tmap.get((r["model"], r["seq"]))
         fp = f"{t['fp32_ms']:.1f}" if t else "-"
         i8 = f"{t['int8_dynamic_ms']:.1f}" if t else "-"
         lines.append(f"{r['model']:<16} {r['seq']:>4} {r['dim']:>4} {r['dram_bytes_per_cycle']:>5} "
-                     f"{r['latency_ms']:>9.2f} {r['ideal_ms']:>9.2f} {r['utilization']:>5.2f} "
+                     f"{r['latency_ms']:>9.2f} {r['ideal_ms']:>9.2f} {r['bound_ms']:>9.2f} "
+                     f"{r['bound']:>7} {r['bound_ratio']:>7.3f} {r['utilization']:>5.2f} "
                      f"{fp:>10} {i8:>10}")
     return "\n".join(lines)
 
@@ -203,7 +205,8 @@ def _reference(values: list[int], preferred: int) -> int:
 
 
 def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dict]) -> list[str]:
-    """latency_vs_dim.png, roofline.png, breakdown.png; returns the file names written."""
+    """latency_vs_dim.png (estimates and their roofline bounds), bound_ratio.png (estimate /
+    bound per point), roofline.png (per layer), breakdown.png; returns the file names written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,7 +224,7 @@ def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dic
     fig, axes = plt.subplots(1, len(seqs), figsize=(6 * len(seqs), 4.5), squeeze=False)
     for ax, s in zip(axes[0], seqs, strict=True):
         for m in models:
-            pts = sorted((r["dim"], r["latency_ms"], r["ideal_ms"]) for r in rows
+            pts = sorted((r["dim"], r["latency_ms"], r["bound_ms"]) for r in rows
                          if r["model"] == m and r["seq"] == s and r["dram_bytes_per_cycle"] == bw)
             if not pts:
                 continue
@@ -230,7 +233,7 @@ def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dic
             if (m, s) in tmap:
                 ax.axhline(tmap[(m, s)]["fp32_ms"], color=colors[m], ls="--", lw=0.8)
         ax.set(xscale="log", yscale="log", xlabel="array size DIM", ylabel="latency (ms)",
-               title=f"seq {s}, {bw} B/cycle\n(dotted: ideal MACs/DIM², dashed: PyTorch FP32)")
+               title=f"seq {s}, {bw} B/cycle\n(dotted: roofline bound, dashed: PyTorch FP32)")
         ax.set_xticks(dims, [str(d) for d in dims])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.title.set_fontsize(10)
@@ -260,6 +263,28 @@ def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dic
     fig.savefig(out / "roofline.png", dpi=120)
     plt.close(fig)
 
+    fig, axes = plt.subplots(1, len(seqs), figsize=(6 * len(seqs), 4.5), squeeze=False)
+    for ax, s in zip(axes[0], seqs, strict=True):
+        for m in models:
+            for k, b in enumerate(bws):
+                pts = sorted((r["dim"], r["bound_ratio"]) for r in rows if r["model"] == m
+                             and r["seq"] == s and r["dram_bytes_per_cycle"] == b)
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], "os^vDx"[k % 6] + "-",
+                            color=colors[m], lw=0.8, ms=4,
+                            label=f"{m}, {b} B/cycle" if len(bws) > 1 else m)
+        ax.axhline(1.0, color="k", lw=1)
+        ax.axhline(1.25, color="k", lw=0.8, ls="--")
+        ax.set(xscale="log", xlabel="array size DIM", ylabel="estimate / roofline bound",
+               title=f"seq {s}: distance to the roofline (1 = at the bound, dashed 1.25)")
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.title.set_fontsize(10)
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "bound_ratio.png", dpi=120)
+    plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(models) * len(dims)), 4.5))
     sel = [r for r in rows if r["seq"] == seq and r["dram_bytes_per_cycle"] == bw]
     labels = [f"{r['model']}\nDIM {r['dim']}" for r in sel]
@@ -277,7 +302,7 @@ def write_plots(out: Path, rows: list[dict], layers: list[dict], trows: list[dic
     fig.tight_layout()
     fig.savefig(out / "breakdown.png", dpi=120)
     plt.close(fig)
-    return ["latency_vs_dim.png", "roofline.png", "breakdown.png"]
+    return ["latency_vs_dim.png", "bound_ratio.png", "roofline.png", "breakdown.png"]
 
 
 def run(args) -> int:

@@ -202,6 +202,10 @@ def time_task(compiled: dict, config: dict, clock_mhz: float, layers: bool = Fal
         "timing_s": wall, "compile_s": compiled["compile_s"],
         "load_s": compiled.get("load_s", 0.0),
     }
+    if rep.roofline is not None:  # sim/timing/roofline.py
+        rl = d["roofline"]
+        row.update(bound_cycles=rl["cycles"], bound_ms=rl["ms"], bound=rl["bound"],
+                   bound_ratio=rl["ratio"])
     for u in UNITS:
         row[f"{u}_busy"] = d["units"][u]["busy"]
         row[f"{u}_stall"] = d["units"][u]["stall"]

@@ -1,4 +1,5 @@
-"""The FPGA shell: ``EncoreTop`` with its AXI ports behind two shift registers.
+"""The FPGA shell: ``EncoreTop`` (or one block of it, ``PortShell``) with its ports behind two
+shift registers.
 
 The accelerator's own ports (AXI4 master, AXI4-Lite slave, irq: about 280 wires at the narrowest
 bus) are meant for an on-chip interconnect, not for package pins, and a CABGA381 ECP5 has about
@@ -11,7 +12,7 @@ ends at a flip-flop. The shell adds one flip-flop per port bit and nothing else.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
 from isa import MachineConfig
@@ -21,18 +22,20 @@ from ..top import EncoreTop
 SHELL_NAME = "encore_fpga"
 
 
-class FpgaShell(Elaboratable):
-    def __init__(self, cfg: MachineConfig):
-        self.cfg = cfg
+class PortShell(Elaboratable):
+    """Any ``wiring.Component`` with its ports behind the two shift registers (see above)."""
+
+    def __init__(self, core: wiring.Component):
+        self.core = core
         self.sin, self.capture = Signal(name="sin"), Signal(name="capture")
         self.sout = Signal(name="sout")
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = EncoreTop(self.cfg)
+        m.submodules.core = core = self.core
         ins, outs = [], []
         for _path, member, value in core.signature.flatten(core):
-            (ins if member.flow == wiring.In else outs).append(value)
+            (ins if member.flow == wiring.In else outs).append(Value.cast(value))
         n_in = sum(len(v) for v in ins)
         n_out = sum(len(v) for v in outs)
         in_sr, out_sr = Signal(n_in), Signal(n_out)
@@ -46,9 +49,22 @@ class FpgaShell(Elaboratable):
         return m
 
 
-def shell_verilog(cfg: MachineConfig) -> str:
+class FpgaShell(PortShell):
+    """``EncoreTop`` for ``cfg`` behind the shell."""
+
+    def __init__(self, cfg: MachineConfig):
+        self.cfg = cfg
+        super().__init__(EncoreTop(cfg))
+
+
+def port_shell_verilog(core: wiring.Component, name: str = SHELL_NAME) -> str:
+    """Verilog text of ``core`` behind the shell (5 pins)."""
     from amaranth.back import verilog
 
-    shell = FpgaShell(cfg)
-    return verilog.convert(shell, name=SHELL_NAME, ports=[shell.sin, shell.capture, shell.sout],
+    shell = PortShell(core)
+    return verilog.convert(shell, name=name, ports=[shell.sin, shell.capture, shell.sout],
                            emit_src=False)
+
+
+def shell_verilog(cfg: MachineConfig) -> str:
+    return port_shell_verilog(EncoreTop(cfg))

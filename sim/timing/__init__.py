@@ -18,6 +18,7 @@ from isa import MachineConfig, Program
 from .costs import Cost, CostError, Unit, instruction_cost
 from .layers import layer_ranges
 from .report import LayerReport, TimingReport, UnitStats, build_report
+from .roofline import Roofline, dram_floor, program_roofline, roofline
 from .schedule import Schedule, schedule
 
 
@@ -53,10 +54,12 @@ def estimate(
     useful = program.meta.get("macs") if isinstance(program.meta, dict) else None
     if isinstance(useful, int) and not isinstance(useful, bool) and 0 < useful <= report.macs:
         report.useful_macs = useful
+    report.roofline = program_roofline(program, report.model_macs, cfg, float(clock_mhz))
     return report
 
 
 __all__ = [
-    "Cost", "CostError", "LayerReport", "Schedule", "TimingReport", "Unit", "UnitStats",
-    "estimate", "instruction_cost", "layer_ranges", "schedule",
+    "Cost", "CostError", "LayerReport", "Roofline", "Schedule", "TimingReport", "Unit",
+    "UnitStats", "dram_floor", "estimate", "instruction_cost", "layer_ranges",
+    "program_roofline", "roofline", "schedule",
 ]

@@ -33,6 +33,7 @@ from isa import MachineConfig
 
 from .costs import Unit
 from .layers import LayerRange
+from .roofline import Roofline
 from .schedule import Schedule
 
 #: Units reported in ``units`` (NOPs are counted under ``by_opcode`` only).
@@ -104,6 +105,7 @@ class TimingReport:
     by_opcode: dict[str, dict[str, int]] = field(default_factory=dict)
     useful_macs: int | None = None  # None: same as macs
     queue_busy: dict[str, int] = field(default_factory=dict)
+    roofline: Roofline | None = None  # set by sim.timing.estimate (sim/timing/roofline.py)
 
     @property
     def overlap_bound(self) -> int:
@@ -143,6 +145,7 @@ class TimingReport:
             "dispatch_blocked": dict(self.dispatch_blocked),
             "queue_busy": dict(self.queue_busy),
             "overlap_bound": self.overlap_bound,
+            **({"roofline": self.roofline.to_dict(self.cycles)} if self.roofline else {}),
             "layers": [layer.to_dict(dim) for layer in self.layers],
             "by_opcode": {k: dict(v) for k, v in self.by_opcode.items()},
             "config": self.config.to_dict(),
@@ -160,6 +163,14 @@ class TimingReport:
             f"  MACs {self.macs:,} (useful {self.model_macs:,})   "
             f"DRAM read {self.dram_read:,} B   written "
             f"{self.dram_written:,} B",
+        ]
+        if self.roofline is not None:
+            r = self.roofline
+            lines.append(
+                f"  roofline bound {r.cycles:,} cycles = {r.ms:.3f} ms ({r.bound}-bound: compute "
+                f"{r.compute_cycles:,}, memory {r.memory_cycles:,})   estimate / bound "
+                f"{r.ratio(n):.3f}")
+        lines += [
             "",
             f"  {'unit':<10} {'busy':>14} {'stall':>12} {'starved':>12} {'busy %':>7}",
         ]

@@ -38,6 +38,14 @@ def test_sweep_writes_csv_json_and_plots_and_caches_programs(tmp_path, small_pro
     assert len(small_programs) == 2 * 2 * 2  # one compile per (model, seq, dim), not per bandwidth
     for r in rows:
         assert int(r["cycles"]) >= int(r["ideal_cycles"]) > 0
+        # the roofline bound of every point: at most the estimate, the larger of its two sides
+        assert int(r["cycles"]) >= int(r["bound_cycles"]) >= int(r["ideal_cycles"])
+        assert float(r["bound_ratio"]) == pytest.approx(int(r["cycles"]) / int(r["bound_cycles"]))
+        assert float(r["bound_ratio"]) >= 1.0 and r["bound"] in ("compute", "memory")
+        assert float(r["bound_ms"]) == pytest.approx(int(r["bound_cycles"]) / 200e3)
+    # the stand-in reads 64 x 48 weights + seq x 64 inputs: memory-bound at 8 B/cycle, DIM 16
+    assert {r["bound"] for r in rows if (r["dim"], r["dram_bytes_per_cycle"]) == ("16", "8")} \
+        == {"memory"}
     by_bw = {}
     for r in rows:
         by_bw.setdefault((r["model"], r["seq"], r["dim"]), {})[r["dram_bytes_per_cycle"]] = \
@@ -45,10 +53,11 @@ def test_sweep_writes_csv_json_and_plots_and_caches_programs(tmp_path, small_pro
     assert all(v["32"] <= v["8"] for v in by_bw.values())
     data = json.loads((tmp_path / "bench.json").read_text())
     assert {la["name"] for la in data["layers"]} == {"lin"}
-    for png in ("latency_vs_dim.png", "roofline.png", "breakdown.png"):
+    assert {"bound_cycles", "bound_ms", "bound", "bound_ratio"} <= set(data["estimates"][0])
+    for png in ("latency_vs_dim.png", "bound_ratio.png", "roofline.png", "breakdown.png"):
         assert (tmp_path / png).stat().st_size > 1000
     out = capsys.readouterr().out
-    assert "ideal ms" in out and "bert-base" in out
+    assert "ideal ms" in out and "bound ms" in out and "est/bnd" in out and "bert-base" in out
     # second run re-times the cached programs without compiling
     assert main(args + ["--no-plots"]) == 0
     assert len(small_programs) == 8
