@@ -2,14 +2,17 @@
 program (compiler/quantize.py's scales and int8 weight codes, float arithmetic) with each
 quantization point switched on alone, on all-MiniLM-L6-v2 (docs/architecture.md "Short inputs").
 
-Run: .venv/bin/python benchmarks/quant_attribution.py [--short N] [--precision] [--lists ...]
-(``--short 0``: the 64 calibration sentences only, the calibration before the short requests.)
+Run: .venv/bin/python benchmarks/quant_attribution.py [--short N] [--no-natural] [--precision]
+[--lists ...]
+(``--short 0``: no random short requests, the default calibration; with ``--no-natural`` too: the
+64 calibration sentences only, the calibration before 2026-12-02.)
 Points: w (every int8 weight matrix; also per kind wq wk wv wo w1 w2), x (LayerNorm outputs),
 qk (Q, K per head), v (V per channel), p (uint8 probabilities), ctx (attention output), f (GELU
 output). Inputs: DEV_SHORT below (1 to 4 words, a development list) and the built-in texts;
 ``--lists ... heldout`` adds the tests' held-out list (tests/heldout_texts.py) as a final check
-of a design already chosen on the other lists, never for choosing knobs. Prints min and mean sentence-embedding cosine
-against PyTorch FP32 for "all points", "only <point>" and "all but <point>".
+of a design already chosen on the other lists, never for choosing knobs. Prints min and mean
+sentence-embedding cosine against PyTorch FP32 for "all points", "only <point>" and
+"all but <point>".
 """
 
 from __future__ import annotations
@@ -121,13 +124,15 @@ def main() -> None:
     ap.add_argument("--precision", action="store_true",
                     help="instead: every point on, with wider activations at some points "
                          "(what an ISA with wider activations would give)")
+    ap.add_argument("--no-natural", action="store_true",
+                    help="leave out the natural calibration phrases and everyday sentences")
     ap.add_argument("--lists", nargs="+", choices=("dev", "builtin", "heldout"),
                     default=["dev", "builtin"], help="input lists to evaluate")
     args = ap.parse_args()
     lm = load_model("minilm-l6")
     g = import_model(lm.model)
     batches = calibration_inputs(lm.tokenizer, g.word_emb.shape[0], g.max_seq, g.pad_id,
-                                 short=args.short)
+                                 short=args.short, natural=not args.no_natural)
     calib = qz.calibrate_batches(g, batches)
     q, rec = quantized_weights(g, calib, 16)
     lists = {"dev": ("dev short", DEV_SHORT), "builtin": ("built-in", list(DEFAULT_TEXTS))}
