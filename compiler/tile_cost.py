@@ -27,18 +27,13 @@ from isa.cycles import (
     load_cycles,
     store_cycles,
 )
+from isa.opcodes import NEIGHBOURS
 
-#: (pop flag, producer queue) per consumer queue: the channels of docs/isa.md.
-_POPS = {
-    Queue.LOAD: (("pop_next", Queue.COMPUTE),),
-    Queue.COMPUTE: (("pop_prev", Queue.LOAD), ("pop_next", Queue.STORE)),
-    Queue.STORE: (("pop_prev", Queue.COMPUTE),),
-}
-_PUSHES = {
-    Queue.LOAD: (("push_next", Queue.COMPUTE),),
-    Queue.COMPUTE: (("push_prev", Queue.LOAD), ("push_next", Queue.STORE)),
-    Queue.STORE: (("push_prev", Queue.COMPUTE),),
-}
+#: (flag, neighbour queue) of each queue's token channels, from isa.opcodes.NEIGHBOURS.
+_POPS = {q: tuple((f, n) for f, n in zip(("pop_prev", "pop_next"), NEIGHBOURS[q], strict=True)
+                  if n is not None) for q in Queue}
+_PUSHES = {q: tuple((f, n) for f, n in zip(("push_prev", "push_next"), NEIGHBOURS[q], strict=True)
+                    if n is not None) for q in Queue}
 
 
 def busy_cycles(ins: Instruction, cfg: MachineConfig) -> int:
