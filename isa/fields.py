@@ -53,6 +53,7 @@ FIELDS: dict[Opcode, tuple[tuple[str, int], ...]] = {
         ("c_addr", A),  # accumulator row of C[0]
         ("rows", ROWS),  # rows of A and C, >= 1
         ("kblocks", 12),  # K-blocks chained into one result, >= 1
+        ("shift8", 1),  # 1: A is the high plane of a 16-bit tile: add (A@W) << 8
     ),
     Opcode.REQUANT: (
         ("src", A),  # accumulator tile, `blocks` column blocks of `rows` rows
@@ -60,6 +61,7 @@ FIELDS: dict[Opcode, tuple[tuple[str, int], ...]] = {
         ("rows", ROWS),
         ("blocks", BLOCKS),
         ("param", A),  # accumulator rows: per block j, rows param+3j+{bias, mult, shift}
+        ("plane", 2),  # Plane: 0 int8, 1 / 2 high / low byte plane of the 16-bit result
     ),
     Opcode.GELU: (
         ("src", A),
@@ -67,6 +69,7 @@ FIELDS: dict[Opcode, tuple[tuple[str, int], ...]] = {
         ("rows", ROWS),
         ("blocks", BLOCKS),
         ("param", A),  # per block j: param+5j+{bias, m_in, s_in, m_out, s_out}
+        ("plane", 2),
     ),
     Opcode.RESADD: (
         ("src", A),  # accumulator tile (GEMM result)
@@ -75,6 +78,7 @@ FIELDS: dict[Opcode, tuple[tuple[str, int], ...]] = {
         ("rows", ROWS),
         ("blocks", BLOCKS),
         ("param", A),  # per block j: param+5j+{bias, m1, s1, m2, s2}
+        ("res_wide", 1),  # 1: res is a 16-bit tile (high plane at res, low plane after it)
     ),
     Opcode.LAYERNORM: (
         ("src", A),  # accumulator tile, int32
@@ -82,6 +86,7 @@ FIELDS: dict[Opcode, tuple[tuple[str, int], ...]] = {
         ("rows", ROWS),
         ("blocks", BLOCKS),
         ("param", A),  # header row (lane0 n_valid, lane1 shift), then per block j: 1+2j+{gamma, beta}
+        ("plane", 2),
     ),
     Opcode.ATTN: (
         ("q_addr", A),  # scratchpad: Q of one head, hd_blocks blocks of `seq` rows

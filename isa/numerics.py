@@ -24,6 +24,10 @@ import numpy as np
 
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+#: 16-bit ("wide") activations, stored as two int8 planes: hi = rshift_round(v, 8) must stay
+#: <= 127, so the top is 127 * 256 + 127, not 2**15 - 1 (isa.opcodes.Plane).
+WIDE_MIN, WIDE_MAX = -(1 << 15), 127 * 256 + 127
+WIDE_SHIFT = 8  # a 16-bit value is hi * 2**WIDE_SHIFT + lo
 MAX_SHIFT = 62
 
 # ---- GELU (piecewise second-order polynomial of the normal CDF, fixed point) -------------------
@@ -95,6 +99,32 @@ def sat32(x) -> np.ndarray:
     return saturate(x, 32)
 
 
+def sat_wide(x) -> np.ndarray:
+    """Clamp to the 16-bit activation range [WIDE_MIN, WIDE_MAX]."""
+    return np.clip(_i64(x), WIDE_MIN, WIDE_MAX)
+
+
+def split_planes(v) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) int8 planes of 16-bit values in [WIDE_MIN, WIDE_MAX]: ``v = hi * 256 + lo``,
+    ``hi = rshift_round(v, 8)``, ``lo`` in [-128, 127]."""
+    v = _i64(v)
+    hi = (v + (1 << (WIDE_SHIFT - 1))) >> WIDE_SHIFT
+    return hi, v - (hi << WIDE_SHIFT)
+
+
+def join_planes(hi, lo) -> np.ndarray:
+    """The 16-bit values of a (hi, lo) plane pair: ``hi * 256 + lo``."""
+    return (_i64(hi) << WIDE_SHIFT) + _i64(lo)
+
+
+def out_plane(v, plane: int) -> np.ndarray:
+    """What REQUANT / GELU / LAYERNORM write for an unsaturated result ``v``: plane 0 (INT8)
+    ``sat8(v)``; plane 1 / 2 (HIGH / LOW) the high / low plane of ``sat_wide(v)``."""
+    if plane == 0:
+        return sat8(v)
+    return split_planes(sat_wide(v))[plane - 1]
+
+
 def rshift_round(v, s) -> np.ndarray:
     """Round-to-nearest (ties toward +inf) arithmetic right shift; ``s`` may be per element."""
     v = _i64(v)
@@ -116,9 +146,10 @@ def bias_add(acc, bias) -> np.ndarray:
     return sat32(_i64(acc) + _i64(bias))
 
 
-def requant8(acc, bias, m, s) -> np.ndarray:
-    """REQUANT: int32 accumulator -> int8: ``sat8(requant(sat32(acc + bias), m, s))``."""
-    return sat8(requant(bias_add(acc, bias), m, s))
+def requant8(acc, bias, m, s, plane: int = 0) -> np.ndarray:
+    """REQUANT: int32 accumulator -> int8: ``sat8(requant(sat32(acc + bias), m, s))``
+    (``plane``: :func:`out_plane` instead of ``sat8``)."""
+    return out_plane(requant(bias_add(acc, bias), m, s), plane)
 
 
 def gelu_fixed(x) -> np.ndarray:
@@ -142,14 +173,16 @@ def gelu_fixed(x) -> np.ndarray:
     return rshift_round(x * phi, GELU_E_FRAC)
 
 
-def gelu8(acc, bias, m_in, s_in, m_out, s_out) -> np.ndarray:
-    """GELU epilogue: accumulator -> fixed point -> integer GELU -> int8."""
+def gelu8(acc, bias, m_in, s_in, m_out, s_out, plane: int = 0) -> np.ndarray:
+    """GELU epilogue: accumulator -> fixed point -> integer GELU -> int8 (``plane``: a plane
+    of the 16-bit result, :func:`out_plane`)."""
     x = sat32(requant(bias_add(acc, bias), m_in, s_in))
-    return sat8(requant(gelu_fixed(x), m_out, s_out))
+    return out_plane(requant(gelu_fixed(x), m_out, s_out), plane)
 
 
 def resadd(acc, bias, m1, s1, res, m2, s2) -> np.ndarray:
-    """RESADD: ``sat32(requant(sat32(acc + bias), m1, s1) + requant(res, m2, s2))``."""
+    """RESADD: ``sat32(requant(sat32(acc + bias), m1, s1) + requant(res, m2, s2))``; ``res`` is
+    int8 or, with ``res_wide``, the 16-bit :func:`join_planes` of its two planes."""
     return sat32(requant(bias_add(acc, bias), m1, s1) + requant(res, m2, s2))
 
 
@@ -165,13 +198,14 @@ def isqrt(v) -> np.ndarray:
     return r
 
 
-def layernorm8(x, n_valid: int, gamma, beta, shift) -> np.ndarray:
+def layernorm8(x, n_valid: int, gamma, beta, shift, plane: int = 0) -> np.ndarray:
     """LAYERNORM on rows: ``x`` int [rows, width] (width >= n_valid), per-lane int32 ``gamma``
     and ``beta`` [width], output shift ``shift``; returns int8 [rows, width].
 
     mean = floor(sum / n); d = x - mean; var = floor(sum(d*d) / n); std = max(isqrt(var), 1);
     inv = floor(2**30 / std); n_i = sat32(rshift_round(d * inv, 16));
-    out = sat8(rshift_round(n_i * gamma + beta, shift)). Lanes past n_valid output
+    out = sat8(rshift_round(n_i * gamma + beta, shift)) (``plane``: :func:`out_plane` instead
+    of ``sat8``). Lanes past n_valid output
     sat8(rshift_round(beta, shift)) of their own lane (the compiler sets gamma = beta = 0 there).
     Bounds: |x| < 2**23 after the clamp, so sum(d*d) < 2**48 * n < 2**61.
     """
@@ -186,7 +220,7 @@ def layernorm8(x, n_valid: int, gamma, beta, shift) -> np.ndarray:
     inv = np.floor_divide(np.int64(1) << LN_INV_BITS, std)
     norm = sat32(rshift_round(d * inv, LN_NORM_SHIFT))
     norm[:, n_valid:] = 0
-    return sat8(rshift_round(norm * _i64(gamma) + _i64(beta), shift))
+    return out_plane(rshift_round(norm * _i64(gamma) + _i64(beta), shift), plane)
 
 
 def exp_fixed(d) -> np.ndarray:

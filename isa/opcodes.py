@@ -73,3 +73,17 @@ class Mem(enum.IntEnum):
 
     SP = 0  #: scratchpad, int8 elements
     ACC = 1  #: accumulator, int32 elements (little-endian in DRAM)
+
+
+class Plane(enum.IntEnum):
+    """The ``plane`` field of REQUANT, GELU and LAYERNORM: what the instruction writes.
+
+    A 16-bit value ``v`` in ``[WIDE_MIN, WIDE_MAX]`` (isa/numerics.py) is stored as two int8
+    planes, ``hi = rshift_round(v, 8)`` and ``lo = v - 256 * hi`` (both in [-128, 127]); a GEMM
+    reads them in two passes (``shift8`` on the high plane's), RESADD with ``res_wide`` both at
+    once. Value 3 is a BAD_FIELD error.
+    """
+
+    INT8 = 0  #: the int8 result, saturated (version 1's behaviour)
+    HIGH = 1  #: the high byte plane of the result saturated to 16 bits
+    LOW = 2  #: the low byte plane of the same 16-bit result

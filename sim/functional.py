@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isa import ErrorCode, Instruction, Mem, Opcode, Program, Queue, attn_param_rows, numerics
+from isa import (ErrorCode, Instruction, Mem, Opcode, Plane, Program, Queue, attn_param_rows,
+                 numerics)
 from isa.opcodes import NEIGHBOURS
 
 from .errors import SimError
@@ -317,7 +318,7 @@ class FunctionalSim:
         if self._pending is None:
             self._pending = {"key": (a_addr, a_stride, rows, kb), "items": [],
                              "a_rows": (a_addr, a_end)}
-        self._pending["items"].append((w, c_addr, f["accumulate"]))
+        self._pending["items"].append((w, c_addr, f["accumulate"], f["shift8"]))
         self.stats.macs += rows * kb * d * d
         if not self.defer:
             self._flush()
@@ -337,10 +338,12 @@ class FunctionalSim:
         items = p["items"]
         # Concatenated as int8, then converted in one contiguous pass (faster than converting
         # while concatenating).
-        w_all = np.concatenate([w for w, _, _ in items], axis=1).astype(np.float32)
+        w_all = np.concatenate([w for w, _, _, _ in items], axis=1).astype(np.float32)
         c_all = _exact_matmul(a, w_all, _INT8_PROD)
-        for j, (_, c_addr, accumulate) in enumerate(items):
+        for j, (_, c_addr, accumulate, shift8) in enumerate(items):
             c = c_all[:, j * d : (j + 1) * d]
+            if shift8:
+                c = c << numerics.WIDE_SHIFT
             out = slice(c_addr, c_addr + rows)
             if accumulate:
                 c = c + self.acc[out]
@@ -356,28 +359,38 @@ class FunctionalSim:
         p = self.acc[base : base + per_block * blocks].astype(np.int64)
         return p.reshape(blocks, per_block, self.dim)
 
+    def _plane(self, ins: Instruction) -> int:
+        plane = ins.f["plane"]
+        if plane not in tuple(Plane):
+            self._fail(ErrorCode.BAD_FIELD, f"{ins.op.name} plane={plane} is not one of "
+                       f"{', '.join(f'{p.value} ({p.name})' for p in Plane)}")
+        return plane
+
     def _vector(self, ins: Instruction) -> None:
         self._positive(ins, "rows", "blocks")
         rows, blocks, d, op = ins.rows, ins.blocks, self.dim, ins.op
+        plane = self._plane(ins) if op != Opcode.RESADD else 0
         src = self._tile(Mem.ACC, ins.src, rows, blocks, f"{op.name} src")
         x = self.acc[src].astype(np.int64).reshape(blocks, rows, d)
         if op == Opcode.REQUANT:
             p = self._params(ins.param, 3, blocks, op.name)[:, :, None, :]
             self._shifts(p[:, 2])
-            out = numerics.requant8(x, p[:, 0], p[:, 1], p[:, 2])
+            out = numerics.requant8(x, p[:, 0], p[:, 1], p[:, 2], plane)
             dst = self._tile(Mem.SP, ins.dst, rows, blocks, "REQUANT dst")
             self.sp[dst] = out.reshape(-1, d)
         elif op == Opcode.GELU:
             p = self._params(ins.param, 5, blocks, op.name)[:, :, None, :]
             self._shifts(p[:, 2], p[:, 4])
-            out = numerics.gelu8(x, p[:, 0], p[:, 1], p[:, 2], p[:, 3], p[:, 4])
+            out = numerics.gelu8(x, p[:, 0], p[:, 1], p[:, 2], p[:, 3], p[:, 4], plane)
             dst = self._tile(Mem.SP, ins.dst, rows, blocks, "GELU dst")
             self.sp[dst] = out.reshape(-1, d)
         else:  # RESADD
             p = self._params(ins.param, 5, blocks, op.name)[:, :, None, :]
             self._shifts(p[:, 2], p[:, 4])
-            res = self._tile(Mem.SP, ins.res, rows, blocks, "RESADD res")
-            r = self.sp[res].astype(np.int64).reshape(blocks, rows, d)
+            wide = ins.f["res_wide"]
+            res = self._tile(Mem.SP, ins.res, rows, blocks * (1 + wide), "RESADD res")
+            r = self.sp[res].astype(np.int64).reshape(1 + wide, blocks, rows, d)
+            r = numerics.join_planes(r[0], r[1]) if wide else r[0]
             out = numerics.resadd(x, p[:, 0], p[:, 1], p[:, 2], r, p[:, 3], p[:, 4])
             dst = self._tile(Mem.ACC, ins.dst, rows, blocks, "RESADD dst")
             self.acc[dst] = out.reshape(-1, d)
@@ -385,6 +398,7 @@ class FunctionalSim:
     def _layernorm(self, ins: Instruction) -> None:
         self._positive(ins, "rows", "blocks")
         rows, blocks, d = ins.rows, ins.blocks, self.dim
+        plane = self._plane(ins)
         self._sram(Mem.ACC, ins.param, 1 + 2 * blocks, "LAYERNORM parameters")
         header = self.acc[ins.param].astype(np.int64)
         n_valid, shift = int(header[0]), int(header[1])
@@ -398,7 +412,8 @@ class FunctionalSim:
         beta = p[:, 1].reshape(-1)
         src = self._tile(Mem.ACC, ins.src, rows, blocks, "LAYERNORM src")
         x = self.acc[src].astype(np.int64).reshape(blocks, rows, d).transpose(1, 0, 2)
-        out = numerics.layernorm8(x.reshape(rows, blocks * d), n_valid, gamma, beta, shift)
+        out = numerics.layernorm8(x.reshape(rows, blocks * d), n_valid, gamma, beta, shift,
+                                  plane)
         dst = self._tile(Mem.SP, ins.dst, rows, blocks, "LAYERNORM dst")
         self.sp[dst] = out.reshape(rows, blocks, d).transpose(1, 0, 2).reshape(-1, d)
 
