@@ -1,8 +1,8 @@
 """The tiler's cost model: cycles of a candidate instruction stream, from the timing model's own
 formulas.
 
-Every instruction is priced by the RTL's cycle formulas in isa/cycles.py (the ones
-sim/timing/costs.py imports: ``load_cycles``, ``store_cycles``, ``compute_cycles``) and the
+Every instruction is priced by the RTL's cycle formulas in isa/cycles.py (``busy_cycles``, which
+sim/timing/costs.py uses too) and the
 queues are replayed as docs/timing.md "The queue model" describes them, in one pass in program
 order: dispatch one instruction per cycle (stalled by a full queue and by the data-check hold of
 a vector instruction), each queue in order, ``START_CYCLES + busy`` per instruction, the k-th
@@ -17,16 +17,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from isa import Instruction, MachineConfig, Mem, Opcode, Queue, queue_of
-from isa.cycles import (
-    QUEUE_CYCLES,
-    RUNTIME_CHECKED,
-    START_CYCLES,
-    check_hold_cycles,
-    compute_cycles,
-    load_cycles,
-    store_cycles,
-)
+from isa import Instruction, MachineConfig, Opcode, Queue, queue_of
+from isa.cycles import QUEUE_CYCLES, RUNTIME_CHECKED, START_CYCLES, check_hold_cycles
+from isa.cycles import busy_cycles as isa_busy_cycles
 from isa.opcodes import NEIGHBOURS
 
 #: (flag, neighbour queue) of each queue's token channels, from isa.opcodes.NEIGHBOURS.
@@ -37,14 +30,8 @@ _PUSHES = {q: tuple((f, n) for f, n in zip(("push_prev", "push_next"), NEIGHBOUR
 
 
 def busy_cycles(ins: Instruction, cfg: MachineConfig) -> int:
-    """Busy cycles of one instruction (isa/cycles.py, as sim.timing.instruction_cost)."""
-    op = ins.op
-    if op in (Opcode.LOAD, Opcode.STORE):
-        row_bytes = ins.cols * (4 if ins.mem == Mem.ACC else 1)
-        formula = load_cycles if op == Opcode.LOAD else store_cycles
-        return formula(ins.rows, row_bytes, ins.dram_addr, ins.dram_stride,
-                       cfg.dram_bytes_per_cycle, cfg.dram_latency)
-    return compute_cycles(op, ins.f, cfg.dim)
+    """Busy cycles of one instruction (``isa.cycles.busy_cycles``, as the timing model)."""
+    return isa_busy_cycles(ins.op, ins.f, cfg.dim, cfg.dram_bytes_per_cycle, cfg.dram_latency)
 
 
 def stream_cycles(instructions: list[Instruction], cfg: MachineConfig) -> int:

@@ -299,3 +299,15 @@ def compute_cycles(op: Opcode, f: dict, d: int) -> int:
     if op == Opcode.ATTN:
         return attn_cycles(f["seq"], f["hd_blocks"])
     return vector_cycles(op, f["rows"], f["blocks"])
+
+
+def busy_cycles(op: Opcode, f: dict, d: int, bw: int, lat: int) -> int:
+    """Busy cycles of any instruction with fields ``f`` that passes its checks, on a machine of
+    DIM ``d`` with DRAM ``bw`` bytes per cycle and latency ``lat``: the one selection of the
+    formula by opcode, which the timing model (sim/timing/costs.py) and the compiler's tiler
+    (compiler/tile_cost.py) share."""
+    if op in (Opcode.LOAD, Opcode.STORE):
+        row_bytes = f["cols"] * (4 if f["mem"] else 1)  # Mem.ACC: int32 elements
+        formula = load_cycles if op == Opcode.LOAD else store_cycles
+        return formula(f["rows"], row_bytes, f["dram_addr"], f["dram_stride"], bw, lat)
+    return compute_cycles(op, f, d)

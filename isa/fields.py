@@ -85,7 +85,7 @@ FIELDS: dict[Opcode, tuple[tuple[str, int], ...]] = {
         ("dst", A),  # scratchpad tile, int8
         ("rows", ROWS),
         ("blocks", BLOCKS),
-        ("param", A),  # header row (lane0 n_valid, lane1 shift), then per block j: 1+2j+{gamma, beta}
+        ("param", A),  # header (lane0 n_valid, lane1 shift), per block j: 1+2j+{gamma, beta}
         ("plane", 2),
     ),
     Opcode.ATTN: (

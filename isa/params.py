@@ -73,8 +73,9 @@ class MachineConfig:
                 )
             if rows > 1 << SRAM_ADDR_BITS:
                 raise ValueError(
-                    f"MachineConfig.{name}={getattr(self, name)} gives {rows} rows at dim={self.dim}, "
-                    f"more than the {SRAM_ADDR_BITS}-bit row address reaches ({1 << SRAM_ADDR_BITS})"
+                    f"MachineConfig.{name}={getattr(self, name)} gives {rows} rows at "
+                    f"dim={self.dim}, more than the {SRAM_ADDR_BITS}-bit row address reaches "
+                    f"({1 << SRAM_ADDR_BITS})"
                 )
 
     # -- derived values -------------------------------------------------------------------

@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isa import (ErrorCode, Instruction, Mem, Opcode, Plane, Program, Queue, attn_param_rows,
-                 numerics)
+from isa import (
+    ErrorCode,
+    Instruction,
+    Mem,
+    Opcode,
+    Plane,
+    Program,
+    Queue,
+    attn_param_rows,
+    numerics,
+)
 from isa.opcodes import NEIGHBOURS
 
 from .errors import SimError

@@ -113,7 +113,8 @@ def _positive(ins: Instruction, *names: str) -> None:
 
 
 def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
-    """The closed-form cost of ``ins`` on a machine ``cfg``.
+    """The closed-form cost of ``ins`` on a machine ``cfg``: its busy cycles from
+    ``isa.cycles.busy_cycles`` (the formula the tiler uses too), its unit and its work.
 
     Raises CostError (a ValueError) for field values the ISA rejects with BAD_FIELD.
     """
@@ -122,36 +123,27 @@ def instruction_cost(ins: Instruction, cfg: MachineConfig) -> Cost:
         _positive(ins, "rows", "cols")
         if ins.cols > d:
             raise CostError(f"{op.name}.cols={ins.cols} is invalid: expected 1..{d} (DIM)")
-        row_bytes = ins.cols * (4 if ins.mem == Mem.ACC else 1)
-        formula = dma_cycles if op == Opcode.LOAD else store_cycles
-        cycles = formula(ins.rows, row_bytes, ins.dram_addr, ins.dram_stride,
-                         cfg.dram_bytes_per_cycle, cfg.dram_latency)
-        nbytes = ins.rows * row_bytes
+    elif op == Opcode.GEMM:
+        _positive(ins, "rows", "kblocks")
+    elif op in VECTOR_OPS or op == Opcode.LAYERNORM:
+        _positive(ins, "rows", "blocks")
+    elif op == Opcode.ATTN:
+        _positive(ins, "seq", "hd_blocks")
+        if ins.seq > cfg.max_seq:
+            raise CostError(f"ATTN.seq={ins.seq} is invalid: expected 1..{cfg.max_seq} (max_seq)")
+    elif op != Opcode.NOP:  # pragma: no cover - every opcode is above
+        raise CostError(f"opcode {op!r} has no timing model")
+    cycles = isa_cycles.busy_cycles(op, ins.f, d, cfg.dram_bytes_per_cycle, cfg.dram_latency)
+    if op in (Opcode.LOAD, Opcode.STORE):
+        nbytes = ins.rows * ins.cols * (4 if ins.mem == Mem.ACC else 1)
         if op == Opcode.LOAD:
-            bursts = dma_bursts(ins.rows, row_bytes, ins.dram_addr, ins.dram_stride,
+            bursts = dma_bursts(ins.rows, nbytes // ins.rows, ins.dram_addr, ins.dram_stride,
                                 cfg.dram_bytes_per_cycle)
             return Cost(cycles, Unit.LOAD_DMA, dram_read=nbytes, read_bursts=bursts)
         return Cost(cycles, Unit.STORE_DMA, dram_written=nbytes)
     if op == Opcode.GEMM:
-        _positive(ins, "rows", "kblocks")
-        cycles = gemm_cycles(ins.rows, ins.kblocks, d)
-        macs = gemm_macs(ins.rows, ins.kblocks, d)
-        return Cost(cycles, Unit.ARRAY, array_cycles=cycles, macs=macs)
-    if op in VECTOR_OPS:
-        _positive(ins, "rows", "blocks")
-        return Cost(vector_cycles(op, ins.rows, ins.blocks), Unit.VECTOR)
-    if op == Opcode.LAYERNORM:
-        _positive(ins, "rows", "blocks")
-        return Cost(layernorm_cycles(ins.rows, ins.blocks), Unit.VECTOR)
+        return Cost(cycles, Unit.ARRAY, array_cycles=cycles,
+                    macs=gemm_macs(ins.rows, ins.kblocks, d))
     if op == Opcode.ATTN:
-        _positive(ins, "seq", "hd_blocks")
-        if ins.seq > cfg.max_seq:
-            raise CostError(f"ATTN.seq={ins.seq} is invalid: expected 1..{cfg.max_seq} (max_seq)")
-        return Cost(
-            attn_cycles(ins.seq, ins.hd_blocks, d),
-            Unit.ATTENTION,
-            macs=attn_macs(ins.seq, ins.hd_blocks, d),
-        )
-    if op == Opcode.NOP:
-        return Cost(NOP_CYCLES, Unit.CONTROL)
-    raise CostError(f"opcode {op!r} has no timing model")  # pragma: no cover - all opcodes above
+        return Cost(cycles, Unit.ATTENTION, macs=attn_macs(ins.seq, ins.hd_blocks, d))
+    return Cost(cycles, Unit.CONTROL if op == Opcode.NOP else Unit.VECTOR)
