@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -43,7 +44,12 @@ def test_compile_then_simulate(tmp_path, odd_model, capsys):
                  "--sp-kib", "64", "-o", str(prog)]) == 0
     npz = tmp_path / "o.npz"
     assert main(["simulate", str(prog), "--save-outputs", str(npz)]) == 0
-    assert "simulated" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "simulated" in out
+    # The roofline line: no estimate beats its bound.
+    ratio = re.search(r"roofline bound: [\d,]+ cycles = [\d.]+ ms \((compute|memory)-bound\), "
+                      r"estimate / bound ([\d.]+)", out)
+    assert ratio and float(ratio.group(2)) >= 1.0
     assert np.load(npz)["hidden_states"].shape == (1, 11, 48)
 
 

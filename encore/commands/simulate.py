@@ -79,6 +79,10 @@ def run(args) -> int:
     if timing:
         print(f"timing model: {timing['cycles']:,} cycles, {timing['latency_ms']:.3f} ms at "
               f"{timing['clock_mhz']:g} MHz, utilization {timing['utilization']:.3f}")
+        if "roofline" in timing:
+            r = timing["roofline"]
+            print(f"roofline bound: {r['cycles']:,} cycles = {r['ms']:.3f} ms ({r['bound']}-bound)"
+                  f", estimate / bound {r['ratio']:.3f}")
     if args.json:
         write_json(args.json, report)
     if args.save_outputs:
