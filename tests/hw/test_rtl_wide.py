@@ -82,6 +82,11 @@ def test_wide_program_verilator(dim, tmp_path):
     _run_program(dim, "verilator", tmp_path)
 
 
+@pytest.mark.slow
+def test_wide_program_verilator_dim16(tmp_path):
+    _run_program(16, "verilator", tmp_path)
+
+
 def test_wide_program_icarus(tmp_path):
     _run_program(4, "icarus", tmp_path)
 
