@@ -22,8 +22,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data
 
 from isa import ErrorCode, Opcode
-from isa.numerics import WIDE_SHIFT
 from isa.cycles import gemm_cycles  # noqa: F401 - the schedule below; tests import it here
+from isa.numerics import WIDE_SHIFT
 
 from .array import SystolicArray
 from .engine import Engine, Port

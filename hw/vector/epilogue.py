@@ -13,9 +13,10 @@ All three read a tile of ``blocks`` column blocks x ``rows`` rows from the accum
    none. On an error it raises ``done`` at once, having written nothing.
 2. **Blocks**: per block ``P`` parameter-row reads, then ``rows`` source-row reads (RESADD also
    reads the ``res`` row from the scratchpad in the same cycle, and with ``res_wide`` its low
-   plane on a second scratchpad port: ``res + rows*blocks``, summed during the scan). Parameter registers load as
-   their rows arrive; a source row takes a copy of the ones it needs with it down the pipeline,
-   so the next block's parameters never disturb rows still in flight.
+   plane on a second scratchpad port: ``res + rows*blocks``, summed during the scan).
+   Parameter registers load as their rows arrive; a source row takes a copy of the ones it
+   needs with it down the pipeline, so the next block's parameters never disturb rows still in
+   flight.
 3. **Pipeline** (``isa.cycles.VECTOR_PIPELINE``, SRAM latency included): the per-opcode stages
    of ``_datapath``, each one multiply, one wide shift or one add/saturate; ``done`` in the
    cycle of the last write.

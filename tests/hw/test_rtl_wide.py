@@ -25,7 +25,7 @@ from sim.errors import SimError
 from sim.functional import run_program
 
 from .rtl_cases import record_cycles, skip_unless, small_config
-from .rtl_wide_cases import M, NB, wide_outputs, wide_program
+from .rtl_wide_cases import NB, M, wide_outputs, wide_program
 
 pytestmark = pytest.mark.rtl
 
@@ -57,7 +57,7 @@ def _run_program(dim, sim_name, tmp_path):
     if sim_name == "verilator":
         jobs.append(RtlJob.fixed(prog, prog.new_dram(), max_cycles=100_000))
     results = run_jobs(cfg, jobs, sim=sim_name, workdir=tmp_path)
-    for job, res in zip(jobs, results, strict=True):
+    for res in results:
         regs = res.regs
         assert not regs["timed_out"] and regs["model_errors"] == []
         assert regs["error"] == 0, (regs["error"], regs["error_index"])
