@@ -10,18 +10,20 @@ overwriting weights the last A row of tile k - 2 still needs: the next tile load
 current one computes, with no bubble once ``rows >= DIM``.
 
 Results leave the array ``2*DIM - 1`` cycles after their A row entered and take two more
-cycles to read-modify-write the accumulator (int32 wrap). Rows of consecutive K-blocks hit
+cycles to read-modify-write the accumulator (int32 wrap; with ``shift8`` the product is shifted
+left by 8 first, in the register ahead of the add). Rows of consecutive K-blocks hit
 the same ACC row P >= DIM >= 4 cycles apart, past the 2-cycle read-modify-write, so no
 forwarding is needed.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data
 
 from isa import ErrorCode, Opcode
 from isa.cycles import gemm_cycles  # noqa: F401 - the schedule below; tests import it here
+from isa.numerics import WIDE_SHIFT
 
 from .array import SystolicArray
 from .engine import Engine, Port
@@ -106,7 +108,13 @@ class GemmUnit(Engine):
         v_q = Signal()
         wb_tag = Signal(TAG)
         c_q = Signal(32 * d)
-        m.d.sync += [v_q.eq(arr.c_valid), wb_tag.eq(arr.c_tag), c_q.eq(arr.c_row.as_value())]
+        # shift8 (the high plane of a 16-bit A): the product << 8, wrapped to int32, before the
+        # add; the shift is wiring and a 2-way select ahead of the register, off the adder path.
+        c_row = arr.c_row.as_value()
+        shifted = Cat(*[Cat(Const(0, WIDE_SHIFT), c_row[32 * n: 32 * n + 32 - WIDE_SHIFT])
+                        for n in range(d)])
+        m.d.sync += [v_q.eq(arr.c_valid), wb_tag.eq(arr.c_tag),
+                     c_q.eq(Mux(ins.shift8, shifted, c_row))]
         old = Mux(wb_tag.first, 0, self.acc_rd.data)
         lanes = [(old[32 * n: 32 * n + 32] + c_q[32 * n: 32 * n + 32])[:32] for n in range(d)]
         summed = Cat(*lanes)  # each lane wraps to int32

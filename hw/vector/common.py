@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
-from isa import numerics
+from isa import Plane, numerics
 
 #: Bits of a shift parameter once checked to be in [0, MAX_SHIFT].
 SHIFT_BITS = numerics.MAX_SHIFT.bit_length()
@@ -28,6 +28,25 @@ def pack(values, bits: int):
 def saturate(v, bits: int):
     """Clamp the signed value ``v`` to the signed ``bits``-bit range (``numerics.saturate``)."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(v > hi, Const(hi, signed(bits)),
+               Mux(v < lo, Const(lo, signed(bits)), v[:bits].as_signed()))
+
+
+def out_plane(v, plane):
+    """``numerics.out_plane`` of the signed value ``v``: the int8 ``plane`` (a 2-bit value, 3
+    rejected before the engine starts) of the result. INT8: ``sat8(v)``; HIGH / LOW: with
+    ``w = sat_wide(v)`` (16 bits), ``hi = (w + 128) >> 8`` and ``lo = w - 256*hi``, which is
+    ``w``'s low byte read as signed (``lo = w mod 256`` and lies in [-128, 127]). The wide
+    clamp compares ``v`` with two constants beside ``sat8``'s, then a 9-bit add: no adder as
+    wide as ``v``."""
+    w = saturate_to(v, numerics.WIDE_MIN, numerics.WIDE_MAX, 16)
+    hi = rshift_round_const(w, numerics.WIDE_SHIFT)[:8].as_signed()
+    lo = w[:8].as_signed()
+    return Mux(plane == Plane.HIGH, hi, Mux(plane == Plane.LOW, lo, saturate(v, 8)))
+
+
+def saturate_to(v, lo: int, hi: int, bits: int):
+    """Clamp the signed value ``v`` to ``[lo, hi]``, a range of the signed ``bits`` bits."""
     return Mux(v > hi, Const(hi, signed(bits)),
                Mux(v < lo, Const(lo, signed(bits)), v[:bits].as_signed()))
 

@@ -12,9 +12,11 @@ All three read a tile of ``blocks`` column blocks x ``rows`` rows from the accum
    BAD_FIELD, else the late word checks (``late_checks``: the ``res`` / ``dst`` ranges), else
    none. On an error it raises ``done`` at once, having written nothing.
 2. **Blocks**: per block ``P`` parameter-row reads, then ``rows`` source-row reads (RESADD also
-   reads the ``res`` row from the scratchpad in the same cycle). Parameter registers load as
-   their rows arrive; a source row takes a copy of the ones it needs with it down the pipeline,
-   so the next block's parameters never disturb rows still in flight.
+   reads the ``res`` row from the scratchpad in the same cycle, and with ``res_wide`` its low
+   plane on a second scratchpad port: ``res + rows*blocks``, summed during the scan).
+   Parameter registers load as their rows arrive; a source row takes a copy of the ones it
+   needs with it down the pipeline, so the next block's parameters never disturb rows still in
+   flight.
 3. **Pipeline** (``isa.cycles.VECTOR_PIPELINE``, SRAM latency included): the per-opcode stages
    of ``_datapath``, each one multiply, one wide shift or one add/saturate; ``done`` in the
    cycle of the last write.
@@ -33,6 +35,7 @@ from .common import (
     delay,
     lanes,
     lanewise,
+    out_plane,
     pack,
     reg,
     rshift_round,
@@ -54,7 +57,8 @@ class EpilogueEngine(Engine):
     @classmethod
     def static_checks(cls, op, word, cfg):
         v = cls.view_of(op, word)
-        return [((v.rows == 0) | (v.blocks == 0), ErrorCode.BAD_FIELD),
+        plane = [] if op == Opcode.RESADD else [(v.plane == 3, ErrorCode.BAD_FIELD)]
+        return [((v.rows == 0) | (v.blocks == 0), ErrorCode.BAD_FIELD), *plane,
                 (v.src + v.rows * v.blocks > cfg.acc_rows, ErrorCode.SRAM_RANGE),
                 (v.param + C.PARAM_ROWS[op] * v.blocks > cfg.acc_rows, ErrorCode.SRAM_RANGE)]
 
@@ -62,8 +66,8 @@ class EpilogueEngine(Engine):
     def late_checks(cls, op, word, cfg):
         v = cls.view_of(op, word)
         n = v.rows * v.blocks
-        if op == Opcode.RESADD:
-            return [(v.res + n > cfg.sp_rows, ErrorCode.SRAM_RANGE),
+        if op == Opcode.RESADD:  # a wide residual: both planes, 2n rows
+            return [(v.res + (n << v.res_wide) > cfg.sp_rows, ErrorCode.SRAM_RANGE),
                     (v.dst + n > cfg.acc_rows, ErrorCode.SRAM_RANGE)]
         return [(v.dst + n > cfg.sp_rows, ErrorCode.SRAM_RANGE)]
 
@@ -86,6 +90,7 @@ class EpilogueEngine(Engine):
         t = Signal(17)                    # 0..P-1: parameter rows, P..P+rows-1: source rows
         par_addr = Signal(32)             # param + P*blk + t
         off = Signal(26)                  # j*rows + i of the next source row
+        res_lo = Signal(32)               # RESADD: res + rows*blocks (summed during the scan)
         kind = Signal(2)
         pidx = Signal(range(P))
         last = Signal()
@@ -99,7 +104,7 @@ class EpilogueEngine(Engine):
             m.d.sync += scan_k.eq(scan_k + 1)
             with m.If(scan_k == len(shifts) - 1):
                 m.d.sync += [scan_k.eq(0), scan_blk.eq(scan_blk + 1),
-                             scan_base.eq(scan_base + P)]
+                             scan_base.eq(scan_base + P), res_lo.eq(res_lo + ins.rows)]
             with m.If(scan_last):
                 m.d.sync += [scanning.eq(0), running.eq(1)]
         with m.Elif(running):
@@ -110,8 +115,10 @@ class EpilogueEngine(Engine):
                 m.d.comb += [rd.addr.eq(ins.src + off), kind.eq(_KIND_ROW),
                              last.eq((blk + 1 == ins.blocks) & (t == ins.rows + P - 1))]
                 m.d.sync += off.eq(off + 1)
-                if op == Opcode.RESADD:
-                    m.d.comb += [self.res_rd.addr.eq(ins.res + off), self.res_rd.en.eq(1)]
+                if op == Opcode.RESADD:  # the residual row (high plane) and its low plane
+                    m.d.comb += [self.res_rd.addr.eq(ins.res + off), self.res_rd.en.eq(1),
+                                 self.res_lo_rd.addr.eq(res_lo + off),
+                                 self.res_lo_rd.en.eq(ins.res_wide)]
             m.d.sync += t.eq(t + 1)
             with m.If(t == ins.rows + P - 1):
                 m.d.sync += [t.eq(0), blk.eq(blk + 1)]
@@ -141,8 +148,8 @@ class EpilogueEngine(Engine):
         for k in range(P):
             with m.If((kind_q == _KIND_PARAM) & (pidx_q == k)):
                 m.d.sync += params[k].eq(word)
-        res = self.res_rd.data if op == Opcode.RESADD else None
-        out, depth = self._datapath(m, word, params, res)
+        res = (self.res_rd.data, self.res_lo_rd.data) if op == Opcode.RESADD else None
+        out, depth = self._datapath(m, word, params, res, ins)
         assert depth + C.SRAM_READ_LATENCY == C.VECTOR_PIPELINE[op], (op, depth)
 
         valid = kind_q == _KIND_ROW
@@ -163,11 +170,13 @@ class EpilogueEngine(Engine):
                 self.busy.eq(1), scanning.eq(1), running.eq(0), scan_blk.eq(0), scan_k.eq(0),
                 scan_base.eq(start_ins.param), blk.eq(0), t.eq(0),
                 par_addr.eq(start_ins.param), off.eq(0), bad_seen.eq(0),
+                res_lo.eq(start_ins.res if op == Opcode.RESADD else 0),
             ]
         return m
 
-    def _datapath(self, m, word, params, res):
-        """(output row value, register stages after the read data arrives)."""
+    def _datapath(self, m, word, params, res, ins):
+        """(output row value, register stages after the read data arrives); ``ins`` the
+        instruction's fields (held while busy)."""
         raise NotImplementedError
 
 
@@ -177,14 +186,15 @@ def _shift_lanes(word, d):
 
 class RequantEngine(EpilogueEngine):
     """REQUANT: ``sat8(rshift_round(sat32(x + bias) * m, s))`` (``numerics.requant8``).
-    Stages: A ``sat32(x + bias)``; B ``* m``; C ``rshift_round``, ``sat8``."""
+    Stages: A ``sat32(x + bias)``; B ``* m``; C ``rshift_round``, the ``plane`` output
+    (``sat8``, or a plane of the 16-bit result: ``common.out_plane``)."""
 
     OP = Opcode.REQUANT
     OPCODES = (Opcode.REQUANT,)
     PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
     MULS = (0,)
 
-    def _datapath(self, m, word, params, res):
+    def _datapath(self, m, word, params, res, ins):
         d = self._dim
         bias, mult, shift = params
         x = lanes(word, 32, d)
@@ -193,29 +203,35 @@ class RequantEngine(EpilogueEngine):
         mult_a, shift_a = reg(m, mult, "mult_a"), reg(m, shift, "shift_a")
         p = self.mul(m, 0, a, lanes(mult_a, 32, d), "p")
         shift_b = delay(m, shift_a, self.mul_cycles(0), "shift_b")
-        out = [reg(m, saturate(rshift_round(pi, si), 8), f"o{n}")
+        out = [reg(m, out_plane(rshift_round(pi, si), ins.plane), f"o{n}")
                for n, (pi, si) in enumerate(zip(p, _shift_lanes(shift_b, d), strict=True))]
         return pack(out, 8), 2 + self.mul_cycles(0)
 
 
 class ResaddEngine(EpilogueEngine):
     """RESADD: ``sat32(requant(sat32(x + bias), m1, s1) + requant(r, m2, s2))``
-    (``numerics.resadd``), ``r`` the int8 element of the ``res`` tile. Stages: A
+    (``numerics.resadd``), ``r`` the int8 element of the ``res`` tile, or with ``res_wide``
+    the 16-bit ``256*hi + lo``: the high plane on ``res_rd``, the low plane (``blocks*rows``
+    rows further) on ``res_lo_rd``, a second scratchpad read port in the same cycle. Stages: A
     ``sat32(x + bias)``; B both products; C both ``rshift_round``; D add, ``sat32``."""
 
     OP = Opcode.RESADD
     OPCODES = (Opcode.RESADD,)
-    PORTS = {"acc_rd": Port.ACC_RD, "res_rd": Port.SP_RD, "acc_wr": Port.ACC_WR}
+    PORTS = {"acc_rd": Port.ACC_RD, "res_rd": Port.SP_RD, "res_lo_rd": Port.SP_RD,
+             "acc_wr": Port.ACC_WR}
     MULS = (0, 1)
     DST_PORT = "acc_wr"
 
-    def _datapath(self, m, word, params, res):
+    def _datapath(self, m, word, params, res, ins):
         d = self._dim
         bias, m1, s1, m2, s2 = params
-        x, r = lanes(word, 32, d), lanes(res, 8, d)
+        x = lanes(word, 32, d)
+        # The residual: int8, or with res_wide the 16-bit 256*hi + lo of its two planes.
+        r = [Mux(ins.res_wide, (hi << numerics.WIDE_SHIFT) + lo, hi)
+             for hi, lo in zip(lanes(res[0], 8, d), lanes(res[1], 8, d), strict=True)]
         a = [reg(m, saturate(xi + bi, 32), f"a{n}") for n, (xi, bi)
              in enumerate(zip(x, lanes(bias, 32, d), strict=True))]
-        r_a = [reg(m, ri, f"r{n}") for n, ri in enumerate(r)]
+        r_a = [reg(m, ri, f"r{n}", shape=signed(17)) for n, ri in enumerate(r)]
         m1a, s1a, m2a, s2a = (reg(m, v, f"{nm}_a") for v, nm in
                               ((m1, "m1"), (s1, "s1"), (m2, "m2"), (s2, "s2")))
         p1 = self.mul(m, 0, a, lanes(m1a, 32, d), "p1_")
@@ -235,14 +251,14 @@ class GeluEngine(EpilogueEngine):
     """GELU: ``sat8(requant(gelu_fixed(sat32(requant(sat32(x + bias), m_in, s_in))), m_out,
     s_out))`` (``numerics.gelu8``). Stages: A ``sat32(x + bias)``; B ``* m_in``; C round,
     ``sat32``; D segment lookup; E ``t * c2`` and round; F ``t * inner`` and round, ``phi``;
-    G ``x * phi``; H round by 15, ``* m_out``; I round by ``s_out``, ``sat8``."""
+    G ``x * phi``; H round by 15, ``* m_out``; I round by ``s_out``, the ``plane`` output."""
 
     OP = Opcode.GELU
     OPCODES = (Opcode.GELU,)
     PORTS = {"acc_rd": Port.ACC_RD, "sp_wr": Port.SP_WR}
     MULS = (0, 1, 2, 3, 4)
 
-    def _datapath(self, m, word, params, res):
+    def _datapath(self, m, word, params, res, ins):
         d = self._dim
         bias, m_in, s_in, m_out, s_out = params
         x = lanes(word, 32, d)
@@ -303,7 +319,7 @@ class GeluEngine(EpilogueEngine):
         gelu = [rshift_round_const(g, numerics.GELU_E_FRAC)[:32].as_signed() for g in outs]
         h = self.mul(m, 1, gelu, lanes(carry["m_out"], 32, d), "h")
         s_out_h = delay(m, carry["s_out"], self.mul_cycles(1), "s_out_h")
-        out = [reg(m, saturate(rshift_round(hv, s), 8), f"o{n}")
+        out = [reg(m, out_plane(rshift_round(hv, s), ins.plane), f"o{n}")
                for n, (hv, s) in enumerate(zip(h, _shift_lanes(s_out_h, d), strict=True))]
         return pack(out, 8), 4 + sum(self.mul_cycles(k) for k in self.MULS)
 

@@ -20,7 +20,8 @@ cycle-exactly):
       floor(2^30 / std)`` (32 bits); ``LN_BITS_PER_CYCLE`` bits per cycle.
    c. *Normalise*: per block read gamma and beta once, then the block's row of each row of the
       group; 6 stages: ``d = x - mean``; ``d * inv``; round by 16, ``sat32``, mask; ``* gamma``;
-      ``+ beta``; round by ``shift``, ``sat8``; then the scratchpad write. A one-row group
+      ``+ beta``; round by ``shift`` and the ``plane`` output (``sat8``, or a plane of the
+      16-bit result: ``common.out_plane``); then the scratchpad write. A one-row group
       (``LN_BUFFER_ROWS``) keeps its clamped row in the row buffer (block RAM) from its
       statistics reads: per block it reads gamma, then beta with the buffered row beside it.
 
@@ -43,6 +44,7 @@ from .common import (
     SHIFT_BITS,
     delay,
     lanes,
+    out_plane,
     pack,
     reg,
     rshift_round,
@@ -94,6 +96,7 @@ class LayerNormEngine(Engine):
     def static_checks(cls, op, word, cfg):
         v = cls.view_of(op, word)
         return [((v.rows == 0) | (v.blocks == 0), ErrorCode.BAD_FIELD),
+                (v.plane == 3, ErrorCode.BAD_FIELD),
                 (v.param + 1 + PARAM_ROWS_PER_BLOCK[op] * v.blocks > cfg.acc_rows,
                  ErrorCode.SRAM_RANGE)]
 
@@ -340,7 +343,8 @@ class LayerNormEngine(Engine):
         bet = delay(m, bet, l_gm, "bet4")
         h = [reg(m, v + b, f"h{n}") for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d),
                                                                     strict=True))]
-        out = [reg(m, saturate(rshift_round(v, shift), 8), f"o{n}") for n, v in enumerate(h)]
+        out = [reg(m, out_plane(rshift_round(v, shift), ins.plane), f"o{n}")
+               for n, v in enumerate(h)]
         m.d.comb += [wr.addr.eq(ins.dst + noff[-1]), wr.data.eq(pack(out, 8)),
                      wr.en.eq(nv[-1] & self.busy)]
         with m.If(nv[-1] & nlast[-1] & self.busy):
