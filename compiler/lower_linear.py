@@ -224,10 +224,11 @@ def _act(planes: int) -> str:
 
 
 def _stand_ins(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: str,
-               bias: bool, planes: Planes):
+               bias: bool, planes: Planes | None = None):
     """Tensors of the layer's shapes (64-byte aligned, as compiler.dram places every tensor)
     for pricing a candidate; their contents are never read."""
     d = cfg.dim
+    planes = planes or Planes(a=(1,) * len(kbs))
     db = DramBuilder(cfg)
     terms = [(db.add_buffer(f"x{i}", m, kb * d, _act(pa)),
               db.add_buffer(f"w{i}", kb * d, nb * d, "int8"))

@@ -4,6 +4,7 @@ quantize -> lower (tile, allocate, schedule, emit) -> program."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,21 @@ from .heads import classifier_program
 from .lower_model import lower_model
 from .models import LoadedModel, load_model
 from .quantize import DEFAULT_ACT_BITS, QuantizedModel, _act_bits, calibrate_batches, quantize
+
+
+#: Environment variable that overrides the default activation width (8 or 16) of every compile
+#: that does not choose one: how `encore bench --act-bits` reaches its worker processes.
+ACT_BITS_ENV = "ENCORE_ACT_BITS"
+
+
+def default_act_bits() -> int:
+    """``$ENCORE_ACT_BITS`` if set (8 or 16), else compiler.quantize.DEFAULT_ACT_BITS (16)."""
+    env = os.environ.get(ACT_BITS_ENV)
+    if env is None or not env.strip():
+        return DEFAULT_ACT_BITS
+    if env.strip() not in ("8", "16"):
+        raise ValueError(f"{ACT_BITS_ENV}={env!r}: expected 8 or 16")
+    return int(env)
 
 
 @dataclass
@@ -60,7 +76,7 @@ def quantize_graph(graph: EncoderGraph, loaded: LoadedModel, config: MachineConf
     wall = {} if wall is None else wall
     # act_bits always in the options (so in the cache key), explicitly
     quant = {**(quant or {}), "act_bits": _act_bits((quant or {}).get("act_bits",
-                                                                      DEFAULT_ACT_BITS))}
+                                                                      default_act_bits()))}
     t = time.perf_counter()
     small = graph.hidden * graph.ffn * len(graph.layers) <= SMALL_MODEL
     batches = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], graph.max_seq,
