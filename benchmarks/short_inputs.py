@@ -2,7 +2,7 @@
 graph on all-MiniLM-L6-v2 (the measurement behind docs/architecture.md "Short inputs").
 
 Run: .venv/bin/python benchmarks/short_inputs.py [--json results/short_inputs.json]
-For each input group (1-4 real words vs long), every layer's int8 intermediates (attention
+For each input group (1-4 real words vs long), every layer's int8 / 16-bit intermediates (attention
 output, LayerNorm 1 output, GELU output, layer output) are read back from the simulator's DRAM,
 dequantized and compared per token with the float64 graph (compiler/graph.py) as relative L2
 error ||sim - ref|| / ||ref||, split into special tokens ([CLS]/[SEP]) and word tokens.
@@ -66,13 +66,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--quant", type=json.loads, default=None, help="quantize options as JSON")
+    ap.add_argument("--act-bits", type=int, choices=(8, 16), default=None,
+                    help="activation width (default 16: 16-bit LayerNorm and GELU outputs)")
     args = ap.parse_args()
     lm = load_model("minilm-l6")
     texts = list(DEFAULT_TEXTS)
     seq = max(len(lm.tokenizer(t)["input_ids"]) for t in texts)
     ids, mask = tokenize(lm.tokenizer, texts, seq)
     cm = compile_model("minilm-l6", MachineConfig(), seq_len=seq, lengths=list(mask.sum(1)),
-                       padded=False, loaded=lm, quant=args.quant)
+                       padded=False, loaded=lm, quant=args.quant, act_bits=args.act_bits)
     rows = sublayer_errors(cm, ids, mask, texts)
     print("| layer | sublayer | short special | short word | long special | long word |")
     print("|---|---|---|---|---|---|")
