@@ -24,7 +24,6 @@ from .lower_model import lower_model
 from .models import LoadedModel, load_model
 from .quantize import DEFAULT_ACT_BITS, QuantizedModel, _act_bits, calibrate_batches, quantize
 
-
 #: Environment variable that overrides the default activation width (8 or 16) of every compile
 #: that does not choose one: how `encore bench --act-bits` reaches its worker processes.
 ACT_BITS_ENV = "ENCORE_ACT_BITS"

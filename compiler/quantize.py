@@ -7,10 +7,10 @@ one dot product), V per channel (the attention engine rescales each output colum
 ``act_bits=16`` (the default) the LayerNorm outputs and the GELU output are 16-bit (two int8
 planes, docs/isa.md "16-bit tiles") on the same per-channel scale shape, the calibrated maximum
 at ``qmax`` instead of 127; ``qmax`` is chosen per activation so that no int32 accumulator of
-the GEMM that reads it can overflow (``wide_qmax``, docs/architecture.md "Short inputs"). Residual sums
-and the LayerNorm inputs are int32 with 2**20 levels for the calibrated maximum. Every multiplier
-is a fixed-point (m, s) pair from isa.numerics.quantize_multiplier. The measurements behind each
-choice: benchmarks/quant_ablation.py, docs/architecture.md "Numerics".
+the GEMM that reads it can overflow (``wide_qmax``, docs/architecture.md "Short inputs").
+Residual sums and the LayerNorm inputs are int32 with 2**20 levels for the calibrated maximum.
+Every multiplier is a fixed-point (m, s) pair from isa.numerics.quantize_multiplier. The
+measurements behind each choice: benchmarks/quant_ablation.py, docs/architecture.md "Numerics".
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def quantize(graph: EncoderGraph, calib: Calibration, dim: int, *,
         out_s = np.zeros(3 * hp)
         s_head = {}
         f_x = factor("emb_out" if i == 0 else f"{i - 1}.out", s_x8)
-        for j, (name, w) in enumerate((("q", lw.wq), ("k", lw.wk), ("v", lw.wv))):
+        for j, w in enumerate((lw.wq, lw.wk, lw.wv)):
             cmap = head_cols + j * hp
             kmaj, sc = quant_weight(w * s_x8[None, :], dim, cmap, 3 * hp, f_x)
             wqkv[:, cmap] = kmaj[:, cmap]

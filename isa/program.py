@@ -185,7 +185,8 @@ class Program:
         if t.planes == 2:
             from .numerics import join_planes
 
-            hi, lo = raw.view(np.int8).reshape(2, nb, t.rows, dim)[:, :, np.asarray(rows).reshape(-1)]
+            planes = raw.view(np.int8).reshape(2, nb, t.rows, dim)
+            hi, lo = planes[:, :, np.asarray(rows).reshape(-1)]
             picked = join_planes(hi, lo).astype(np.int16)
             return from_blocked(picked, t.cols).reshape(*np.shape(rows), t.cols)
         blocked = raw.view(np.dtype(DTYPES[t.dtype]).newbyteorder("<")).reshape(nb, t.rows, dim)

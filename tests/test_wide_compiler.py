@@ -8,8 +8,7 @@ import pytest
 
 from compiler import compile_model, load_model
 from compiler.lower_model import lower_model
-from compiler.quantize import (AccumulatorBoundError, check_wide_bound, column_abs_sum,
-                               wide_qmax)
+from compiler.quantize import AccumulatorBoundError, check_wide_bound, column_abs_sum, wide_qmax
 from encore.host import run_functional
 from isa import MachineConfig, Opcode, Plane, Program, TensorInfo, numerics
 from tests.helpers import save_bert

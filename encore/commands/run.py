@@ -8,8 +8,7 @@ import numpy as np
 
 from compiler.models import NAMED
 
-from ._common import (add_act_bits_arg, add_machine_args, machine_from_args, save_outputs,
-                      write_json)
+from ._common import add_act_bits_arg, add_machine_args, machine_from_args, save_outputs, write_json
 
 
 def add_parser(sub) -> None:
