@@ -115,7 +115,8 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         "tokens": sum(lengths), "pad_id": g.pad_id, "pos_offset": g.pos_offset,
         "vocab": int(g.word_emb.shape[0]), "layer_outputs": layer_outputs,
         "output": layer_outputs[-1], "layer_spans": em.layers,
-        "macs": int(useful_macs(g, lengths)), "dram_floor": dram_floor(g, lengths),
+        "macs": int(useful_macs(g, lengths)),
+        "dram_floor": dram_floor(g, lengths, out_bytes=2 if q.wide else 1),
         "head": head_meta, "act_bits": q.act_bits,
     }
     info.update(meta or {})
@@ -133,17 +134,18 @@ def useful_macs(g, lengths: list[int]) -> int:
     return len(g.layers) * per_layer + pooler
 
 
-def dram_floor(g, lengths: list[int]) -> dict[str, int]:
+def dram_floor(g, lengths: list[int], out_bytes: int = 1) -> dict[str, int]:
     """The DRAM bytes any schedule of the model must move (sim/timing/roofline.py): every weight
     matrix (int8) and per-channel vector (biases, LayerNorm gamma and beta; int32) read once,
     the embeddings of the real tokens (int32, the host's gather) read once, the last hidden
-    states (int8) and the pooler output written once. Real sizes: no lane or head padding."""
+    states (``out_bytes`` each: 1 int8, 2 16-bit) and the pooler output written once. Real
+    sizes: no lane or head padding."""
     h, f = g.hidden, g.ffn
     tokens = sum(lengths)
     per_layer_w = 4 * h * h + 2 * h * f
     per_layer_v = (3 * h + h + f + h) + 2 * 2 * h
     read = len(g.layers) * (per_layer_w + 4 * per_layer_v) + 4 * 2 * h + 4 * tokens * h
-    written = tokens * h
+    written = tokens * h * out_bytes
     if g.head is not None:
         read += h * h + 4 * h
         written += len(lengths) * h
