@@ -147,3 +147,24 @@ def test_int8_mode_has_no_wide_instruction(tiny):
 def test_act_bits_is_checked(tiny):
     with pytest.raises(ValueError, match=r"act_bits=12 is not one of \(8, 16\)"):
         compile_model(None, CFG, loaded=tiny, seq_len=4, act_bits=12, cache=False)
+
+
+def test_tight_srams_count_both_planes(tmp_path):
+    """The tiler counts a 16-bit tile's two planes: with SRAMs so small that the 16-bit layers
+    take more, smaller tiles than the int8 ones, the outputs are bit-identical to a roomy
+    machine's (tiling changes no number; a miscounted plane would overwrite a live tile)."""
+    folder = save_bert(tmp_path / "m", hidden=32, heads=2, ffn=64, layers=1, max_pos=16)
+    lm = load_model(str(folder))
+    rng = np.random.default_rng(5)
+    ids = rng.integers(5, 900, size=(2, 8))
+    mask = np.ones_like(ids)
+    outs, counts = {}, {}
+    for name, cfg in (("roomy", MachineConfig(dim=4, sp_kib=64, acc_kib=64)),
+                      ("tight", MachineConfig(dim=4, sp_kib=2, acc_kib=2))):
+        cm = compile_model(None, cfg, loaded=lm, seq_len=8, batch=2, cache=False,
+                           quant={"use_gptq": False})
+        sim, _, _ = run_functional(cm.program, ids, mask)
+        outs[name] = cm.program.read_tensor(sim.dram, "L0.out")
+        counts[name] = sum(i.op == Opcode.GEMM for i in cm.program.instructions)
+    assert counts["tight"] > counts["roomy"]  # the tight machine really tiles smaller
+    assert np.array_equal(outs["tight"], outs["roomy"])
