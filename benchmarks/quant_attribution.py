@@ -58,7 +58,8 @@ def quantized_weights(g, calib, dim):
 
     qz.quant_weight = wrap
     try:
-        q = qz.quantize(g, calib, dim)
+        # the emulation applies its own grids (``levels``) to the int8 scales
+        q = qz.quantize(g, calib, dim, act_bits=8)
     finally:
         qz.quant_weight = orig
     return q, rec

@@ -2,7 +2,7 @@
 graph on all-MiniLM-L6-v2 (the measurement behind docs/architecture.md "Short inputs").
 
 Run: .venv/bin/python benchmarks/short_inputs.py [--json results/short_inputs.json]
-For each input group (1-4 real words vs long), every layer's int8 intermediates (attention
+For each input group (1-4 real words vs long), every layer's int8 / 16-bit intermediates (attention
 output, LayerNorm 1 output, GELU output, layer output) are read back from the simulator's DRAM,
 dequantized and compared per token with the float64 graph (compiler/graph.py) as relative L2
 error ||sim - ref|| / ||ref||, split into special tokens ([CLS]/[SEP]) and word tokens.
@@ -62,17 +62,45 @@ def sublayer_errors(cm, ids, mask, texts) -> list[dict]:
     return rows
 
 
+def print_bounds(q) -> None:
+    """Per layer: the qmax of each 16-bit activation and max_n sum_k |w_kn| of the GEMM that
+    reads it; 'any input' when sum |w| * 2**15 < 2**31, i.e. no value the instruction can write
+    (|v| <= 32768, the 16-bit saturation) can overflow the accumulator, not only calibrated ones."""
+    from compiler.quantize import INT32_LIM, column_abs_sum
+
+    print(f"act_bits {q.act_bits}; embedding LayerNorm output qmax {q.qmax_x0}")
+    print("| layer | activation -> GEMM | qmax | max column sum |w| | bound (qmax+128)*sum | "
+          "any input |")
+    print("|---|---|---|---|---|---|")
+    for i, ql in enumerate(q.layers):
+        for act, gemm, codes in (("x", "QKV", ql.wqkv), ("h1", "FFN1", ql.w1),
+                                 ("f", "FFN2", ql.w2)):
+            cs = column_abs_sum(codes)
+            qm = ql.qmax[act]
+            print(f"| {i} | {act} -> {gemm} | {qm} | {cs} | {cs * (qm + 128):,} | "
+                  f"{'yes' if cs * (1 << 15) <= INT32_LIM else 'no'} |")
+    print(f"int32 limit {INT32_LIM:,}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--quant", type=json.loads, default=None, help="quantize options as JSON")
+    ap.add_argument("--act-bits", type=int, choices=(8, 16), default=None,
+                    help="activation width (default 16: 16-bit LayerNorm and GELU outputs)")
+    ap.add_argument("--bounds", action="store_true",
+                    help="print each 16-bit activation's qmax and the accumulator bound of the "
+                    "GEMM that reads it, then stop")
     args = ap.parse_args()
     lm = load_model("minilm-l6")
     texts = list(DEFAULT_TEXTS)
     seq = max(len(lm.tokenizer(t)["input_ids"]) for t in texts)
     ids, mask = tokenize(lm.tokenizer, texts, seq)
     cm = compile_model("minilm-l6", MachineConfig(), seq_len=seq, lengths=list(mask.sum(1)),
-                       padded=False, loaded=lm, quant=args.quant)
+                       padded=False, loaded=lm, quant=args.quant, act_bits=args.act_bits)
+    if args.bounds:
+        print_bounds(cm.quantized)
+        return
     rows = sublayer_errors(cm, ids, mask, texts)
     print("| layer | sublayer | short special | short word | long special | long word |")
     print("|---|---|---|---|---|---|")

@@ -42,6 +42,8 @@ class DramBuilder:
         """A constant [rows, cols] integer tensor, stored blocked in the initialised image."""
         if self._frozen:
             raise RuntimeError("constants must all be added before the first buffer")
+        if dtype not in ("int8", "int32"):
+            raise ValueError(f"constant {name!r}: dtype {dtype!r} is not int8 or int32")
         array = np.asarray(array)
         if array.ndim == 1:
             array = array[None, :]
@@ -80,3 +82,13 @@ def block_addr(t: TensorInfo, dim: int, block: int, row: int = 0) -> int:
 
 def tensor_blocks(t: TensorInfo, dim: int) -> int:
     return nblocks(t.cols, dim)
+
+
+def plane_views(t: TensorInfo, dim: int) -> list[TensorInfo]:
+    """The int8 tensors a DMA moves of ``t``: ``[t]`` itself, or for a planar 16-bit tensor its
+    high plane then its low plane (docs/isa.md "16-bit tiles"), each an int8 blocked tensor."""
+    if t.planes == 1:
+        return [t]
+    step = t.plane_bytes(dim)
+    return [TensorInfo(name=f"{t.name}.{part}", addr=t.addr + k * step, rows=t.rows, cols=t.cols,
+                       dtype="int8", role=t.role) for k, part in enumerate(("hi", "lo"))]

@@ -18,7 +18,7 @@ import numpy as np
 from isa import MachineConfig, Mem, Program, TensorInfo
 
 from . import dma
-from .dram import DramBuilder
+from .dram import DramBuilder, plane_views
 from .emitter import Emitter
 from .lower_linear import Epilogue, lower_linear
 
@@ -94,13 +94,17 @@ class QHead:
     acc_scale: np.ndarray  # logits = int32 * acc_scale
 
 
-def quantize_head(head: HeadWeights, rows: np.ndarray, s_in: np.ndarray, dim: int) -> QHead:
+def quantize_head(head: HeadWeights, rows: np.ndarray, s_in: np.ndarray, dim: int, *,
+                  in_gain: float = 1.0) -> QHead:
     """Round-to-nearest int8 weights; activation scales from the maxima over calibration rows
-    (float encoder outputs [n, H]); ``s_in`` is the encoder output's per-channel scale."""
+    (float encoder outputs [n, H]); ``s_in`` is the encoder output's per-channel int8 scale.
+    ``in_gain``: the encoder output is 16-bit at scale ``s_in * in_gain`` (the codes are the
+    same, their scales follow)."""
     from .quantize import _chan_scale, bias_q, qmul, quant_weight
 
     pre, act, _ = head.forward(rows)
     w_pool, s_wp = quant_weight(head.pool_w * s_in[None, :], dim)
+    s_wp = s_wp * in_gain
     s_pre = _chan_scale(np.abs(pre).max(axis=0) * HEAD_MARGIN, 1.0)
     m, s = qmul(s_wp / s_pre)
     p_pool = np.stack([bias_q(head.pool_b, s_wp), m, s])
@@ -116,19 +120,22 @@ def lower_pooler(em: Emitter, cfg: MachineConfig, dram: DramBuilder, qh: QHead,
                  consts: dict[str, TensorInfo], out: TensorInfo,
                  spans: list[tuple[int, int, int]]) -> str:
     """Gather each sequence's first row of ``out`` into ``head.first`` and run the pooler dense
-    (requant to int8); returns the name of the pooled tensor (the program's head output)."""
+    (requant to int8); returns the name of the pooled tensor (the program's head output).
+    A 16-bit ``out`` is gathered plane by plane into a 16-bit ``head.first``."""
     d = cfg.dim
     b = len(spans)
     nb = -(-out.cols // d)
-    first = dram.add_buffer("head.first", b, out.cols, "int8", scale=out.scale)
+    first = dram.add_buffer("head.first", b, out.cols, out.dtype, scale=out.scale)
     pooled = dram.add_buffer("head.pre", b, qh.w_pool.shape[1], "int8", role="output",
                              scale=qh.s_pre)
     em.begin_layer("head.pooler")
     base = 0
-    for i, (row0, _, _) in enumerate(spans):
-        for j in range(nb):
-            dma.load(em, d, out, Mem.SP, base + j * b + i, row0=row0, rows=1, block0=j)
-    dma.store(em, d, first, Mem.SP, base, rows=b, blocks=nb)
+    for k, (src, dst) in enumerate(zip(plane_views(out, d), plane_views(first, d), strict=True)):
+        tile = base + k * nb * b
+        for i, (row0, _, _) in enumerate(spans):
+            for j in range(nb):
+                dma.load(em, d, src, Mem.SP, tile + j * b + i, row0=row0, rows=1, block0=j)
+        dma.store(em, d, dst, Mem.SP, tile, rows=b, blocks=nb)
     lower_linear(em, cfg, [(first, consts["w_pool"])], pooled,
                  Epilogue("requant", params=consts["p_pool"]))
     return pooled.name

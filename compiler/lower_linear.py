@@ -8,6 +8,12 @@ per chunk): a larger M tile means fewer weight reloads, which matters more at la
 Every buffer that two queues share is double-buffered so DMA runs ahead of compute, except the
 A tiles of a plan that single-buffers them to fit taller tiles; the emitter turns the buffer
 reuse into dependency tokens. ``plan`` chooses the tiling by the timing model's cost formulas.
+
+16-bit activations (planar ``int16`` tensors, docs/isa.md "16-bit tiles") take twice the
+scratchpad rows: a 16-bit A tile holds its high plane then its low plane, and each GEMM on it
+runs twice with the same weight tile (high plane with ``shift8``, then the low plane
+accumulating); a 16-bit output is written by two epilogue instructions (plane HIGH, LOW) and a
+16-bit residual is read by RESADD with ``res_wide``.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from isa import MachineConfig, Mem, Opcode, TensorInfo
 from isa.layout import nblocks
 
 from . import dma
-from .dram import DramBuilder
+from .dram import DramBuilder, plane_views
 from .emitter import ACC, SP, Emitter
+from .lower_layernorm import out_planes
 from .tile_cost import stream_cycles
 
 KINDS = ("acc32", "requant", "gelu", "resadd_ln")
@@ -36,6 +43,8 @@ class Epilogue:
     * ``requant`` / ``gelu``: vector op with per-block ``params`` ([3, N] / [5, N] int32) -> int8.
     * ``resadd_ln``: RESADD with ``params`` [5, N] and the int8 ``residual`` [M, N], then
       LAYERNORM with ``ln_header`` [1, DIM] and ``ln_params`` [2, N] -> int8.
+
+    Any activation (X, the residual, the output) may be a planar 16-bit tensor instead.
     """
 
     kind: str
@@ -53,6 +62,16 @@ class Epilogue:
         for name in needs:
             if getattr(self, name) is None:
                 raise ValueError(f"epilogue {self.kind} needs {name}")
+
+
+@dataclass(frozen=True)
+class Planes:
+    """int8 planes of a linear layer's activations (2: a 16-bit tensor): per X term, the
+    output and the residual. Each plane takes its own scratchpad tile."""
+
+    a: tuple[int, ...] = (1,)
+    out: int = 1
+    res: int = 1
 
 
 @dataclass(frozen=True)
@@ -82,7 +101,7 @@ MIN_GAIN = 0.03
 
 
 def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, *,
-         bias: bool = False) -> LinearPlan:
+         bias: bool = False, planes: Planes | None = None) -> LinearPlan:
     """The tiling of a linear layer with the fewest cycles by the cost model (tile_cost.py).
 
     Candidates: every row-tile size (from the largest that fits) up to the first size whose
@@ -96,17 +115,19 @@ def plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, *,
     bandwidth, else the fixed rule's plan (programs are re-timed at other bandwidths by
     ``encore bench`` and ``encore dse``: at 8 B/cycle, two row tiles that win at 16 by
     overlapping the A load lose by loading the weights twice).
-    ``bias``: an acc32 layer that preloads a bias."""
-    return _plan(cfg, m, tuple(kbs), nb, kind, bias)
+    ``bias``: an acc32 layer that preloads a bias; ``planes``: 16-bit activations (default
+    all int8)."""
+    planes = planes or Planes(a=(1,) * len(kbs))
+    return _plan(cfg, m, tuple(kbs), nb, kind, bias, planes)
 
 
 @functools.lru_cache(maxsize=256)
 def _plan(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: str,
-          bias: bool) -> LinearPlan:
-    cands = candidates(cfg, m, list(kbs), nb, kind)
+          bias: bool, planes: Planes) -> LinearPlan:
+    cands = candidates(cfg, m, list(kbs), nb, kind, planes)
     if len(cands) == 1:
         return cands[0]
-    terms, out, ep = _stand_ins(cfg, m, kbs, nb, kind, bias)
+    terms, out, ep = _stand_ins(cfg, m, kbs, nb, kind, bias, planes)
     slow = cfg.replace(dram_bytes_per_cycle=max(1, cfg.dram_bytes_per_cycle // 2))
     priced = []
     for i, pl in enumerate(cands):
@@ -124,11 +145,12 @@ def _plan(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: str,
 
 
 def candidates(cfg: MachineConfig, m: int, kbs: list[int], nb: int,
-               kind: str) -> list[LinearPlan]:
+               kind: str, planes: Planes | None = None) -> list[LinearPlan]:
     """The plans ``plan`` chooses from (see there; at most MAX_TILE_SIZES row-tile sizes), the
     fixed rule's first; ValueError if nothing fits."""
     kmax = max(kbs)
-    out = [rule_plan(cfg, m, kbs, nb, kind)]
+    planes = planes or Planes(a=(1,) * len(kbs))
+    out = [rule_plan(cfg, m, kbs, nb, kind, planes)]
     seen_mt, whole_at, sizes = set(), None, 0
     for tiles in range(1, m + 1):
         mt = -(-m // tiles)
@@ -138,7 +160,7 @@ def candidates(cfg: MachineConfig, m: int, kbs: list[int], nb: int,
         if whole_at is not None and tiles > whole_at + EXTRA_TILES or sizes == MAX_TILE_SIZES:
             break
         for nbuf in (2, 1) if tiles > 1 else (1,):
-            found = _widest_chunk(cfg, m, kbs, nb, kind, tiles, nbuf)
+            found = _widest_chunk(cfg, m, kbs, nb, kind, tiles, nbuf, planes)
             if not found:
                 continue
             if found.k_chunk == kmax and (nbuf == 2 or tiles == 1) and whole_at is None:
@@ -147,7 +169,7 @@ def candidates(cfg: MachineConfig, m: int, kbs: list[int], nb: int,
             if kind != "resadd_ln":  # resadd_ln normalises whole rows: one group of all blocks
                 groups = -(-nb // found.n_group)
                 variants += [_fit(cfg, m, kbs, nb, kind, tiles, found.k_chunk,
-                                  ng_max=-(-nb // g), nbuf=nbuf)
+                                  ng_max=-(-nb // g), nbuf=nbuf, planes=planes)
                              for g in (groups, 2 * groups) if g <= nb]
             out += [pl for pl in variants if pl and pl not in out]
         sizes += any(pl.m_tile == mt for pl in out[1:])
@@ -155,7 +177,7 @@ def candidates(cfg: MachineConfig, m: int, kbs: list[int], nb: int,
 
 
 def _widest_chunk(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, tiles: int,
-                  nbuf: int) -> LinearPlan | None:
+                  nbuf: int, planes: Planes) -> LinearPlan | None:
     """The plan with ``tiles`` M tiles and the widest equal K chunks that fit, or None."""
     kmax, last_kc = max(kbs), None
     for chunks in range(1, kmax + 1):
@@ -165,25 +187,27 @@ def _widest_chunk(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str
         if chunks > 1 and kc < MIN_K_CHUNK:
             return None
         last_kc = kc
-        found = _fit(cfg, m, kbs, nb, kind, tiles, kc, nbuf=nbuf)
+        found = _fit(cfg, m, kbs, nb, kind, tiles, kc, nbuf=nbuf, planes=planes)
         if found:
             return found
     return None
 
 
-def rule_plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) -> LinearPlan:
+def rule_plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str,
+              planes: Planes | None = None) -> LinearPlan:
     """The fixed rule the tiler used before its cost model (kept as a candidate): the largest
     M tile (fewest weight reloads), then the widest N group that fits both SRAMs; the weight
     buffers hold whole K-blocks columns unless K chunks (down to MIN_K_CHUNK blocks) at least
     halve the number of M tiles."""
     d = cfg.dim
     kmax = max(kbs)
+    planes = planes or Planes(a=(1,) * len(kbs))
     whole = next(((t, f) for t in range(1, m + 1)
-                  if (f := _fit(cfg, m, kbs, nb, kind, t, kmax))), None)
+                  if (f := _fit(cfg, m, kbs, nb, kind, t, kmax, planes=planes))), None)
     limit = whole[0] // 2 if whole else m
     for tiles in range(1, limit + 1):
         for kc in range(kmax - 1, min(MIN_K_CHUNK, kmax) - 1, -1):
-            found = _fit(cfg, m, kbs, nb, kind, tiles, kc)
+            found = _fit(cfg, m, kbs, nb, kind, tiles, kc, planes=planes)
             if found:
                 return found
     if whole:
@@ -195,41 +219,49 @@ def rule_plan(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str) ->
     )
 
 
+def _act(planes: int) -> str:
+    return "int16" if planes == 2 else "int8"
+
+
 def _stand_ins(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: str,
-               bias: bool):
+               bias: bool, planes: Planes | None = None):
     """Tensors of the layer's shapes (64-byte aligned, as compiler.dram places every tensor)
     for pricing a candidate; their contents are never read."""
     d = cfg.dim
+    planes = planes or Planes(a=(1,) * len(kbs))
     db = DramBuilder(cfg)
-    terms = [(db.add_buffer(f"x{i}", m, kb * d, "int8"),
-              db.add_buffer(f"w{i}", kb * d, nb * d, "int8")) for i, kb in enumerate(kbs)]
-    out = db.add_buffer("y", m, nb * d, "int32" if kind == "acc32" else "int8")
+    terms = [(db.add_buffer(f"x{i}", m, kb * d, _act(pa)),
+              db.add_buffer(f"w{i}", kb * d, nb * d, "int8"))
+             for i, (kb, pa) in enumerate(zip(kbs, planes.a, strict=True))]
+    out = db.add_buffer("y", m, nb * d, "int32" if kind == "acc32" else _act(planes.out))
     p = PARAM_ROWS[kind]
     ln = kind == "resadd_ln"
     ep = Epilogue(kind, params=db.add_buffer("p", p, nb * d, "int32") if p else None,
                   bias=db.add_buffer("b", 1, nb * d, "int32") if bias else None,
-                  residual=db.add_buffer("r", m, nb * d, "int8") if ln else None,
+                  residual=db.add_buffer("r", m, nb * d, _act(planes.res)) if ln else None,
                   ln_header=db.add_buffer("lh", 1, d, "int32") if ln else None,
                   ln_params=db.add_buffer("lp", 2, nb * d, "int32") if ln else None)
     return terms, out, ep
 
 
 def _fit(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, tiles: int,
-         kc: int, ng_max: int | None = None, nbuf: int = 2) -> LinearPlan | None:
+         kc: int, ng_max: int | None = None, nbuf: int = 2,
+         planes: Planes | None = None) -> LinearPlan | None:
     d = cfg.dim
     p = PARAM_ROWS[kind]
     mt = -(-m // tiles)
+    planes = planes or Planes(a=(1,) * len(kbs))
     nbuf = 1 if tiles == 1 else nbuf  # a single M tile needs no second A / residual buffer
-    sp_fixed = sum(nbuf * mt * kb for kb in kbs) + 2 * kc * d
+    sp_fixed = sum(nbuf * mt * kb * pa for kb, pa in zip(kbs, planes.a, strict=True)) + 2 * kc * d
     if kind == "resadd_ln":
         ng = nb
-        sp = sp_fixed + 2 * nbuf * mt * nb
+        sp = sp_fixed + (planes.out + planes.res) * nbuf * mt * nb
         acc = mt * nb + p * nb + 1 + 2 * nb
         if sp <= cfg.sp_rows and acc <= cfg.acc_rows:
             return LinearPlan(mt, ng, sp, acc, kc, nbuf)
         return None
     c_bufs = 2 if kind == "acc32" else 1
-    out_sp = 0 if kind == "acc32" else 2 * mt
+    out_sp = 0 if kind == "acc32" else 2 * mt * planes.out
     per_block_acc = c_bufs * mt + 2 * p
     ng = min(nb if ng_max is None else ng_max,
              (cfg.acc_rows // per_block_acc) if per_block_acc else nb)
@@ -249,12 +281,21 @@ class _Bump:
         return base
 
 
+def planes_of(terms: list[tuple[TensorInfo, TensorInfo]], out: TensorInfo,
+              ep: Epilogue) -> Planes:
+    """The int8 planes of the layer's activations, from their dtypes."""
+    if ep.kind == "acc32" and out.planes != 1:
+        raise ValueError(f"linear: the int32 output {out.name} cannot be {out.dtype}")
+    return Planes(a=tuple(x.planes for x, _ in terms), out=out.planes,
+                  res=ep.residual.planes if ep.residual is not None else 1)
+
+
 def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorInfo]],
                  out: TensorInfo, ep: Epilogue) -> LinearPlan:
     """Emit ``out = epilogue(sum_t X_t @ W_t)``.
 
-    ``terms``: (X [M, K_t] int8 activations, W [K_t padded to DIM, N] int8 weights, stored
-    blocked so that block n is the K-major weight tiles of output block n).
+    ``terms``: (X [M, K_t] int8 or 16-bit activations, W [K_t padded to DIM, N] int8 weights,
+    stored blocked so that block n is the K-major weight tiles of output block n).
     """
     d = cfg.dim
     m = out.rows
@@ -268,7 +309,8 @@ def lower_linear(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, 
             raise ValueError(f"linear: weight {w.name} shape ({w.rows}, {w.cols}) does not match "
                              f"K-blocks {kb} x N-blocks {nb}")
         kbs.append(kb)
-    pl = plan(cfg, m, kbs, nb, ep.kind, bias=ep.kind == "acc32" and ep.bias is not None)
+    pl = plan(cfg, m, kbs, nb, ep.kind, bias=ep.kind == "acc32" and ep.bias is not None,
+              planes=planes_of(terms, out, ep))
     _emit(em, cfg, terms, out, ep, pl)
     return pl
 
@@ -280,17 +322,22 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
     m = out.rows
     nb = nblocks(out.cols, d)
     kbs = [nblocks(x.cols, d) for x, _ in terms]
+    pls = planes_of(terms, out, ep)
     mt_max, ng = pl.m_tile, pl.n_group
 
     sp, acc = _Bump(), _Bump()
     nbuf = 1 if mt_max >= m else pl.a_buffers
-    a_bufs = [[sp.take(mt_max * kb) for kb in kbs] for _ in range(nbuf)]
+    # A tile of term t: its planes one after the other (high plane first), kb blocks each
+    a_bufs = [[sp.take(mt_max * kb * pa) for kb, pa in zip(kbs, pls.a, strict=True)]
+              for _ in range(nbuf)]
     kc = pl.k_chunk
     w_bufs = [sp.take(kc * d) for _ in range(2)]
     p = PARAM_ROWS[ep.kind]
+    po, pr = pls.out, pls.res
+    o_views = plane_views(out, d)
     if ep.kind == "resadd_ln":
-        o_bufs = [sp.take(mt_max * nb) for _ in range(nbuf)]
-        r_bufs = [sp.take(mt_max * nb) for _ in range(nbuf)]
+        o_bufs = [sp.take(mt_max * nb * po) for _ in range(nbuf)]
+        r_bufs = [sp.take(mt_max * nb * pr) for _ in range(nbuf)]
         c_bufs = [acc.take(mt_max * nb)]
         rp = acc.take(p * nb)
         lnp = acc.take(1 + 2 * nb)
@@ -298,7 +345,7 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
         dma.load(em, d, ep.ln_header, Mem.ACC, lnp)
         dma.load(em, d, ep.ln_params, Mem.ACC, lnp + 1, blocks=nb)
     else:
-        o_bufs = [sp.take(mt_max * ng) for _ in range(2)] if ep.kind != "acc32" else []
+        o_bufs = [sp.take(mt_max * ng * po) for _ in range(2)] if ep.kind != "acc32" else []
         c_bufs = [acc.take(mt_max * ng) for _ in range(2 if ep.kind == "acc32" else 1)]
         p_bufs = [acc.take(p * ng) for _ in range(2)] if p else []
 
@@ -308,9 +355,12 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
         mt = min(mt_max, m - m0)
         abuf = a_bufs[mi % nbuf]
         for (x, _), kb, a in zip(terms, kbs, abuf, strict=True):
-            dma.load(em, d, x, Mem.SP, a, row0=m0, rows=mt, blocks=kb)
+            for k, view in enumerate(plane_views(x, d)):
+                dma.load(em, d, view, Mem.SP, a + k * mt * kb, row0=m0, rows=mt, blocks=kb)
         if ep.kind == "resadd_ln":
-            dma.load(em, d, ep.residual, Mem.SP, r_bufs[mi % nbuf], row0=m0, rows=mt, blocks=nb)
+            for k, view in enumerate(plane_views(ep.residual, d)):
+                dma.load(em, d, view, Mem.SP, r_bufs[mi % nbuf] + k * mt * nb, row0=m0, rows=mt,
+                         blocks=nb)
         for n0 in range(0, nb, ng):
             gn = min(ng, nb - n0)
             cbuf = c_bufs[gcount % len(c_bufs)]
@@ -323,18 +373,22 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                              broadcast=True)
             for n in range(n0, n0 + gn):
                 c = cbuf + (n - n0) * mt
-                for t, ((_, w), kb, a) in enumerate(zip(terms, kbs, abuf, strict=True)):
+                for t, ((_, w), kb, a, pa) in enumerate(zip(terms, kbs, abuf, pls.a,
+                                                            strict=True)):
                     for k0 in range(0, kb, kc):
                         kn = min(kc, kb - k0)
                         wb = w_bufs[wcount % 2]
                         wcount += 1
                         dma.load(em, d, w, Mem.SP, wb, row0=k0 * d, rows=kn * d, block0=n)
-                        a0 = a + k0 * mt
-                        em.emit(Opcode.GEMM,
-                                reads=((SP, a0, a0 + mt * kn), (SP, wb, wb + kn * d)),
-                                writes=((ACC, c, c + mt),),
-                                accumulate=int(preloaded or t > 0 or k0 > 0), a_addr=a0,
-                                a_stride=mt, w_addr=wb, c_addr=c, rows=mt, kblocks=kn)
+                        # 16-bit A: the high plane shifted by 8, then the low plane added
+                        for k in range(pa):
+                            a0 = a + k * mt * kb + k0 * mt
+                            em.emit(Opcode.GEMM,
+                                    reads=((SP, a0, a0 + mt * kn), (SP, wb, wb + kn * d)),
+                                    writes=((ACC, c, c + mt),),
+                                    accumulate=int(preloaded or t > 0 or k0 > 0 or k > 0),
+                                    a_addr=a0, a_stride=mt, w_addr=wb, c_addr=c, rows=mt,
+                                    kblocks=kn, shift8=int(pa == 2 and k == 0))
             tile = (ACC, cbuf, cbuf + mt * gn)
             if ep.kind == "acc32":
                 dma.store(em, d, out, Mem.ACC, cbuf, row0=m0, rows=mt, block0=n0, blocks=gn)
@@ -342,17 +396,26 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                 obuf = o_bufs[gcount % 2]
                 pb = p_bufs[gcount % 2]
                 op = Opcode.REQUANT if ep.kind == "requant" else Opcode.GELU
-                em.emit(op, reads=(tile, (ACC, pb, pb + p * gn)),
-                        writes=((SP, obuf, obuf + mt * gn),),
-                        src=cbuf, dst=obuf, rows=mt, blocks=gn, param=pb)
-                dma.store(em, d, out, Mem.SP, obuf, row0=m0, rows=mt, block0=n0, blocks=gn)
+                for k, plane in enumerate(out_planes(out)):
+                    ok = obuf + k * mt * gn
+                    em.emit(op, reads=(tile, (ACC, pb, pb + p * gn)),
+                            writes=((SP, ok, ok + mt * gn),),
+                            src=cbuf, dst=ok, rows=mt, blocks=gn, param=pb, plane=int(plane))
+                for k, view in enumerate(o_views):
+                    dma.store(em, d, view, Mem.SP, obuf + k * mt * gn, row0=m0, rows=mt,
+                              block0=n0, blocks=gn)
             else:
                 rbuf, obuf = r_bufs[mi % nbuf], o_bufs[mi % nbuf]
                 em.emit(Opcode.RESADD,
-                        reads=(tile, (SP, rbuf, rbuf + mt * nb), (ACC, rp, rp + p * nb)),
-                        writes=(tile,), src=cbuf, res=rbuf, dst=cbuf, rows=mt, blocks=nb, param=rp)
-                em.emit(Opcode.LAYERNORM, reads=(tile, (ACC, lnp, lnp + 1 + 2 * nb)),
-                        writes=((SP, obuf, obuf + mt * nb),),
-                        src=cbuf, dst=obuf, rows=mt, blocks=nb, param=lnp)
-                dma.store(em, d, out, Mem.SP, obuf, row0=m0, rows=mt, blocks=nb)
+                        reads=(tile, (SP, rbuf, rbuf + mt * nb * pr), (ACC, rp, rp + p * nb)),
+                        writes=(tile,), src=cbuf, res=rbuf, dst=cbuf, rows=mt, blocks=nb,
+                        param=rp, res_wide=int(pr == 2))
+                for k, plane in enumerate(out_planes(out)):
+                    ok = obuf + k * mt * nb
+                    em.emit(Opcode.LAYERNORM, reads=(tile, (ACC, lnp, lnp + 1 + 2 * nb)),
+                            writes=((SP, ok, ok + mt * nb),),
+                            src=cbuf, dst=ok, rows=mt, blocks=nb, param=lnp, plane=int(plane))
+                for k, view in enumerate(o_views):
+                    dma.store(em, d, view, Mem.SP, obuf + k * mt * nb, row0=m0, rows=mt,
+                              blocks=nb)
             gcount += 1

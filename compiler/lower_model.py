@@ -15,7 +15,7 @@ from .heads import add_pooler_consts, lower_pooler
 from .lower_attention import lower_attention
 from .lower_layernorm import lower_layernorm
 from .lower_linear import Epilogue, lower_linear
-from .quantize import QuantizedModel
+from .quantize import QuantizedModel, check_wide_bound
 
 
 def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
@@ -26,7 +26,9 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
     Padded (``padded=True``): every sequence takes ``seq`` rows and a key mask hides its padding.
     Unpadded: the linear layers, LayerNorms, GELU and residuals run on the packed real tokens
     (M = sum of lengths) and attention runs per sequence on its own length. Useful MACs count
-    the real tokens only in both modes.
+    the real tokens only in both modes. With ``q.act_bits == 16`` the LayerNorm outputs
+    (``emb.out``, ``L*.h1``, ``L*.out``) and the GELU outputs (``L*.ffn``) are planar int16
+    tensors; every GEMM that reads one is checked against the accumulator bound first.
     """
     g = q.graph
     d, h, f = cfg.dim, g.hidden, g.ffn
@@ -41,6 +43,14 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         mask_rows += -(-rows // d)
     m = row
     hp = q.hp
+    act = "int16" if q.wide else "int8"
+    if q.wide:  # the accumulator bound of every GEMM reading a 16-bit activation
+        for i, ql in enumerate(q.layers):
+            check_wide_bound(ql.wqkv, ql.qmax["x"], f"layer {i} QKV weights")
+            check_wide_bound(ql.w1, ql.qmax["h1"], f"layer {i} FFN1 weights")
+            check_wide_bound(ql.w2, ql.qmax["f"], f"layer {i} FFN2 weights")
+        if q.head is not None:
+            check_wide_bound(q.head.w_pool, q.layers[-1].qmax["out"], "pooler weights")
     dram = DramBuilder(cfg)
     # -- constants
     for name, table in q.tables.items():
@@ -61,7 +71,7 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
     # -- buffers
     emb_in = dram.add_buffer("input.emb", m, h, "int32", role="input", scale=q.s_emb)
     mask = dram.add_buffer("input.mask", mask_rows, d, "int32", role="input")
-    x = dram.add_buffer("emb.out", m, h, "int8", scale=q.s_x0)
+    x = dram.add_buffer("emb.out", m, h, act, scale=q.s_x0)
     layer_outputs = ["emb.out"]
     em = Emitter()
     em.begin_layer("embeddings.layernorm")
@@ -71,9 +81,9 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         last = i == len(q.layers) - 1
         qkv = dram.add_buffer(f"L{i}.qkv", m, 3 * hp, "int8")
         ctx = dram.add_buffer(f"L{i}.ctx", m, hp, "int8", scale=sc["ctx"])
-        h1 = dram.add_buffer(f"L{i}.h1", m, h, "int8", scale=sc["h1"])
-        ff = dram.add_buffer(f"L{i}.ffn", m, f, "int8", scale=sc["f"])
-        out = dram.add_buffer(f"L{i}.out", m, h, "int8", role="output" if last else "activation",
+        h1 = dram.add_buffer(f"L{i}.h1", m, h, act, scale=sc["h1"])
+        ff = dram.add_buffer(f"L{i}.ffn", m, f, act, scale=sc["f"])
+        out = dram.add_buffer(f"L{i}.out", m, h, act, role="output" if last else "activation",
                               scale=sc["out"])
         em.begin_layer(f"L{i}.qkv")
         lower_linear(em, cfg, [(x, c["wqkv"])], qkv, Epilogue("requant", params=c["p_qkv"]))
@@ -105,8 +115,9 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         "tokens": sum(lengths), "pad_id": g.pad_id, "pos_offset": g.pos_offset,
         "vocab": int(g.word_emb.shape[0]), "layer_outputs": layer_outputs,
         "output": layer_outputs[-1], "layer_spans": em.layers,
-        "macs": int(useful_macs(g, lengths)), "dram_floor": dram_floor(g, lengths),
-        "head": head_meta,
+        "macs": int(useful_macs(g, lengths)),
+        "dram_floor": dram_floor(g, lengths, out_bytes=2 if q.wide else 1),
+        "head": head_meta, "act_bits": q.act_bits,
     }
     info.update(meta or {})
     return Program(config=cfg, instructions=instructions, dram_init=dram.image(),
@@ -123,17 +134,18 @@ def useful_macs(g, lengths: list[int]) -> int:
     return len(g.layers) * per_layer + pooler
 
 
-def dram_floor(g, lengths: list[int]) -> dict[str, int]:
+def dram_floor(g, lengths: list[int], out_bytes: int = 1) -> dict[str, int]:
     """The DRAM bytes any schedule of the model must move (sim/timing/roofline.py): every weight
     matrix (int8) and per-channel vector (biases, LayerNorm gamma and beta; int32) read once,
     the embeddings of the real tokens (int32, the host's gather) read once, the last hidden
-    states (int8) and the pooler output written once. Real sizes: no lane or head padding."""
+    states (``out_bytes`` each: 1 int8, 2 16-bit) and the pooler output written once. Real
+    sizes: no lane or head padding."""
     h, f = g.hidden, g.ffn
     tokens = sum(lengths)
     per_layer_w = 4 * h * h + 2 * h * f
     per_layer_v = (3 * h + h + f + h) + 2 * 2 * h
     read = len(g.layers) * (per_layer_w + 4 * per_layer_v) + 4 * 2 * h + 4 * tokens * h
-    written = tokens * h
+    written = tokens * h * out_bytes
     if g.head is not None:
         read += h * h + 4 * h
         written += len(lengths) * h

@@ -4,6 +4,7 @@ quantize -> lower (tile, allocate, schedule, emit) -> program."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,21 @@ from .graph import EncoderGraph, import_model
 from .heads import classifier_program
 from .lower_model import lower_model
 from .models import LoadedModel, load_model
-from .quantize import QuantizedModel, calibrate_batches, quantize
+from .quantize import DEFAULT_ACT_BITS, QuantizedModel, _act_bits, calibrate_batches, quantize
+
+#: Environment variable that overrides the default activation width (8 or 16) of every compile
+#: that does not choose one: how `encore bench --act-bits` reaches its worker processes.
+ACT_BITS_ENV = "ENCORE_ACT_BITS"
+
+
+def default_act_bits() -> int:
+    """``$ENCORE_ACT_BITS`` if set (8 or 16), else compiler.quantize.DEFAULT_ACT_BITS (16)."""
+    env = os.environ.get(ACT_BITS_ENV)
+    if env is None or not env.strip():
+        return DEFAULT_ACT_BITS
+    if env.strip() not in ("8", "16"):
+        raise ValueError(f"{ACT_BITS_ENV}={env!r}: expected 8 or 16")
+    return int(env)
 
 
 @dataclass
@@ -58,6 +73,9 @@ def quantize_graph(graph: EncoderGraph, loaded: LoadedModel, config: MachineConf
     the calibration set is fixed per model (compiler/calibration.py)."""
     say = log or (lambda _msg: None)
     wall = {} if wall is None else wall
+    # act_bits always in the options (so in the cache key), explicitly
+    quant = {**(quant or {}), "act_bits": _act_bits((quant or {}).get("act_bits",
+                                                                      default_act_bits()))}
     t = time.perf_counter()
     small = graph.hidden * graph.ffn * len(graph.layers) <= SMALL_MODEL
     batches = calibration_inputs(loaded.tokenizer, graph.word_emb.shape[0], graph.max_seq,
@@ -90,17 +108,22 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
                   batch: int = 1, lengths: list[int] | None = None, padded: bool = True,
                   seed: int = 0, loaded: LoadedModel | None = None,
                   log: Callable[[str], None] | None = None,
-                  quant: dict | None = None, cache: bool = True) -> CompiledModel:
+                  quant: dict | None = None, cache: bool = True,
+                  act_bits: int | None = None) -> CompiledModel:
     """Compile a named model, a local Hugging Face folder or a transformers model object.
 
     The program runs ``batch`` sequences of real ``lengths`` (default: all ``seq_len``); padded,
     each takes ``seq_len`` rows (shorter inputs masked), unpadded (``padded=False``) the real
     tokens are packed (docs/architecture.md "Serving"). ``seed`` fixes the random weights of
     named models without real weights. ``quant`` overrides quantization options (``alpha``,
-    ``ffn_alpha``, ``use_gptq``; see compiler/quantize.py). ``cache``: reuse the quantized model
-    from the on-disk cache (compiler/cache.py).
+    ``ffn_alpha``, ``use_gptq``, ``act_bits``; see compiler/quantize.py). ``act_bits``: 16
+    (default) runs the LayerNorm and GELU outputs as 16-bit activations, 8 every activation
+    int8 (docs/architecture.md "Short inputs"). ``cache``: reuse the quantized model from the
+    on-disk cache (compiler/cache.py).
     """
     config = config or MachineConfig()
+    if act_bits is not None:
+        quant = {**(quant or {}), "act_bits": _act_bits(act_bits)}
     if not isinstance(config, MachineConfig):
         raise TypeError(f"config must be a MachineConfig, not {type(config).__name__}")
     if lengths is not None:

@@ -57,12 +57,14 @@ def token_counts(program: Program) -> dict:
 def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = None,
               batch: int | None = None, config: MachineConfig | None = None, seed: int = 0,
               clock_mhz: float = 200.0, progress: bool = False, log=None,
-              padded: bool = False, cache: bool = True) -> RunResult:
+              padded: bool = False, cache: bool = True,
+              act_bits: int | None = None) -> RunResult:
     """Compile ``model``, simulate it on the functional simulator, compare with PyTorch FP32.
 
     Unpadded by default: the program is compiled for the inputs' real lengths (packed tokens,
     attention per sequence); ``padded=True`` runs every input at ``seq`` slots with a mask.
-    ``cache``: reuse the quantized model from the on-disk cache (compiler/cache.py)."""
+    ``cache``: reuse the quantized model from the on-disk cache (compiler/cache.py).
+    ``act_bits``: 16 (default) 16-bit LayerNorm and GELU outputs, 8 every activation int8."""
     from compiler.models import load_model
 
     config = config or MachineConfig()
@@ -92,7 +94,7 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
     lengths = [int(n) for n in mask.sum(axis=1)]
     t = time.perf_counter()
     cm = compile_model(model, config, seq_len=seq, lengths=lengths, padded=padded, seed=seed,
-                       loaded=loaded, log=log, cache=cache)
+                       loaded=loaded, log=log, cache=cache, act_bits=act_bits)
     wall["compile"] = time.perf_counter() - t
     prog = cm.program
 
@@ -119,6 +121,7 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
         "seq_len": seq,
         "batch": int(ids.shape[0]),
         "dim": config.dim,
+        "act_bits": prog.meta.get("act_bits", 8),
         "machine": config.to_dict(),
         "inputs": [{"text": texts[i] if texts else None, "tokens": int(mask[i].sum())}
                    for i in range(ids.shape[0])],

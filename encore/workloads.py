@@ -30,7 +30,7 @@ def padded_length(lengths: list[int]) -> int:
 
 
 def length_mix(model: str, config: MachineConfig, lengths: list[int] | None = None,
-               clock_mhz: float = 200.0, loaded=None) -> dict:
+               clock_mhz: float = 200.0, loaded=None, act_bits: int | None = None) -> dict:
     """Cycles of the padded and the unpadded program for one batch of ``lengths``, with the
     compile (lowering) time of each and the useful MACs (real tokens only, equal in both)."""
     from compiler import compile_model, load_model
@@ -44,7 +44,7 @@ def length_mix(model: str, config: MachineConfig, lengths: list[int] | None = No
     for mode in ("padded", "unpadded"):
         t = time.perf_counter()
         cm = compile_model(model, config, seq_len=seq, lengths=lengths, padded=mode == "padded",
-                           loaded=loaded, quant={"use_gptq": False})
+                           loaded=loaded, quant={"use_gptq": False}, act_bits=act_bits)
         rep = timing.estimate(cm.program, clock_mhz=clock_mhz)
         out[mode] = {"cycles": rep.cycles, "latency_ms": rep.latency_ms, "macs": rep.macs,
                      "useful_macs": rep.model_macs, "utilization": rep.utilization,

@@ -9,6 +9,12 @@ File format (``.encore``)::
     payload          instruction words (16 bytes each) then the initialised DRAM prefix
 
 Everything past the initialised prefix of DRAM (inputs, activations) starts as zeros.
+
+Tensor dtypes: ``int8`` and ``int32`` (blocked, little-endian) and ``int16``, a 16-bit activation
+stored *planar* (docs/isa.md "16-bit tiles"): its high plane (an int8 blocked tensor at ``addr``)
+then its low plane (the same at ``addr + plane_bytes``), ``v = 256 * hi + lo``. ``esize`` is the
+bytes per element over the whole tensor (2 for int16, so ``nbytes`` is the DRAM footprint); a
+DMA moves one plane at a time, one byte per element.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from .params import DRAM_ADDR_BITS, MachineConfig
 
 MAGIC = b"ENCOREPG"
 FORMAT_VERSION = 1
-DTYPES = {"int8": np.int8, "int32": np.int32}
+DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32}
+#: dtypes stored as two int8 planes (high plane, then low plane)
+PLANAR = ("int16",)
 ROLES = ("const", "input", "output", "activation", "host")
 
 
@@ -91,6 +99,15 @@ class TensorInfo:
     def nbytes(self, dim: int) -> int:
         return nblocks(self.cols, dim) * self.rows * dim * self.esize
 
+    @property
+    def planes(self) -> int:
+        """int8 planes the tensor is stored as: 2 for a planar 16-bit tensor, else 1."""
+        return 2 if self.dtype in PLANAR else 1
+
+    def plane_bytes(self, dim: int) -> int:
+        """Bytes of one plane of a planar tensor (its whole size otherwise)."""
+        return self.nbytes(dim) // self.planes
+
 
 @dataclass
 class Program:
@@ -131,8 +148,17 @@ class Program:
         array = np.asarray(array)
         if array.shape != (t.rows, t.cols):
             raise ValueError(f"tensor {name}: expected shape {(t.rows, t.cols)}, got {array.shape}")
-        blocked = to_blocked(array.astype(DTYPES[t.dtype]), self.config.dim)
-        raw = blocked.astype(np.dtype(DTYPES[t.dtype]).newbyteorder("<")).tobytes()
+        if t.planes == 2:
+            from .numerics import WIDE_MAX, WIDE_MIN, split_planes
+
+            if array.size and (array.min() < WIDE_MIN or array.max() > WIDE_MAX):
+                raise ValueError(f"tensor {name}: values outside the 16-bit activation range "
+                                 f"[{WIDE_MIN}, {WIDE_MAX}]")
+            raw = b"".join(to_blocked(p.astype(np.int8), self.config.dim).tobytes()
+                           for p in split_planes(array))
+        else:
+            blocked = to_blocked(array.astype(DTYPES[t.dtype]), self.config.dim)
+            raw = blocked.astype(np.dtype(DTYPES[t.dtype]).newbyteorder("<")).tobytes()
         dram[t.addr : t.addr + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
 
     def read_tensor(self, dram: np.ndarray, name: str) -> np.ndarray:
@@ -141,6 +167,11 @@ class Program:
         dim = self.config.dim
         nb = nblocks(t.cols, dim)
         raw = dram[t.addr : t.addr + t.nbytes(dim)].tobytes()
+        if t.planes == 2:
+            from .numerics import join_planes
+
+            hi, lo = np.frombuffer(raw, dtype=np.int8).reshape(2, nb, t.rows, dim)
+            return from_blocked(join_planes(hi, lo).astype(np.int16), t.cols)
         arr = np.frombuffer(raw, dtype=np.dtype(DTYPES[t.dtype]).newbyteorder("<"))
         return from_blocked(arr.reshape(nb, t.rows, dim).astype(DTYPES[t.dtype]), t.cols)
 
@@ -151,6 +182,13 @@ class Program:
         dim = self.config.dim
         nb = nblocks(t.cols, dim)
         raw = np.asarray(dram[t.addr : t.addr + t.nbytes(dim)], dtype=np.uint8)
+        if t.planes == 2:
+            from .numerics import join_planes
+
+            planes = raw.view(np.int8).reshape(2, nb, t.rows, dim)
+            hi, lo = planes[:, :, np.asarray(rows).reshape(-1)]
+            picked = join_planes(hi, lo).astype(np.int16)
+            return from_blocked(picked, t.cols).reshape(*np.shape(rows), t.cols)
         blocked = raw.view(np.dtype(DTYPES[t.dtype]).newbyteorder("<")).reshape(nb, t.rows, dim)
         picked = blocked[:, np.asarray(rows).reshape(-1), :].astype(DTYPES[t.dtype])
         return from_blocked(picked, t.cols).reshape(*np.shape(rows), t.cols)

@@ -97,7 +97,8 @@ class FunctionalSim:
         self.pc = 0
         #: GEMMs that share one A tile are batched into one wide matmul (same results: each
         #: weight tile is copied when its GEMM issues; flushed before anything reads the
-        #: accumulator or overwrites A).
+        #: accumulator or overwrites A). Several A tiles may be pending at once (the two planes
+        #: of a 16-bit A alternate); results are applied in program order.
         self.defer = True
         self._pending: dict | None = None
 
@@ -305,10 +306,10 @@ class FunctionalSim:
             return False
         p = self._pending
         if op == Opcode.GEMM:
-            return (f["a_addr"], f["a_stride"], f["rows"], f["kblocks"]) != p["key"]
+            return False
         if op == Opcode.LOAD and f["mem"] == Mem.SP:
-            lo, hi = p["a_rows"]
-            return f["sram_addr"] < hi and lo < f["sram_addr"] + f["rows"]
+            return any(f["sram_addr"] < hi and lo < f["sram_addr"] + f["rows"]
+                       for lo, hi in p["a_rows"])
         return True
 
     def _gemm(self, ins: Instruction) -> None:
@@ -325,9 +326,14 @@ class FunctionalSim:
             self._sram(Mem.ACC, c_addr, rows, "GEMM C")
         w = self.sp[w_addr : w_addr + kb * d].copy()
         if self._pending is None:
-            self._pending = {"key": (a_addr, a_stride, rows, kb), "items": [],
-                             "a_rows": (a_addr, a_end)}
-        self._pending["items"].append((w, c_addr, f["accumulate"], f["shift8"]))
+            self._pending = {"keys": {}, "items": [], "a_rows": []}
+        p = self._pending
+        key = (a_addr, a_stride, rows, kb)
+        if key not in p["keys"]:
+            p["keys"][key] = []
+            p["a_rows"].append((a_addr, a_end))
+        p["keys"][key].append(len(p["items"]))
+        p["items"].append((w, c_addr, f["accumulate"], f["shift8"], rows))
         self.stats.macs += rows * kb * d * d
         if not self.defer:
             self._flush()
@@ -336,21 +342,23 @@ class FunctionalSim:
         p, self._pending = self._pending, None
         if p is None:
             return
-        a_addr, a_stride, rows, kb = p["key"]
         d = self.dim
-        if a_stride == rows:
-            a = self.sp[a_addr : a_addr + kb * rows].reshape(kb, rows, d)
-        else:
-            idx = a_addr + np.arange(kb)[:, None] * a_stride + np.arange(rows)[None, :]
-            a = self.sp[idx]
-        a = a.transpose(1, 0, 2).reshape(rows, kb * d)
         items = p["items"]
-        # Concatenated as int8, then converted in one contiguous pass (faster than converting
-        # while concatenating).
-        w_all = np.concatenate([w for w, _, _, _ in items], axis=1).astype(np.float32)
-        c_all = _exact_matmul(a, w_all, _INT8_PROD)
-        for j, (_, c_addr, accumulate, shift8) in enumerate(items):
-            c = c_all[:, j * d : (j + 1) * d]
+        results: list = [None] * len(items)
+        for (a_addr, a_stride, rows, kb), which in p["keys"].items():
+            if a_stride == rows:
+                a = self.sp[a_addr : a_addr + kb * rows].reshape(kb, rows, d)
+            else:
+                idx = a_addr + np.arange(kb)[:, None] * a_stride + np.arange(rows)[None, :]
+                a = self.sp[idx]
+            a = a.transpose(1, 0, 2).reshape(rows, kb * d)
+            # Concatenated as int8, then converted in one contiguous pass (faster than
+            # converting while concatenating).
+            w_all = np.concatenate([items[j][0] for j in which], axis=1).astype(np.float32)
+            c_all = _exact_matmul(a, w_all, _INT8_PROD)
+            for n, j in enumerate(which):
+                results[j] = c_all[:, n * d : (n + 1) * d]
+        for c, (_, c_addr, accumulate, shift8, rows) in zip(results, items, strict=True):
             if shift8:
                 c = c << numerics.WIDE_SHIFT
             out = slice(c_addr, c_addr + rows)

@@ -167,8 +167,8 @@ def test_single_buffered_tiles_exact_in_any_queue_order(monkeypatch, bias, accum
     cfg = MachineConfig(dim=4, sp_kib=2, acc_kib=4)
     chosen = []
 
-    def single(cfg_, m, kbs, nb, kind, bias=False):
-        pl = next(p for p in candidates(cfg_, m, kbs, nb, kind)
+    def single(cfg_, m, kbs, nb, kind, bias=False, planes=None):
+        pl = next(p for p in candidates(cfg_, m, kbs, nb, kind, planes)
                   if p.a_buffers == 1 and p.m_tile < m)
         chosen.append(pl)
         return pl

@@ -1,7 +1,7 @@
 """Unpadded programs, batch independence and the quantized-model cache (tiny seeded models).
 
-Exact comparisons: int8 outputs are compared as integers (bit-identical), useful MACs as
-integers between programs that must agree.
+Exact comparisons: the 16-bit outputs (act_bits 16, the default) are compared as integers
+(bit-identical), useful MACs as integers between programs that must agree.
 """
 
 import json
@@ -46,7 +46,7 @@ def _batch(seqs, width):
 
 
 def _outputs(model, seqs, padded, width=None):
-    """int8 final-layer rows of every sequence (its real tokens only)."""
+    """16-bit final-layer rows of every sequence (its real tokens only)."""
     width = width or max(len(s) for s in seqs)
     ids, mask = _batch(seqs, width)
     cm = _compile(model, seq_len=width, lengths=[len(s) for s in seqs],
@@ -62,6 +62,7 @@ def _outputs(model, seqs, padded, width=None):
 def test_padded_and_unpadded_are_bit_identical(tiny, sentences):
     pad, p_prog = _outputs(tiny, sentences, padded=True, width=16)
     unp, u_prog = _outputs(tiny, sentences, padded=False, width=16)
+    assert p_prog.tensor(p_prog.meta["output"]).dtype == "int16"
     for a, b in zip(pad, unp, strict=True):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     # both count only the real tokens' MACs as useful; the padded program computes more

@@ -24,6 +24,13 @@ def add_machine_args(p: argparse.ArgumentParser) -> None:
                    help="attention engine score buffer (keys)")
 
 
+def add_act_bits_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--act-bits", type=int, choices=(8, 16), default=None,
+                   help="activation width: 16 (default) runs the LayerNorm and GELU outputs as "
+                   "16-bit activations (two int8 planes, docs/isa.md), 8 every activation int8 "
+                   "(docs/architecture.md \"Short inputs\")")
+
+
 def machine_from_args(args) -> MachineConfig:
     return MachineConfig(dim=args.dim, sp_kib=args.sp_kib, acc_kib=args.acc_kib,
                          dram_bytes_per_cycle=args.dram_bw, max_seq=args.max_seq)

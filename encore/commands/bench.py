@@ -90,6 +90,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--reuse-stale", action="store_true",
                    help="reuse cached programs compiled by an older compiler source (faster; the "
                    "cache is otherwise keyed by a hash of compiler/*.py)")
+    p.add_argument("--act-bits", type=int, choices=(8, 16), default=None,
+                   help="activation width of the compiled programs: 16 (default: 16-bit LayerNorm "
+                   "and GELU outputs, their GEMMs in two passes) or 8 (every activation int8); "
+                   "8 keeps its programs in <out>/programs-act8")
     add_engine_args(p)
     p.set_defaults(func=run)
 
@@ -316,7 +320,13 @@ def run(args) -> int:
         raise ValueError(f"--torch-repeats {args.torch_repeats} is invalid: expected >= 1")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    source = ProgramSource(out / "programs", recompile=args.recompile,
+    programs = out / "programs"
+    if args.act_bits is not None:  # reaches the worker processes too (compiler/pipeline.py)
+        from compiler.pipeline import ACT_BITS_ENV
+
+        os.environ[ACT_BITS_ENV] = str(args.act_bits)
+        programs = out / ("programs-act8" if args.act_bits == 8 else "programs")
+    source = ProgramSource(programs, recompile=args.recompile,
                            reuse_stale=args.reuse_stale)
     total = len(args.models) * len(args.seq) * len(args.dims) * len(args.bandwidths)
     t = time.perf_counter()

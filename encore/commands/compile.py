@@ -7,7 +7,7 @@ from pathlib import Path
 
 from compiler.models import NAMED
 
-from ._common import add_machine_args, machine_from_args
+from ._common import add_act_bits_arg, add_machine_args, machine_from_args
 
 
 def add_parser(sub) -> None:
@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
                    "exactly these lengths, right-padded to --seq")
     p.add_argument("--seed", type=int, default=0, help="seed of random weights")
     p.add_argument("-o", "--output", required=True, metavar="PROGRAM.encore")
+    add_act_bits_arg(p)
     add_machine_args(p)
     p.set_defaults(func=run)
 
@@ -37,7 +38,8 @@ def run(args) -> int:
     seq = args.seq if args.seq is not None else (max(lengths) if lengths else 128)
     cm = compile_model(args.model, machine_from_args(args), seq_len=seq,
                        batch=args.batch or 1, lengths=lengths, padded=lengths is None,
-                       seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+                       seed=args.seed, log=lambda m: print(m, file=sys.stderr),
+                       act_bits=args.act_bits)
     cm.program.meta["tokenizer_source"] = args.model if cm.loaded.tokenizer is not None else None
     # Where `encore rtl` (and any later run) finds the PyTorch model for the accuracy check.
     folder = Path(args.model)

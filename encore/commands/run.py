@@ -8,7 +8,7 @@ import numpy as np
 
 from compiler.models import NAMED
 
-from ._common import add_machine_args, machine_from_args, save_outputs, write_json
+from ._common import add_act_bits_arg, add_machine_args, machine_from_args, save_outputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true",
                    help="recalibrate and requantize instead of reading the quantized-model cache "
                         "($ENCORE_CACHE_DIR, default ~/.cache/encore)")
+    add_act_bits_arg(p)
     add_machine_args(p)
     p.set_defaults(func=run)
 
@@ -46,7 +47,7 @@ def run(args) -> int:
                     config=machine_from_args(args), seed=args.seed, clock_mhz=args.clock_mhz,
                     progress=not args.no_progress and sys.stderr.isatty(),
                     log=lambda m: print(m, file=sys.stderr), padded=args.padded,
-                    cache=not args.no_cache)
+                    cache=not args.no_cache, act_bits=args.act_bits)
     print(format_report(res.report))
     print(format_tokens(res.report))
     if "classification" in res.report:

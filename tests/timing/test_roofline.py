@@ -61,13 +61,15 @@ def test_compiled_floor_counts_the_models_real_parameters(small_bert):
     """Independent reference: the PyTorch model's parameters (matrices as int8, vectors as
     int32), not the embedding tables (gathered on the host) nor the pooler that transformers
     adds uninitialised (the compiler runs no head for this checkpoint), plus int32 embeddings
-    of the 25 real tokens in and their int8 hidden states out."""
+    of the 25 real tokens in and their 16-bit hidden states out (act_bits 16, the default: two
+    bytes per element)."""
     prog, params = small_bert
     assert prog.meta["head"] is None  # the checkpoint has no pooler: the program runs none
     ref = sum(p.numel() * (1 if p.dim() == 2 else 4) for n, p in params.items()
               if ("embeddings" not in n or "LayerNorm" in n) and not n.startswith("pooler."))
     tokens, h = 16 + 9, 48
-    assert prog.meta["dram_floor"] == {"read": ref + 4 * tokens * h, "written": tokens * h}
+    assert prog.meta["act_bits"] == 16
+    assert prog.meta["dram_floor"] == {"read": ref + 4 * tokens * h, "written": 2 * tokens * h}
 
 
 @pytest.mark.parametrize("bw,side", [(1, "memory"), (2, "memory"), (256, "compute")])
