@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hw.sram import Sram, bank_count, lvt_table_count, owner_select
+from hw.sram import Sram, bank_count, owner_select
 
 DEPTH, WIDTH = 16, 12
 
@@ -80,8 +80,8 @@ def _unelaborated(*args, **kwargs):
 
 def test_bank_count():
     assert _unelaborated("sp", width=8, depth=4, writes=("load", "compute"),
-                         reads=("a", "w", "store")).banks == bank_count(2, 3) == 6
-    assert bank_count(1, 2) == 2
+                         reads=("a", "w", "store")).banks == bank_count(2, 3) == 2 * (3 + 1)
+    assert bank_count(1, 2) == 2 and bank_count(3, 2) == 3 * (2 + 2)
 
 
 def test_shared_role_follows_the_engine_that_started_last():
@@ -143,8 +143,8 @@ def _memories(fragment, path=()):
 
 
 def test_every_wide_memory_of_the_top_has_block_ram_ports():
-    """What makes yosys map the SRAMs to DP16KD / RAMB: every memory, bank or live-value
-    table, has one write and one read port."""
+    """What makes yosys map the SRAMs to DP16KD / RAMB: every memory has one write and one
+    read port."""
     from amaranth.hdl import Fragment
 
     from hw.top import SRAM_ROLES, EncoreTop
@@ -154,13 +154,9 @@ def test_every_wide_memory_of_the_top_has_block_ram_ports():
     mems = dict(_memories(Fragment.get(EncoreTop(cfg), None)))
     for name, roles in SRAM_ROLES.items():
         nw, nr = len(roles["writes"]), len(roles["reads"])
-        banks = {p: f for p, f in mems.items() if p[0] == name and "_lvt_" not in p[-1]}
-        lvts = {p: f for p, f in mems.items() if p[0] == name and "_lvt_" in p[-1]}
-        assert len(banks) == bank_count(nw, nr)
-        assert len(lvts) == lvt_table_count(nw, nr) == nw * (nr + nw - 1)
+        banks = {p: f for p, f in mems.items() if p[0] == name}
+        assert len(banks) == bank_count(nw, nr) == nw * (nr + nw - 1)
         depth = cfg.sp_rows if name == "sp" else cfg.acc_rows
-        for f in (banks | lvts).values():
+        for f in banks.values():
             assert (len(f._read_ports), len(f._write_ports), f._data.depth) == (1, 1, depth)
-        for f in lvts.values():
-            assert f._data.shape == range(nw)
     assert max(len(f._read_ports) + len(f._write_ports) for f in mems.values()) == 2
