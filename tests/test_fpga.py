@@ -107,7 +107,7 @@ def test_yosys_stat_counts_luts_as_nextpnr_does():
     assert used == {"lut": 18410, "ff": 6768, "dsp": 36, "bram": 28, "lutram": 141, "io": 0}
     # that netlist had 6 + 4 banks and a live-value table of flip-flops; now 8 + 6 banks
     est = bram_estimate(MachineConfig(dim=4, sp_kib=4, acc_kib=4), TARGETS["ecp5-85k"])
-    assert (est["sp"], est["acc"]) == (8 * 2, 6 * 2) and 6 * 2 + 4 * 2 == 28 - 8
+    assert (est["sp"], est["acc"]) == (8 * 2, 6 * 4) and 6 * 2 + 4 * 4 == 28
 
 
 def test_memory_mapping_from_the_yosys_log():
@@ -120,3 +120,16 @@ using FF mapping for memory encore_fpga.core.acc.acc_lvt
         "encore_fpga.core.acc.acc_compute_to_compute": "$__PDPW16KD_",
         "encore_fpga.core.sp.sp_compute_to_compute_a": "$__DP16KD_",
         "encore_fpga.core.acc.acc_lvt": "FF"}
+
+
+def test_xilinx_script_splits_nets_before_abc9():
+    # YosysHQ/yosys#4349: abc9's re-integration asserts on DIM 16 without splitnets
+    from hw.fpga.flow import yosys_script
+
+    lines = yosys_script(TARGETS["xilinx-xcup"]).splitlines()
+    assert lines[:4] == ["read_verilog top.v", "hierarchy -top encore_fpga", "proc", "splitnets"]
+    assert lines[4:7] == ["synth_xilinx -family xcup -top encore_fpga -run :map_luts",
+                          "splitnets", "synth_xilinx -family xcup -top encore_fpga -run map_luts:"]
+    assert lines[-1] == "tee -q -o stat.json stat -json"
+    ecp5 = yosys_script(TARGETS["ecp5-85k"])
+    assert "splitnets" not in ecp5 and "synth_ecp5 -top encore_fpga -json synth.json" in ecp5
