@@ -55,7 +55,7 @@ def slot_cycles(slot: int) -> int:
     return product_cycles(*MUL_SLOTS[slot])
 
 
-def _pieces(v) -> list[tuple[object, int]]:
+def operand_pieces(v) -> list[tuple[object, int]]:
     """``v`` (signed) as (piece, bit offset): unsigned PIECE_BITS-bit pieces, a signed top."""
     w = len(v)
     out, lo = [], 0
@@ -81,8 +81,8 @@ def product(m: Module, a, b, name: str) -> Signal:
         m.d.sync += p.eq(ar * br)
         return p
     terms = []
-    for i, (pa, oa) in enumerate(_pieces(ar)):
-        for j, (pb, ob) in enumerate(_pieces(br)):
+    for i, (pa, oa) in enumerate(operand_pieces(ar)):
+        for j, (pb, ob) in enumerate(operand_pieces(br)):
             pp = Signal(signed(len(pa) + len(pb) + 1), name=f"{name}_pp{i}{j}")
             m.d.sync += pp.eq(pa * pb)
             terms.append(pp << (oa + ob))

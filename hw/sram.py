@@ -7,27 +7,34 @@ that uses it ("load", "compute", "store", ...). Engines ask for a port by role
 unit and the vector engines all run in the compute queue, one instruction at a time) share the
 role's port through a multiplexer on the engine that owns the queue (:func:`owner_select`).
 
-Physically, every (write role, read role) pair has its own simple-dual-port bank (one write,
-one read: what yosys maps to DP16KD on ECP5 and RAMB18/36 on Xilinx), written by that write
-role and read by that read role; a *live-value table* (LVT, ``log2(writers)`` bits per row, in
-flip-flops) remembers which writer wrote each row last, and each read port returns that
-writer's bank. The behaviour is exactly that of one multi-ported ``lib.memory.Memory`` with
-non-transparent synchronous reads: a read returns the row as it was before the writes of the
-same cycle, one cycle later, and holds its data while ``en`` is low. No arbitration, no bank
-conflicts, no address dependence: cycles are those of the multi-ported memory.
+Physically it is an *XOR multi-port memory* (:func:`_xor_multiport`) of simple-dual-port banks
+(one write, one read port each: what yosys maps to DP16KD on ECP5 and RAMB18/36 on Xilinx):
+writer ``i`` owns one bank per reader and one per other writer, all written alike with its data
+XOR the other writers' banks at that row, so that the XOR of every writer's bank is the row's
+last written value. The behaviour is exactly that of one multi-ported ``lib.memory.Memory``
+with non-transparent synchronous reads: a read returns the row as it was before the writes of
+the same cycle, one cycle later, and holds its data while ``en`` is low; of two writes of one
+row in one cycle the later-numbered writer's wins. No arbitration, no bank conflicts, no
+address dependence: cycles are those of the multi-ported memory.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
-__all__ = ["Sram", "owner_select", "bank_count"]
+__all__ = ["Sram", "owner_select", "bank_count", "MULTIPORT_KIND"]
+
+#: How an SRAM with several writers is built: "xor" (:func:`_xor_multiport`). Earlier RTL:
+#: "ff" (a bank per writer and reader, a live-value table of flip-flops choosing between them).
+#: encore/dse/area.py keys its SRAM-logic term on it; ``encore fpga --json`` reports it.
+MULTIPORT_KIND = "xor"
 
 
 def bank_count(n_write: int, n_read: int) -> int:
-    """Simple-dual-port banks an :class:`Sram` with these role counts is built from."""
-    return n_write * n_read
+    """Simple-dual-port banks an :class:`Sram` with these role counts is built from: with one
+    writer one per reader; with more, each writer's once per reader and once per other writer."""
+    return n_read if n_write == 1 else n_write * (n_read + n_write - 1)
 
 
 def owner_select(m: Module, starts: list[Signal], name: str = "owner") -> list[Signal]:
@@ -122,29 +129,96 @@ class Sram(Elaboratable):
         m = Module()
         writers = [self._merged(m, "w", w) for w in self.writes]
         readers = [self._merged(m, "r", r) for r in self.reads]
-        lvt = None
         if len(writers) > 1:
-            lvt = Memory(shape=range(len(writers)), depth=self.depth, init=[])
-            m.submodules[f"{self.name}_lvt"] = lvt
-            for i, wr in enumerate(writers):
-                port = lvt.write_port()
-                m.d.comb += [port.en.eq(wr.en), port.addr.eq(wr.addr), port.data.eq(i)]
+            _xor_multiport(m, self.name, self.addr_width, self.depth, self.width, self.writes,
+                           writers, self.reads, readers)
+            return m
+        (wrole,), (wr,) = self.writes, writers
         for role, rd in zip(self.reads, readers, strict=True):
-            datas = []
-            for wrole, wr in zip(self.writes, writers, strict=True):
-                bank = Memory(shape=self.width, depth=self.depth, init=[])
-                m.submodules[f"{self.name}_{wrole}_to_{role}"] = bank
-                bw, br = bank.write_port(), bank.read_port()
-                m.d.comb += [bw.en.eq(wr.en), bw.addr.eq(wr.addr), bw.data.eq(wr.data),
-                             br.en.eq(rd.en), br.addr.eq(rd.addr)]
-                datas.append(br.data)
-            if lvt is None:
-                m.d.comb += rd.data.eq(datas[0])
-            else:
-                sel = lvt.read_port()
-                m.d.comb += [sel.en.eq(rd.en), sel.addr.eq(rd.addr)]
-                if len(datas) == 2:
-                    m.d.comb += rd.data.eq(Mux(sel.data, datas[1], datas[0]))
-                else:
-                    m.d.comb += rd.data.eq(Array(datas)[sel.data])
+            bank = Memory(shape=self.width, depth=self.depth, init=[])
+            m.submodules[f"{self.name}_{wrole}_to_{role}"] = bank
+            bw, br = bank.write_port(), bank.read_port()
+            m.d.comb += [bw.en.eq(wr.en), bw.addr.eq(wr.addr), bw.data.eq(wr.data),
+                         br.en.eq(rd.en), br.addr.eq(rd.addr), rd.data.eq(br.data)]
         return m
+
+
+def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int, wroles,
+                   writers, rroles, readers) -> None:
+    """An SRAM with several writers from simple-dual-port banks (docs/rtl.md "Memories").
+
+    Writer ``i`` owns the banks ``B_i`` (one per reader, one per other writer, all written
+    alike); once a write is committed, a row's value is the XOR of every ``B_j`` at that row.
+    A write of row ``a`` with data ``d`` by writer ``i`` in cycle ``c`` reads every other
+    ``B_j[a]`` in cycle ``c`` (the block RAM's output goes straight into a register in
+    ``c + 1``) and commits ``B_i[a] = d ^ XOR(B_j[a], j != i)`` in cycle ``c + 2``; the two
+    writes of each writer not yet committed when a bank is read (cycles ``c - 1``, ``c - 2``)
+    are bypassed by address compares against the pipeline's registers. A later-numbered writer
+    of the same row in the same cycle XORs in the earlier one's new value, so it wins, as in a
+    multi-ported ``Memory``. A read of row ``a`` in cycle ``t`` returns, in ``t + 1``, the data
+    of the latest write of ``a`` of cycles ``t - 1`` / ``t - 2`` if there is one (selected in
+    cycle ``t`` into a register), else the XOR of its banks: one LUT per bit behind the block
+    RAMs, each fed by the same bit of each writer's bank (no wide select signal).
+    """
+    n = len(writers)
+
+    def reg(value, name, en=None, like=None):
+        q = Signal.like(like, name=name) if like is not None else Signal(value.shape(), name=name)
+        if en is None:
+            m.d.sync += q.eq(value)
+        else:
+            with m.If(en):
+                m.d.sync += q.eq(value)
+        return q
+
+    # The write pipeline: d1 = the write of the previous cycle, d2 = of two cycles ago (being
+    # committed now with stored[i]); sv1 / sv2 = stored[i] of one / two cycles ago.
+    d1 = [(reg(wr.en, f"{name}_w{i}_en1"), reg(wr.addr, f"{name}_w{i}_addr1"),
+           reg(wr.data, f"{name}_w{i}_data1")) for i, wr in enumerate(writers)]
+    d2 = [(reg(en, f"{name}_w{i}_en2"), reg(addr, f"{name}_w{i}_addr2"),
+           reg(data, f"{name}_w{i}_data2")) for i, (en, addr, data) in enumerate(d1)]
+    stored = [Signal(width, name=f"{name}_w{i}_stored") for i in range(n)]
+    sv1 = [reg(v, f"{name}_w{i}_sv1") for i, v in enumerate(stored)]
+    sv2 = [reg(v, f"{name}_w{i}_sv2") for i, v in enumerate(sv1)]
+
+    def pending(j, addr):
+        """(row written by writer j in the last cycle, in the one before), not yet committed."""
+        return (d1[j][0] & (d1[j][1] == addr), d2[j][0] & (d2[j][1] == addr))
+
+    def bank(j: int, user: str, en, addr):
+        mem = Memory(shape=width, depth=depth, init=[])
+        m.submodules[f"{name}_{wroles[j]}_to_{user}"] = mem
+        wp, rp = mem.write_port(), mem.read_port()
+        m.d.comb += [wp.en.eq(d2[j][0]), wp.addr.eq(d2[j][1]), wp.data.eq(stored[j]),
+                     rp.en.eq(en), rp.addr.eq(addr)]
+        return rp.data
+
+    for i, wr in enumerate(writers):
+        value = d2[i][2]
+        for j in range(n):
+            if j == i:
+                continue
+            ram = reg(bank(j, f"w_{wroles[i]}", wr.en, wr.addr), f"{name}_w{i}_old{j}")
+            h1, h2 = pending(j, wr.addr)
+            h1 = reg(reg(h1, f"{name}_w{i}_h1_{j}"), f"{name}_w{i}_h1_{j}_q")
+            h2 = reg(reg(h2, f"{name}_w{i}_h2_{j}"), f"{name}_w{i}_h2_{j}_q")
+            old = Mux(h1, sv1[j], Mux(h2, sv2[j], ram))
+            if j < i:  # the same row written by an earlier writer in the same cycle
+                same = d2[j][0] & (d2[j][1] == d2[i][1])
+                old = Mux(same, stored[j], old)
+            value = value ^ old
+        m.d.comb += stored[i].eq(value)
+
+    for role, rd in zip(rroles, readers, strict=True):
+        committed = 0
+        for j in range(n):
+            committed = committed ^ bank(j, f"r_{role}", rd.en, rd.addr)
+        hits = [pending(j, rd.addr) for j in range(n)]
+        forced, latest = 0, 0
+        for age in (1, 0):  # the older pending writes first: a newer one overrides them
+            for j in range(n):  # the same cycle: the highest-numbered writer last
+                forced = forced | hits[j][age]
+                latest = Mux(hits[j][age], (d1, d2)[age][j][2], latest)
+        forced_q = reg(forced, f"{name}_r_{role}_forced", en=rd.en, like=Signal())
+        latest_q = reg(latest, f"{name}_r_{role}_latest", en=rd.en, like=Signal(width))
+        m.d.comb += rd.data.eq(Mux(forced_q, latest_q, committed))

@@ -67,7 +67,7 @@ def test_nothing_fitting_the_part_is_listed_not_an_error(tiny, tmp_path, capsys)
     assert main(["dse", "--model", tiny, "--seq", "16", "--space", "dim=8 sp-kib=64",
                  "--workers", "0", "--no-progress", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "over budget: dsp " in out and "clock 200 MHz > fmax 100 MHz" in out
+    assert "over budget: lut " in out and "; dsp " in out and "clock 200 MHz > fmax 100 MHz" in out
     assert "no point fits the budget and compiles: see the reasons above; the smallest, " \
         "dim=8 sp-kib=64 " in out
 

@@ -19,7 +19,8 @@ def _pt(dim, sp=4, acc=4, **kw):
 
 
 def _design(d, target="ecp5-85k", **res):
-    return {"dim": d, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16, "target": target, **res}
+    return {"dim": d, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16, "target": target,
+            "sram_multiport": "xor", **res}
 
 
 def test_the_bank_multipliers_are_the_designs_own():
@@ -42,8 +43,8 @@ def test_block_ram_is_the_banks_score_buffer_and_row_buffer():
     from hw.vector.layernorm import row_buffer_shape
 
     ecp5 = area.part("ecp5-85k")
-    # SP 64 KiB at DIM 8: 8192 rows x 64 bits = 32 EBR per bank, 6 banks (docs/rtl.md, LVT);
-    # ACC 64 KiB: 2048 rows x 256 bits = 29 EBR of 2048 x 9 per bank, 4 banks; score buffer
+    # SP 64 KiB at DIM 8: 8192 rows x 64 bits = 32 EBR per bank, 8 banks (docs/rtl.md, XOR
+    # multi-port); ACC 64 KiB: 2048 rows x 256 bits = 29 EBR of 2048 x 9 per bank, 6; score buffer
     # 512 x 33 bits: one 512 x 36 EBR; LAYERNORM's row buffer 24 x DIM bits wide
     assert area.memory_blocks(ecp5, 8192, 64) == 32
     assert area.memory_blocks(ecp5, 2048, 256) == 29
@@ -52,28 +53,42 @@ def test_block_ram_is_the_banks_score_buffer_and_row_buffer():
     assert width == 24 * 8
     row_buf = area.memory_blocks(ecp5, depth, width)
     assert area.AreaModel("ecp5-85k").resources(_pt(8, 64, 64))["bram"] == \
-        6 * 32 + 4 * 29 + 1 + row_buf
+        8 * 32 + 6 * 29 + 1 + row_buf
 
 
 def test_the_model_reproduces_the_measured_dim4_synthesis():
-    """The shipped reports: the DIM 4 synthesis with the multiplier bank is a measured point; its
-    block RAM (never fitted) is what the banks and buffers come to, and with only the
-    multipliers' fixed term fitted the DIM 4 DSP count is the measured one."""
+    """The shipped reports: the DIM 4 synthesis with the multiplier bank (SRAMs with the
+    live-value table of flip-flops) is fitted, with that table's measured logic replaced by the
+    XOR multi-port banks'; its DSP count is the measured one (only the multipliers' fixed term
+    fitted); block RAM (never fitted) is what the banks and buffers come to."""
     reports = area.load_reports(REPORTS)
     (m4,) = [r for r in reports if r.get("kind") != "pe" and not r.get("stale")]
     assert (m4["dim"], m4["dsp"], m4["bram"]) == (4, 101, 32)
+    assert m4.get("sram_multiport", "ff") == "ff"
     model = area.AreaModel("ecp5-85k", reports)
-    measured = model.resources(_pt(4))
-    assert measured["area_source"] == "measured" and measured["dsp"] == 101
-    assert area.bram_blocks(model.part, _pt(4)) == 32
-    # another SRAM size at DIM 4 is fitted, with the measured logic and multipliers
-    other = model.resources(_pt(4, 32, 32))
-    assert other["area_source"] == "fitted"
-    assert (other["lut"], other["ff"], other["dsp"]) == (m4["lut"], m4["ff"], m4["dsp"])
+    res = model.resources(_pt(4))
+    assert res["area_source"] == "fitted" and res["dsp"] == 101
+    old, new = (area.sram_logic(k, 4, 4, 4) for k in ("ff", "xor"))
+    assert round(old["lut"]) == 7785 and round(old["ff"]) == 3168  # the probe's measurement
+    assert res["lut"] == round(m4["lut"] - old["lut"] + new["lut"])
+    assert res["ff"] == round(m4["ff"] - old["ff"] + new["ff"])
+    # XOR multi-port banks: 8 + 6 banks of 2 / 4 DP16KD, the score and row buffers 4
+    assert area.bram_blocks(model.part, _pt(4)) == 8 * 2 + 6 * 4 + 4
+    # another SRAM size at DIM 4: the measured logic and multipliers, the SRAMs' rows term
+    other = model.resources(_pt(4, 16, 16))
+    big = area.sram_logic("xor", 4, 16, 16)
+    assert round(big["lut"]) == 7898 and round(big["ff"]) == 3578  # the probe at 16 + 16 KiB
+    assert other["area_source"] == "fitted" and other["dsp"] == 101
+    assert other["lut"] == round(m4["lut"] - old["lut"] + big["lut"])
+    # with the flip-flop table the model would have grown by 4.7 LUT4 a row
+    assert area.sram_logic("ff", 4, 32, 32)["lut"] == pytest.approx(50188)
     # DIM 8: 4 more lanes of the bank, 48 more PEs (one MULT18X18D each, measured)
     assert model.resources(_pt(8))["dsp"] == 101 + 4 * area.bank_multipliers_per_lane() + 48
     # the stale (pre-bank) reports are no point's measurement
     assert all(r["rtl"] == "3f74160" for r in reports if r.get("stale"))
+    # a report of the current SRAMs at the point is the point's measurement
+    current = {**m4, "sram_multiport": "xor"}
+    assert area.AreaModel("ecp5-85k", [current]).resources(_pt(4))["area_source"] == "measured"
 
 
 def test_the_priors_are_the_shipped_fit_rounded():
@@ -85,7 +100,7 @@ def test_the_priors_are_the_shipped_fit_rounded():
         assert prior[1] == (None if fitted[res][1] is None else round(fitted[res][1]))
         assert prior[2] == round(fitted[res][2])
     xc7 = area.COEFFS["xilinx"]["lut"]
-    assert xc7[1:] == (round(5655 * area.LUT6_PER_LUT4), round(26072 * area.LUT6_PER_LUT4))
+    assert xc7[1:] == (round(6412 * area.LUT6_PER_LUT4), round(15258 * area.LUT6_PER_LUT4))
 
 
 def test_area_uses_measured_reports_then_a_fit_then_the_analytic_model(tmp_path):
@@ -122,8 +137,10 @@ def test_area_uses_measured_reports_then_a_fit_then_the_analytic_model(tmp_path)
     assert one.resources(_pt(16))["area_source"] == "fitted"  # not the stale measurement
     prior_only = area.AreaModel("ecp5-85k", pes + [designs[0]])
     b = area.COEFFS["ecp5"]["ff"][1]
-    assert prior_only.resources(_pt(16))["ff"] == designs[0]["ff"] + 45 * (256 - 16) + \
-        b * (16 - 4)
+    # ... and the SRAMs' logic, per bit of a row, 4x as wide (area.sram_logic)
+    grown = area.sram_logic("xor", 16, 4, 4)["ff"] - area.sram_logic("xor", 4, 4, 4)["ff"]
+    assert prior_only.resources(_pt(16))["ff"] == pytest.approx(
+        designs[0]["ff"] + 45 * (256 - 16) + b * (16 - 4) + grown, abs=1)
     # Xilinx without Xilinx reports: analytic, its lane and fixed terms from the ECP5 fit
     xc7 = area.AreaModel("xilinx-xc7", designs).resources(pt)
     assert xc7["area_source"] == "analytic"
@@ -131,10 +148,15 @@ def test_area_uses_measured_reports_then_a_fit_then_the_analytic_model(tmp_path)
     path.write_text(json.dumps([{"dim": 8}]))
     with pytest.raises(ValueError, match="entry 0 lacks sp_kib, acc_kib, dram_bytes, target"):
         area.load_reports(path)
+    path.write_text(json.dumps([{**designs[0], "sram_multiport": "lvt"}]))
+    with pytest.raises(ValueError, match="entry 0: sram_multiport 'lvt' is not known: "
+                                         "expected one of ff, xor"):
+        area.load_reports(path)
 
 
 def test_area_reports_take_encore_fpga_json(tmp_path):
-    rep = {"config": {"dim": 4, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16},
+    rep = {"config": {"dim": 4, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16,
+                      "sram_multiport": "xor"},
            "target": {"name": "ecp5-85k"}, "fmax_mhz": 61.5,
            "synth_resources": {"lut": 49139, "ff": 23441, "dsp": 101, "bram": 32}}
     path = tmp_path / "fpga.json"

@@ -53,15 +53,61 @@ LUT6_PER_LUT4 = 2 / 3
 #: bank's pieces per lane (``bank_multipliers_per_lane``). a: what one PE synthesizes to
 #: (benchmarks/dse_area.py pe: an int8 multiply in one MULT18X18D / DSP48, the partial-sum adder,
 #: two weight registers). ECP5 b and c: the fit to benchmarks/dse_area_reports.json (the DIM 4
-#: synthesis with the multiplier bank; the lane slope of the two older sizes), rounded; Xilinx:
+#: synthesis with the multiplier bank; the lane slope of the two older sizes; the SRAMs' logic,
+#: ``sram_logic``, taken out), rounded; Xilinx:
 #: the same, LUTs x LUT6_PER_LUT4. Fits replace b, c.
 COEFFS: dict[str, dict] = {
-    "ecp5": {"lut": (30, 5655, 26072), "ff": (45, 2513, 6556), "dsp": (1, None, 29)},
-    "xilinx": {"lut": (10, 3770, 17381), "ff": (25, 2513, 6556), "dsp": (1, None, 29)},
+    "ecp5": {"lut": (30, 6412, 15258), "ff": (45, 2674, 2744), "dsp": (1, None, 29)},
+    "xilinx": {"lut": (10, 4275, 10172), "ff": (25, 2674, 2744), "dsp": (1, None, 29)},
 }
 FMAX_MHZ = {"ecp5": 100.0, "xilinx-xc7": 200.0, "xilinx-xcup": 300.0}
+#: The two SRAMs' own logic (``hw.sram.Sram``: port multiplexers, the multi-port structure and
+#: its bypasses) in ECP5 LUT4 and FF as a line in the rows (SP + ACC) through two measurements of
+#: ``benchmarks/fpga_block_probe.py sram`` (DIM 4, nextpnr's counts; docs/rtl.md "Memories"):
+#: ``(rows, LUT4, FF)`` twice, for each structure the RTL has had (``hw.sram.MULTIPORT_KIND``).
+#: "ff": a bank per writer and reader and a live-value table of flip-flops with a rows-to-1
+#: multiplexer per read port (the RTL of every shipped report; 4 + 4 and 32 + 32 KiB); "xor": the
+#: XOR multi-port banks (4 + 4 and 16 + 16 KiB). A report is corrected by its own kind's term (key
+#: ``sram_multiport``, default "ff"), a point gets the current RTL's: the rows dependence that no
+#: report at one SRAM size shows. The "xor" term scales with DIM (its logic is per bit of a row);
+#: both include the probe's port shell, which cancels between them.
+SRAM_LOGIC_DIM = 4  # the DIM of the probes
+SRAM_LOGIC_POINTS = {"ff": ((1280, 7785, 3168), (10240, 50188, 12182)),
+                     "xor": ((1280, 7380, 3542), (5120, 7898, 3578))}
+
+
+def _line2(points) -> dict[str, tuple[float, float]]:
+    (r0, l0, f0), (r1, l1, f1) = points
+    out = {}
+    for key, (y0, y1) in (("lut", (l0, l1)), ("ff", (f0, f1))):
+        slope = (y1 - y0) / (r1 - r0)
+        out[key] = (slope, y0 - slope * r0)
+    return out
 DESIGN_KEYS = ("dim", "sp_kib", "acc_kib", "dram_bytes", "target")
 PE_KEYS = ("family", "psum_width", "lut", "ff", "dsp")
+
+
+def sram_logic(kind: str, dim: int, sp_kib: int, acc_kib: int, family: str = "ecp5"
+               ) -> dict[str, float]:
+    """LUT and FF of the two SRAMs' logic (``SRAM_LOGIC_POINTS``) of one multi-port structure;
+    Xilinx LUTs x ``LUT6_PER_LUT4``."""
+    cfg = MachineConfig(dim=dim, sp_kib=sp_kib, acc_kib=acc_kib)
+    rows = cfg.sp_rows + cfg.acc_rows
+    line = _line2(SRAM_LOGIC_POINTS[kind])
+    # the flip-flop table costs per row; the XOR structure per bit of a row (its registers,
+    # bypasses and XORs are as wide as the row: 8 x DIM, 32 x DIM bits), measured at DIM 4
+    scale = dim / SRAM_LOGIC_DIM if kind == "xor" else 1.0
+    out = {k: (a * rows + b) * scale for k, (a, b) in line.items()}
+    if family == "xilinx":
+        out["lut"] *= LUT6_PER_LUT4
+    return out
+
+
+def _report_sram_logic(r: dict, res: str) -> float:
+    if res not in ("lut", "ff"):
+        return 0.0
+    return sram_logic(r.get("sram_multiport", "ff"), r["dim"], r["sp_kib"], r["acc_kib"],
+                      TARGETS[r["target"]].family)[res]
 
 
 def part(name: str) -> Target:
@@ -88,9 +134,9 @@ def multiplier_pieces(width: int) -> int:
     """DSP-sized pieces ``hw.mulbank.product`` splits a signed ``width``-bit operand into."""
     from amaranth.hdl import Signal, signed
 
-    from hw.mulbank import _pieces
+    from hw.mulbank import operand_pieces
 
-    return len(_pieces(Signal(signed(width))))
+    return len(operand_pieces(Signal(signed(width))))
 
 
 @functools.cache
@@ -110,7 +156,7 @@ def _from_fpga_json(r: dict) -> dict:
     c = r["config"]
     return {**{k: c[k] for k in ("dim", "sp_kib", "acc_kib", "dram_bytes")},
             "target": r["target"]["name"], **r["synth_resources"],
-            "fmax_mhz": r.get("fmax_mhz")}
+            "fmax_mhz": r.get("fmax_mhz"), "sram_multiport": c.get("sram_multiport", "ff")}
 
 
 def load_reports(path: str | Path) -> list[dict]:
@@ -140,6 +186,10 @@ def load_reports(path: str | Path) -> list[dict]:
         if not pe and r["target"] not in TARGETS:
             raise ValueError(f"--area-reports entry {i}: target {r['target']!r} is not known: "
                              f"expected one of {', '.join(TARGETS)}")
+        if not pe and r.get("sram_multiport", "ff") not in SRAM_LOGIC_POINTS:
+            raise ValueError(f"--area-reports entry {i}: sram_multiport "
+                             f"{r['sram_multiport']!r} is not known: expected one of "
+                             f"{', '.join(SRAM_LOGIC_POINTS)}")
         out.append(r)
     return out
 
@@ -155,7 +205,7 @@ def _residuals(rows: list[dict], pes: dict, prior: dict, res: str):
     import numpy as np
 
     dims = np.array([r["dim"] for r in rows], dtype=float)
-    y = np.array([r[res] - _pe_term(pes, prior, res, r["dim"])
+    y = np.array([r[res] - _pe_term(pes, prior, res, r["dim"]) - _report_sram_logic(r, res)
                   - (_queue_ff(MachineConfig.queue_depth) if res == "ff" else 0)
                   for r in rows], dtype=float)
     return dims, y
@@ -243,9 +293,14 @@ class AreaModel:
         self.fmax_mhz = self.coeffs.get("fmax_mhz", FMAX_MHZ.get(target, FMAX_MHZ.get(family)))
 
     def _measured(self, point: dict) -> dict | None:
+        """A report of this point on the current SRAM RTL (an older live-value table's report
+        only enters the fit)."""
+        from hw.sram import MULTIPORT_KIND
+
         key = (point["dim"], point["sp-kib"], point["acc-kib"], point["dram-bw"])
         for r in self.designs:
-            if (r["dim"], r["sp_kib"], r["acc_kib"], r["dram_bytes"]) == key:
+            if (r["dim"], r["sp_kib"], r["acc_kib"], r["dram_bytes"]) == key \
+                    and r.get("sram_multiport", "ff") == MULTIPORT_KIND:
                 return r
         return None
 
@@ -259,12 +314,17 @@ class AreaModel:
             res["area_source"] = "measured"
         else:
             dim = point["dim"]
+            from hw.sram import MULTIPORT_KIND
+
+            logic = sram_logic(MULTIPORT_KIND, dim, point["sp-kib"], point["acc-kib"],
+                               self.part.family)
             res = {}
             for k in ("lut", "ff", "dsp"):
                 _, b, c = self.coeffs[k]
                 b = bank_multipliers_per_lane() if b is None else b
-                res[k] = max(0, round(_pe_term(self.pes, self.coeffs, k, dim) + b * dim + c))
-            res["ff"] += _queue_ff(point["queue-depth"])
+                res[k] = max(0, round(_pe_term(self.pes, self.coeffs, k, dim) + b * dim + c
+                                      + logic.get(k, 0.0)
+                                      + (_queue_ff(point["queue-depth"]) if k == "ff" else 0)))
             res["bram"] = bram_blocks(self.part, point)
             res["fmax_mhz"] = self.fmax_mhz
             res["area_source"] = self.analytic_source

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from isa import MachineConfig
 
+from ..sram import MULTIPORT_KIND
 from . import report as rep
 from .shell import SHELL_NAME, shell_verilog
 from .targets import Target, bram_estimate
@@ -79,9 +80,20 @@ def _last_line(log: Path) -> str:
 
 
 def yosys_script(target: Target) -> str:
-    synth = (f"synth_ecp5 -top {SHELL_NAME} -json synth.json" if target.family == "ecp5"
-             else f"synth_xilinx -family {target.yosys_family} -top {SHELL_NAME}")
-    return f"read_verilog top.v\n{synth}\ntee -q -o stat.json stat -json\n"
+    """The yosys script of the synthesis step.
+
+    For Xilinx, every multi-bit net is split into single bits (``splitnets``) after ``proc``
+    and again just before ``synth_xilinx``'s LUT mapping (abc9): on the DIM 16 design, abc9
+    otherwise stops with ``Assert `count_id(wire->name) == 0' failed`` when it re-integrates
+    its netlist (a bit of a wide wire named like a whole wire; YosysHQ/yosys#4349, #4451).
+    """
+    if target.family == "ecp5":
+        synth = f"synth_ecp5 -top {SHELL_NAME} -json synth.json\n"
+    else:
+        xilinx = f"synth_xilinx -family {target.yosys_family} -top {SHELL_NAME}"
+        synth = (f"hierarchy -top {SHELL_NAME}\nproc\nsplitnets\n{xilinx} -run :map_luts\n"
+                 f"splitnets\n{xilinx} -run map_luts:\n")
+    return f"read_verilog top.v\n{synth}tee -q -o stat.json stat -json\n"
 
 
 def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: float = 100.0,
@@ -90,7 +102,7 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {"config": {"dim": cfg.dim, "sp_kib": cfg.sp_kib, "acc_kib": cfg.acc_kib,
                          "dram_bytes": cfg.dram_bytes_per_cycle, "sp_rows": cfg.sp_rows,
-                         "acc_rows": cfg.acc_rows},
+                         "acc_rows": cfg.acc_rows, "sram_multiport": MULTIPORT_KIND},
               "target": {**{k: v for k, v in asdict(target).items()
                             if k in ("name", "family", "device")},
                          "place_and_route": target.place_and_route},
