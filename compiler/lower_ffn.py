@@ -253,7 +253,7 @@ def emit_ffn(em: Emitter, cfg: MachineConfig, t: FfnTensors, pl: FfnPlan, *,
     """The fused kernel's instructions for plan ``pl``; returns its SRAM allocation."""
     d = cfg.dim
     s = shape_of(cfg, t, keep)
-    m, kb, fb, pa, pf, po = s.m, s.kb, s.fb, s.pa, s.pf, s.po
+    m, kb, fb, pa, pf = s.m, s.kb, s.fb, s.pa, s.pf
     alloc = layout(cfg, s, pl)
     b = alloc.base
     mt_max, fc, kc = pl.m_tile, pl.f_chunk, pl.k_chunk
