@@ -28,7 +28,7 @@ from isa.layout import nblocks
 from . import dma
 from .dram import DramBuilder, plane_views
 from .emitter import ACC, SP, Emitter
-from .lower_layernorm import out_planes
+from .lower_layernorm import lower_layernorm, out_planes
 from .lower_linear import MIN_GAIN, MIN_K_CHUNK, PARAM_ROWS, Epilogue, lower_linear
 from .sram_plan import PlanError, SramPlan
 from .tile_cost import stream_cycles
@@ -177,15 +177,17 @@ def plan_ffn(cfg: MachineConfig, s: FfnShape) -> tuple[FfnPlan | None, str]:
 
 @functools.lru_cache(maxsize=64)
 def _plan_ffn(cfg: MachineConfig, s: FfnShape) -> tuple[FfnPlan | None, str]:
-    cands = candidates(cfg, s)
-    if not cands:
-        return None, "per-kernel: the fused FFN does not fit the SRAMs"
     t = _stand_ins(cfg, s)
     slow = cfg.replace(dram_bytes_per_cycle=max(1, cfg.dram_bytes_per_cycle // 2))
     em = Emitter()
     _per_kernel(em, cfg, t)
     stream = em.finish()
     base, base_slow = stream_cycles(stream, cfg), stream_cycles(stream, slow)
+    spill_why = _spill_choice(cfg, t, base, base_slow, slow)
+    cands = candidates(cfg, s)
+    if not cands:
+        return spill_why[:2] if spill_why else (
+            None, "per-kernel: the fused FFN does not fit the SRAMs")
     priced = []
     for i, pl in enumerate(cands):
         em = Emitter()
@@ -197,11 +199,53 @@ def _plan_ffn(cfg: MachineConfig, s: FfnShape) -> tuple[FfnPlan | None, str]:
     few = min(p for p in priced if -(-s.m // p[3].m_tile) == fewest)
     more = [p for p in priced if p[0] <= (1.0 - MIN_GAIN) * few[0] and p[2] <= few[2]]
     cost, _, cost_slow, best = min(more) if more else few
+    if spill_why and spill_why[2] < cost:
+        return spill_why[:2]
     if cost >= base or cost_slow > base_slow:
         return None, (f"per-kernel: faster by the cost model ({base:,} cycles vs {cost:,} "
                       "fused)")
     pl = replace(best, cycles=cost, per_kernel_cycles=base)
     return pl, pl.describe(s.m)
+
+
+#: ``plan_ffn``'s choice of FFN1 per-kernel, then FFN2 in one row tile with RESADD per output
+#: column group, its int32 rows stored and normalised by a LayerNorm pass of their own.
+SPILL = "spill"
+
+
+def _spill_choice(cfg, t, base, base_slow, slow):
+    """(SPILL, why, cycles) if that beats the per-kernel lowering (at both bandwidths), else
+    None."""
+    em = Emitter()
+    try:
+        _spilled(em, cfg, t, _acc_stand_in(cfg, t))
+    except ValueError:
+        return None
+    stream = em.finish()
+    cost, cost_slow = stream_cycles(stream, cfg), stream_cycles(stream, slow)
+    if cost >= base or cost_slow > base_slow:
+        return None
+    return SPILL, (f"spilled: FFN2 with RESADD per column group, int32 rows to DRAM, then a "
+                   f"LayerNorm pass; est. {cost:,} cycles vs {base:,} per-kernel"), cost
+
+
+def _acc_stand_in(cfg: MachineConfig, t: FfnTensors) -> TensorInfo:
+    db = DramBuilder(cfg)
+    return db.add_buffer("ya", t.out.rows, t.out.cols, "int32")
+
+
+def _spilled(em: Emitter, cfg: MachineConfig, t: FfnTensors, acc_out: TensorInfo,
+             names: tuple[str, str, str] | None = None) -> None:
+    """FFN1 + GELU as before; FFN2 + RESADD into int32 ``acc_out`` (no whole-row tile, so
+    one row tile reads W2 once); the LayerNorm of ``acc_out`` as the embeddings' one."""
+    if names:
+        em.begin_layer(names[1])
+    lower_linear(em, cfg, [(t.h1, t.w1)], t.ff, Epilogue("gelu", params=t.p_gelu))
+    if names:
+        em.begin_layer(names[2])
+    lower_linear(em, cfg, [(t.ff, t.w2)], acc_out,
+                 Epilogue("resadd", params=t.p_res, residual=t.h1))
+    lower_layernorm(em, cfg, acc_out, t.out, t.ln_header, t.ln_params)
 
 
 def _stand_ins(cfg: MachineConfig, s: FfnShape) -> FfnTensors:
@@ -227,14 +271,20 @@ def _per_kernel(em: Emitter, cfg: MachineConfig, t: FfnTensors) -> None:
 
 def lower_ffn(em: Emitter, cfg: MachineConfig, t: FfnTensors, *, keep: bool = False,
               fuse: bool = True, names: tuple[str, str, str] = ("ffn", "ffn1_gelu", "ffn2_ln"),
-              ) -> str:
+              acc_out=None) -> str:
     """Emit the feed-forward block, fused when ``plan_ffn`` finds it worth it (and ``fuse``);
     returns what was used (for the compile log). ``names``: the layer spans (fused, FFN1,
-    FFN2)."""
+    FFN2). ``acc_out()``: a new int32 DRAM tensor of the output's shape, for the spilled
+    lowering (None: not available)."""
     if fuse:
         pl, why = plan_ffn(cfg, shape_of(cfg, t, keep))
     else:
         pl, why = None, "per-kernel: the planner is off"
+    if pl == SPILL and acc_out is None:
+        pl, why = None, "per-kernel: no DRAM tensor for the spilled lowering"
+    if pl == SPILL:
+        _spilled(em, cfg, t, acc_out(), names)
+        return why
     if pl is None:
         em.begin_layer(names[1])
         lower_linear(em, cfg, [(t.h1, t.w1)], t.ff, Epilogue("gelu", params=t.p_gelu))

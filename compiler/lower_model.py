@@ -108,7 +108,8 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
             em, cfg, FfnTensors(h1, c["w1"], c["p_gelu"], ff, c["w2"], c["p_res2"],
                                 c["ln2_hdr"], c["ln2"], out),
             keep=keep_intermediates, fuse=fuse_ffn,
-            names=(f"L{i}.ffn", f"L{i}.ffn1_gelu", f"L{i}.ffn2_ln"))
+            names=(f"L{i}.ffn", f"L{i}.ffn1_gelu", f"L{i}.ffn2_ln"),
+            acc_out=lambda i=i: dram.add_buffer(f"L{i}.ffn2_acc", m, h, "int32"))
         x = out
         layer_outputs.append(out.name)
     head_meta = None
