@@ -30,8 +30,8 @@ from .emitter import ACC, SP, Emitter
 from .lower_layernorm import out_planes
 from .tile_cost import stream_cycles
 
-KINDS = ("acc32", "requant", "gelu", "resadd_ln")
-PARAM_ROWS = {"acc32": 0, "requant": 3, "gelu": 5, "resadd_ln": 5}
+KINDS = ("acc32", "requant", "gelu", "resadd_ln", "resadd")
+PARAM_ROWS = {"acc32": 0, "requant": 3, "gelu": 5, "resadd_ln": 5, "resadd": 5}
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class Epilogue:
     * ``requant`` / ``gelu``: vector op with per-block ``params`` ([3, N] / [5, N] int32) -> int8.
     * ``resadd_ln``: RESADD with ``params`` [5, N] and the int8 ``residual`` [M, N], then
       LAYERNORM with ``ln_header`` [1, DIM] and ``ln_params`` [2, N] -> int8.
+    * ``resadd``: RESADD per output-column group (no whole-row tile needed) -> stored as int32,
+      for a LayerNorm pass of its own (compiler/lower_layernorm.py).
 
     Any activation (X, the residual, the output) may be a planar 16-bit tensor instead.
     """
@@ -58,7 +60,8 @@ class Epilogue:
         if self.kind not in KINDS:
             raise ValueError(f"epilogue kind {self.kind!r} is not one of {KINDS}")
         needs = {"requant": ("params",), "gelu": ("params",),
-                 "resadd_ln": ("params", "residual", "ln_header", "ln_params")}.get(self.kind, ())
+                 "resadd_ln": ("params", "residual", "ln_header", "ln_params"),
+                 "resadd": ("params", "residual")}.get(self.kind, ())
         for name in needs:
             if getattr(self, name) is None:
                 raise ValueError(f"epilogue {self.kind} needs {name}")
@@ -233,12 +236,14 @@ def _stand_ins(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: 
     terms = [(db.add_buffer(f"x{i}", m, kb * d, _act(pa)),
               db.add_buffer(f"w{i}", kb * d, nb * d, "int8"))
              for i, (kb, pa) in enumerate(zip(kbs, planes.a, strict=True))]
-    out = db.add_buffer("y", m, nb * d, "int32" if kind == "acc32" else _act(planes.out))
+    out = db.add_buffer("y", m, nb * d, "int32" if kind in ("acc32", "resadd")
+                        else _act(planes.out))
     p = PARAM_ROWS[kind]
     ln = kind == "resadd_ln"
     ep = Epilogue(kind, params=db.add_buffer("p", p, nb * d, "int32") if p else None,
                   bias=db.add_buffer("b", 1, nb * d, "int32") if bias else None,
-                  residual=db.add_buffer("r", m, nb * d, _act(planes.res)) if ln else None,
+                  residual=db.add_buffer("r", m, nb * d, _act(planes.res))
+                  if kind in ("resadd_ln", "resadd") else None,
                   ln_header=db.add_buffer("lh", 1, d, "int32") if ln else None,
                   ln_params=db.add_buffer("lp", 2, nb * d, "int32") if ln else None)
     return terms, out, ep
@@ -260,8 +265,9 @@ def _fit(cfg: MachineConfig, m: int, kbs: list[int], nb: int, kind: str, tiles: 
         if sp <= cfg.sp_rows and acc <= cfg.acc_rows:
             return LinearPlan(mt, ng, sp, acc, kc, nbuf)
         return None
-    c_bufs = 2 if kind == "acc32" else 1
-    out_sp = 0 if kind == "acc32" else 2 * mt * planes.out
+    c_bufs = 2 if kind in ("acc32", "resadd") else 1
+    # resadd: its scratchpad tiles are the residual's (double-buffered per group)
+    out_sp = {"acc32": 0, "resadd": 2 * mt * planes.res}.get(kind, 2 * mt * planes.out)
     per_block_acc = c_bufs * mt + 2 * p
     ng = min(nb if ng_max is None else ng_max,
              (cfg.acc_rows // per_block_acc) if per_block_acc else nb)
@@ -284,7 +290,7 @@ class _Bump:
 def planes_of(terms: list[tuple[TensorInfo, TensorInfo]], out: TensorInfo,
               ep: Epilogue) -> Planes:
     """The int8 planes of the layer's activations, from their dtypes."""
-    if ep.kind == "acc32" and out.planes != 1:
+    if ep.kind in ("acc32", "resadd") and out.dtype != "int32":
         raise ValueError(f"linear: the int32 output {out.name} cannot be {out.dtype}")
     return Planes(a=tuple(x.planes for x, _ in terms), out=out.planes,
                   res=ep.residual.planes if ep.residual is not None else 1)
@@ -345,8 +351,10 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
         dma.load(em, d, ep.ln_header, Mem.ACC, lnp)
         dma.load(em, d, ep.ln_params, Mem.ACC, lnp + 1, blocks=nb)
     else:
-        o_bufs = [sp.take(mt_max * ng * po) for _ in range(2)] if ep.kind != "acc32" else []
-        c_bufs = [acc.take(mt_max * ng) for _ in range(2 if ep.kind == "acc32" else 1)]
+        o_rows = {"acc32": 0, "resadd": mt_max * ng * pr}.get(ep.kind, mt_max * ng * po)
+        o_bufs = [sp.take(o_rows) for _ in range(2)] if o_rows else []
+        c_bufs = [acc.take(mt_max * ng)
+                  for _ in range(2 if ep.kind in ("acc32", "resadd") else 1)]
         p_bufs = [acc.take(p * ng) for _ in range(2)] if p else []
 
     wcount = 0
@@ -366,6 +374,10 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
             cbuf = c_bufs[gcount % len(c_bufs)]
             if p and ep.kind != "resadd_ln":
                 dma.load(em, d, ep.params, Mem.ACC, p_bufs[gcount % 2], block0=n0, blocks=gn)
+            if ep.kind == "resadd":  # this group's residual columns
+                for k, view in enumerate(plane_views(ep.residual, d)):
+                    dma.load(em, d, view, Mem.SP, o_bufs[gcount % 2] + k * mt * gn, row0=m0,
+                             rows=mt, block0=n0, blocks=gn)
             preloaded = ep.kind == "acc32" and ep.bias is not None
             if preloaded:
                 for j in range(gn):
@@ -391,6 +403,13 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                                     kblocks=kn, shift8=int(pa == 2 and k == 0))
             tile = (ACC, cbuf, cbuf + mt * gn)
             if ep.kind == "acc32":
+                dma.store(em, d, out, Mem.ACC, cbuf, row0=m0, rows=mt, block0=n0, blocks=gn)
+            elif ep.kind == "resadd":
+                rbuf, pb = o_bufs[gcount % 2], p_bufs[gcount % 2]
+                em.emit(Opcode.RESADD,
+                        reads=(tile, (SP, rbuf, rbuf + mt * gn * pr), (ACC, pb, pb + p * gn)),
+                        writes=(tile,), src=cbuf, res=rbuf, dst=cbuf, rows=mt, blocks=gn,
+                        param=pb, res_wide=int(pr == 2))
                 dma.store(em, d, out, Mem.ACC, cbuf, row0=m0, rows=mt, block0=n0, blocks=gn)
             elif ep.kind in ("requant", "gelu"):
                 obuf = o_bufs[gcount % 2]

@@ -2,7 +2,10 @@
 
 Every kernel reads its inputs from DRAM and writes its output to DRAM, so each layer output can be
 read back and compared with PyTorch; double-buffered tiles and dependency tokens keep the DMA
-traffic under the compute.
+traffic under the compute. The exception is the feed-forward block: where it fits and the cost
+model prefers it, FFN1 -> GELU -> FFN2 -> RESADD -> LAYERNORM is one kernel whose 4x-wide
+intermediate stays on chip (compiler/lower_ffn.py); ``meta["planner"]`` says per layer which
+lowering was used and why.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from .dram import DramBuilder
 from .emitter import Emitter
 from .heads import add_pooler_consts, lower_pooler
 from .lower_attention import lower_attention
+from .lower_ffn import FfnTensors, lower_ffn
 from .lower_layernorm import lower_layernorm
 from .lower_linear import Epilogue, lower_linear
 from .quantize import QuantizedModel, check_wide_bound
@@ -20,7 +24,8 @@ from .quantize import QuantizedModel, check_wide_bound
 
 def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
                 lengths: list[int] | None = None, padded: bool = True,
-                meta: dict | None = None) -> Program:
+                meta: dict | None = None, fuse_ffn: bool = True,
+                keep_intermediates: bool = True) -> Program:
     """The encoder program for ``batch`` sequences with real ``lengths`` (default: all ``seq``).
 
     Padded (``padded=True``): every sequence takes ``seq`` rows and a key mask hides its padding.
@@ -29,6 +34,10 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
     the real tokens only in both modes. With ``q.act_bits == 16`` the LayerNorm outputs
     (``emb.out``, ``L*.h1``, ``L*.out``) and the GELU outputs (``L*.ffn``) are planar int16
     tensors; every GEMM that reads one is checked against the accumulator bound first.
+    ``fuse_ffn``: let the planner fuse each feed-forward block (compiler/lower_ffn.py; False:
+    the per-kernel lowering everywhere). ``keep_intermediates``: a fused block still stores its
+    GELU output to ``L*.ffn`` (STOREs on the store queue, beside the compute) so that it can be
+    read back; False leaves that tensor unwritten.
     """
     g = q.graph
     d, h, f = cfg.dim, g.hidden, g.ffn
@@ -73,6 +82,7 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
     mask = dram.add_buffer("input.mask", mask_rows, d, "int32", role="input")
     x = dram.add_buffer("emb.out", m, h, act, scale=q.s_x0)
     layer_outputs = ["emb.out"]
+    planner: dict[str, str] = {}
     em = Emitter()
     em.begin_layer("embeddings.layernorm")
     lower_layernorm(em, cfg, emb_in, x, emb_hdr, emb_ln)
@@ -94,12 +104,12 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         lower_linear(em, cfg, [(ctx, c["wo"])], h1,
                      Epilogue("resadd_ln", params=c["p_res1"], residual=x,
                               ln_header=c["ln1_hdr"], ln_params=c["ln1"]))
-        em.begin_layer(f"L{i}.ffn1_gelu")
-        lower_linear(em, cfg, [(h1, c["w1"])], ff, Epilogue("gelu", params=c["p_gelu"]))
-        em.begin_layer(f"L{i}.ffn2_ln")
-        lower_linear(em, cfg, [(ff, c["w2"])], out,
-                     Epilogue("resadd_ln", params=c["p_res2"], residual=h1,
-                              ln_header=c["ln2_hdr"], ln_params=c["ln2"]))
+        planner[f"L{i}.ffn"] = lower_ffn(
+            em, cfg, FfnTensors(h1, c["w1"], c["p_gelu"], ff, c["w2"], c["p_res2"],
+                                c["ln2_hdr"], c["ln2"], out),
+            keep=keep_intermediates, fuse=fuse_ffn,
+            names=(f"L{i}.ffn", f"L{i}.ffn1_gelu", f"L{i}.ffn2_ln"),
+            acc_out=lambda i=i: dram.add_buffer(f"L{i}.ffn2_acc", m, h, "int32"))
         x = out
         layer_outputs.append(out.name)
     head_meta = None
@@ -117,7 +127,7 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         "output": layer_outputs[-1], "layer_spans": em.layers,
         "macs": int(useful_macs(g, lengths)),
         "dram_floor": dram_floor(g, lengths, out_bytes=2 if q.wide else 1),
-        "head": head_meta, "act_bits": q.act_bits,
+        "head": head_meta, "act_bits": q.act_bits, "planner": planner,
     }
     info.update(meta or {})
     return Program(config=cfg, instructions=instructions, dram_init=dram.image(),

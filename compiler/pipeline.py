@@ -109,7 +109,8 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
                   seed: int = 0, loaded: LoadedModel | None = None,
                   log: Callable[[str], None] | None = None,
                   quant: dict | None = None, cache: bool = True,
-                  act_bits: int | None = None) -> CompiledModel:
+                  act_bits: int | None = None, fuse_ffn: bool = True,
+                  keep_intermediates: bool = True) -> CompiledModel:
     """Compile a named model, a local Hugging Face folder or a transformers model object.
 
     The program runs ``batch`` sequences of real ``lengths`` (default: all ``seq_len``); padded,
@@ -119,7 +120,9 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     ``ffn_alpha``, ``use_gptq``, ``act_bits``; see compiler/quantize.py). ``act_bits``: 16
     (default) runs the LayerNorm and GELU outputs as 16-bit activations, 8 every activation
     int8 (docs/architecture.md "Short inputs"). ``cache``: reuse the quantized model from the
-    on-disk cache (compiler/cache.py).
+    on-disk cache (compiler/cache.py). ``fuse_ffn``, ``keep_intermediates``: the planner's
+    options (compiler/lower_model.py: fuse feed-forward blocks where it pays; store their
+    intermediate ``L*.ffn`` anyway, off the critical path).
     """
     config = config or MachineConfig()
     if act_bits is not None:
@@ -158,7 +161,8 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     t = time.perf_counter()
     program = lower_model(q, config, batch=batch, seq=seq_len, lengths=lengths, padded=padded,
                           meta={"model": loaded.name, "real_weights": loaded.real_weights,
-                                "seed": seed})
+                                "seed": seed},
+                          fuse_ffn=fuse_ffn, keep_intermediates=keep_intermediates)
     head = None
     if q.head is not None:
         head = classifier_program(q.head, config, batch, {"model": loaded.name,
@@ -166,4 +170,7 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     wall["lower"] = time.perf_counter() - t
     say(f"lowered to {len(program.instructions)} instructions, "
         f"{program.dram_size / 2**20:.1f} MiB of DRAM")
+    for choice in sorted(set(program.meta["planner"].values())):
+        layers = [k for k, v in program.meta["planner"].items() if v == choice]
+        say(f"feed-forward blocks {', '.join(layers)}: {choice}")
     return CompiledModel(program, graph, loaded, q, wall, head)
