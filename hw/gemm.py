@@ -29,9 +29,9 @@ from isa.cycles import gemm_cycles  # noqa: F401 - the schedule below; tests imp
 from isa.numerics import WIDE_SHIFT
 
 from .array import SystolicArray
-from .vector.common import delay
 from .engine import Engine, Port
 from .isa_layout import instr_layout
+from .vector.common import delay
 
 TAG = data.StructLayout({"row": 16, "first": 1, "last": 1})
 

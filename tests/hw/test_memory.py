@@ -78,6 +78,40 @@ def test_banked_sram_matches_a_multiported_memory(writes, reads, collide):
     assert mismatches == []
 
 
+def test_staged_read_port_is_a_memory_read_seen_later():
+    """The engines' own block RAMs read through ``staged_read_port``: a ``Memory`` read port's
+    data (with its ``en`` hold) ``SRAM_READ_LATENCY - 1`` cycles later."""
+    m = Module()
+    m.submodules.ref = ref = Memory(shape=WIDTH, depth=DEPTH, init=[])
+    m.submodules.dut = dut = Memory(shape=WIDTH, depth=DEPTH, init=[])
+    ports = [(ref.write_port(), ref.read_port()), (dut.write_port(), staged_read_port(m, dut, "d"))]
+    rng = random.Random(7)
+    got, want = [], []
+
+    async def bench(ctx):
+        seen = []
+        for cycle in range(200):
+            en, addr = rng.random() < 0.6, rng.randrange(DEPTH)
+            wen, waddr, wdata = rng.random() < 0.5, rng.randrange(DEPTH), rng.randrange(1 << WIDTH)
+            for wp, rp in ports:
+                ctx.set(wp.en, wen)
+                ctx.set(wp.addr, waddr)
+                ctx.set(wp.data, wdata)
+                ctx.set(rp.en, en)
+                ctx.set(rp.addr, addr)
+            await ctx.tick()
+            seen.append(ctx.get(ports[0][1].data))
+            back = cycle - (SRAM_READ_LATENCY - 1)
+            want.append(seen[back] if back >= 0 else 0)
+            got.append(ctx.get(ports[1][1].data))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want and len(set(got)) > 10
+
+
 def _unelaborated(*args, **kwargs):
     sram = Sram(*args, **kwargs)
     sram._MustUse__silence = True  # built only to look at, never elaborated
