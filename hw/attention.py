@@ -2,7 +2,9 @@
 
 Ports: the shared compute-side ports (two scratchpad reads: Q and K, or V; one scratchpad
 write: O; one accumulator read: parameters and key mask) plus its own score buffer, a
-``max_seq x 33``-bit memory with one read and one write port (block RAM). Schedule
+``max_seq x 33``-bit memory with one read and one write port (block RAM, read like the SRAMs:
+``hw.sram.staged_read_port``). Every read's data arrives ``SRAM_READ_LATENCY`` cycles after its
+address; the control travels beside it in as many registers. Schedule
 (``isa.cycles.attn_cycles``; tests/hw/test_attention.py checks it cycle-exactly):
 
 1. **Shift scan** (``attn_scan_cycles``): the header row (lane 0 ``m_s``, lane 1 ``s_s``), then
@@ -36,6 +38,7 @@ from isa import cycles as C
 
 from .engine import Engine, Port
 from .mulbank import product, product_latency
+from .sram import staged_read_port
 from .vector.common import (
     SHIFT_BITS,
     delay,
@@ -103,7 +106,7 @@ class AttentionEngine(Engine):
         ins = self.view(OP, ins_word)
         seq, hb = ins.seq, ins.hd_blocks
         m.submodules.buf = buf = Memory(shape=33, depth=self._max_seq, init=[])
-        brd, bwr = buf.read_port(), buf.write_port()
+        brd, bwr = staged_read_port(m, buf, "buf_rd"), buf.write_port()
         qrd, krd, ard, wr = self.q_rd, self.k_rd, self.acc_rd, self.sp_wr
         m.d.comb += [qrd.en.eq(1), krd.en.eq(1), ard.en.eq(1), brd.en.eq(1)]
 
@@ -191,11 +194,12 @@ class AttentionEngine(Engine):
                             m.d.comb += self.done.eq(1)
                             m.d.sync += [self.busy.eq(0), phase.eq(IDLE)]
 
-        # -- shift scan: data one cycle later ---------------------------------------------------
+        # -- shift scan: data SRAM_READ_LATENCY cycles later ------------------------------------
+        lat = C.SRAM_READ_LATENCY
         word = ard.data
-        scan_q = reg(m, scan_v, "scan_q")
-        scan_last_q = reg(m, scan_last, "scan_last_q")
-        scan_hdr_q = reg(m, scan_v & (scan_t == 0), "scan_hdr_q")
+        scan_q = delay(m, scan_v, lat, "scan_q")
+        scan_last_q = delay(m, scan_last, lat, "scan_last_q")
+        scan_hdr_q = delay(m, scan_v & (scan_t == 0), lat, "scan_hdr_q")
         m_s = Signal(signed(32))
         s_s = Signal(SHIFT_BITS)
         bad_seen = Signal()
@@ -215,10 +219,10 @@ class AttentionEngine(Engine):
                     m.d.sync += [phase.eq(QK), q.eq(0), k.eq(0), j.eq(0), joff.eq(0)]
 
         # -- QK^T pipeline: products, tree, accumulate, * m_s, round, write ---------------------
-        v1 = reg(m, qk_v, "qk_v1")
-        f1 = reg(m, qk_first, "qk_f1")
-        l1 = reg(m, qk_last, "qk_l1")
-        k1 = reg(m, k, "qk_k1")
+        v1 = delay(m, qk_v, lat, "qk_v1")
+        f1 = delay(m, qk_first, lat, "qk_f1")
+        l1 = delay(m, qk_last, lat, "qk_l1")
+        k1 = delay(m, k, lat, "qk_k1")
         lane_sel = Signal(range(d))
         m.d.comb += lane_sel.eq(k1[:lg] if lg else 0)
         msk = Signal()
@@ -249,8 +253,8 @@ class AttentionEngine(Engine):
             m.d.sync += any_valid.eq(0)
 
         # -- exp pipeline -------------------------------------------------------------------------
-        e1v = reg(m, ex_v, "ex_v1")
-        e1k = reg(m, k, "ex_k1")
+        e1v = delay(m, ex_v, lat, "ex_v1")
+        e1k = delay(m, k, lat, "ex_k1")
         bval = brd.data[32]
         diff = brd.data[:32].as_signed() - mx
         nd = reg(m, Mux(~bval | (diff >= 0), 0, Mux(diff < -CLAMP, CLAMP, -diff)), "ex_nd",
@@ -285,14 +289,14 @@ class AttentionEngine(Engine):
             m.d.comb += [bwr.addr.eq(e7k), bwr.data.eq(e_out), bwr.en.eq(1)]
 
         # -- PV pipeline ----------------------------------------------------------------------
-        pp_q, pps_q = reg(m, pp_v, "pp_q"), reg(m, pp_s, "pps_q")
+        pp_q, pps_q = delay(m, pp_v, lat, "pp_q"), delay(m, pp_s, lat, "pps_q")
         m_o, s_o = Signal(32 * d), Signal(32 * d)
         with m.If(pp_q & ~pps_q):
             m.d.sync += m_o.eq(word)
         with m.If(pp_q & pps_q):
             m.d.sync += s_o.eq(word)
         recip = Mux(den == 0, 0, quo)
-        p1v, p1f = reg(m, pv_v, "pv_v1"), reg(m, pv_first, "pv_f1")
+        p1v, p1f = delay(m, pv_v, lat, "pv_v1"), delay(m, pv_first, lat, "pv_f1")
         er = product(m, brd.data[:17], recip, "pv_er")
         l_r = product_latency(brd.data[:17], recip)
         vv = delay(m, qrd.data, l_r, "pv_v")

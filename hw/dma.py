@@ -20,6 +20,7 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from isa import Opcode
+from isa.cycles import SRAM_READ_LATENCY
 
 from .isa_layout import instr_layout
 from .streams import ADDR_LAYOUT, RowGeometry, log2_exact, max_beats, write_layout
@@ -150,7 +151,10 @@ class LoadDMA(_DmaBase):
 class StoreDMA(_DmaBase):
     """STORE: rows read from SP / ACC into a small FIFO, sent as AW + W bursts, done on last B."""
 
-    ROW_FIFO_DEPTH = 4
+    #: Rows read or in the FIFO at once: a row is counted from the cycle after its read for
+    #: SRAM_READ_LATENCY + 3 cycles (the read latency, 2 through the FIFO, taken), so this many
+    #: keep one row per cycle flowing (the W channel's best rate: store_cycles assumes it).
+    ROW_FIFO_DEPTH = SRAM_READ_LATENCY + 3
 
     def __init__(self, *, dim: int, sp_depth: int, acc_depth: int, bus_bytes: int):
         super().__init__(dim=dim, sp_depth=sp_depth, acc_depth=acc_depth, bus_bytes=bus_bytes,
@@ -171,19 +175,24 @@ class StoreDMA(_DmaBase):
         depth = self.ROW_FIFO_DEPTH
         m.submodules.rows = rows_fifo = fifo.SyncFIFOBuffered(width=32 * d, depth=depth)
 
-        # -- SRAM reader: keeps the row FIFO full (reads have one cycle of latency) ----------
+        # -- SRAM reader: keeps the row FIFO full (reads have SRAM_READ_LATENCY cycles of
+        # latency: pending[k] is the read of k + 1 cycles ago, the last one arriving now) ------
         rd_row = Signal(16)
-        rd_pending = Signal()
         rd_issue = Signal()
+        pending = []
+        for k in range(SRAM_READ_LATENCY):
+            pending.append(Signal(name=f"rd_pending{k + 1}"))
+            m.d.sync += pending[-1].eq(pending[-2] if k else rd_issue)
+        rd_pending = pending[-1]
+        in_flight = sum(pending[1:], pending[0])
         m.d.comb += rd_issue.eq(self.busy & (rd_row != ins.rows)
-                                & (rows_fifo.level + rd_pending < depth))
+                                & (rows_fifo.level + in_flight < depth))
         m.d.comb += [
             self.sp_rd.addr.eq(ins.sram_addr + rd_row), self.acc_rd.addr.eq(ins.sram_addr + rd_row),
             self.sp_rd.en.eq(rd_issue), self.acc_rd.en.eq(rd_issue),
             rows_fifo.w_en.eq(rd_pending),
             rows_fifo.w_data.eq(Mux(ins.mem, self.acc_rd.data, self.sp_rd.data)),
         ]
-        m.d.sync += rd_pending.eq(rd_issue)
         with m.If(rd_issue):
             m.d.sync += rd_row.eq(rd_row + 1)
 

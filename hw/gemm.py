@@ -9,11 +9,13 @@ before A row 0 of tile k reaches PE row r, and ``2P >= rows + DIM - 1`` keeps it
 overwriting weights the last A row of tile k - 2 still needs: the next tile loads while the
 current one computes, with no bubble once ``rows >= DIM``.
 
-Results leave the array ``2*DIM - 1`` cycles after their A row entered and take two more
-cycles to read-modify-write the accumulator (int32 wrap; with ``shift8`` the product is shifted
-left by 8 first, in the register ahead of the add). Rows of consecutive K-blocks hit
-the same ACC row P >= DIM >= 4 cycles apart, past the 2-cycle read-modify-write, so no
-forwarding is needed.
+The SRAM data arrives ``L = SRAM_READ_LATENCY`` cycles after the address (hw/sram.py): the
+control travels down ``L`` registers beside it. Results leave the array ``2*DIM - 1`` cycles
+after their A row entered; the ACC row is read as a result leaves and written back ``L``
+cycles later, the result waiting in ``L`` registers (int32 wrap; with ``shift8`` the product
+is shifted left by 8 first, in the first register). Rows of consecutive K-blocks hit the same
+ACC row ``P >= DIM >= 4 > L`` cycles apart, after the earlier write, so no forwarding is
+needed.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data
 
 from isa import ErrorCode, Opcode
+from isa.cycles import SRAM_READ_LATENCY as L
 from isa.cycles import gemm_cycles  # noqa: F401 - the schedule below; tests import it here
 from isa.numerics import WIDE_SHIFT
 
 from .array import SystolicArray
 from .engine import Engine, Port
 from .isa_layout import instr_layout
+from .vector.common import delay
 
 TAG = data.StructLayout({"row": 16, "first": 1, "last": 1})
 
@@ -81,20 +85,14 @@ class GemmUnit(Engine):
                 with m.If(k + 1 == ins.kblocks):
                     m.d.sync += issuing.eq(0)
 
-        # The SRAM data arrives one cycle after the address: delay the control to match.
-        w_en_q = Signal()
-        w_idx_q = Signal(range(d))
-        w_sel_q = Signal()
-        a_sel_q = Signal()
-        a_valid_q = Signal()
-        tag_q = Signal(TAG)
-        m.d.sync += [
-            w_en_q.eq(w_issue), w_idx_q.eq(t), w_sel_q.eq(k[0]),
-            a_valid_q.eq(a_issue), a_sel_q.eq(k_p[0]),
-            tag_q.row.eq(t_p),
-            tag_q.first.eq((k_p == 0) & ~ins.accumulate),
-            tag_q.last.eq((k_p + 1 == ins.kblocks) & (t_p + 1 == ins.rows)),
-        ]
+        # The SRAM data arrives L cycles after the address: delay the control to match.
+        tag = Signal(TAG)
+        m.d.comb += [tag.row.eq(t_p), tag.first.eq((k_p == 0) & ~ins.accumulate),
+                     tag.last.eq((k_p + 1 == ins.kblocks) & (t_p + 1 == ins.rows))]
+        w_en_q, w_idx_q, w_sel_q, a_valid_q, a_sel_q, tag_q = (
+            delay(m, v, L, name) for v, name in (
+                (w_issue, "w_en_q"), (t[:max(1, (d - 1).bit_length())], "w_idx_q"),
+                (k[0], "w_sel_q"), (a_issue, "a_valid_q"), (k_p[0], "a_sel_q"), (tag, "tag_q")))
         m.d.comb += [
             arr.w_row.eq(self.w_rd.data), arr.w_idx.eq(w_idx_q), arr.w_buf.eq(w_sel_q),
             arr.w_en.eq(w_en_q),
@@ -102,7 +100,7 @@ class GemmUnit(Engine):
             arr.a_tag.eq(tag_q),
         ]
 
-        # -- accumulate: read the ACC row as the result leaves the array, write it back next --
+        # -- accumulate: read the ACC row as the result leaves the array, write it back L later
         out_tag = data.View(TAG, arr.c_tag)
         m.d.comb += [self.acc_rd.addr.eq(ins.c_addr + out_tag.row), self.acc_rd.en.eq(1)]
         v_q = Signal()
@@ -115,6 +113,8 @@ class GemmUnit(Engine):
                         for n in range(d)])
         m.d.sync += [v_q.eq(arr.c_valid), wb_tag.eq(arr.c_tag),
                      c_q.eq(Mux(ins.shift8, shifted, c_row))]
+        v_q, wb_tag, c_q = (delay(m, v, L - 1, name)
+                            for v, name in ((v_q, "v_q"), (wb_tag, "wb_tag"), (c_q, "c_q")))
         old = Mux(wb_tag.first, 0, self.acc_rd.data)
         lanes = [(old[32 * n: 32 * n + 32] + c_q[32 * n: 32 * n + 32])[:32] for n in range(d)]
         summed = Cat(*lanes)  # each lane wraps to int32

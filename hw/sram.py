@@ -12,10 +12,15 @@ Physically it is an *XOR multi-port memory* (:func:`_xor_multiport`) of simple-d
 writer ``i`` owns one bank per reader and one per other writer, all written alike with its data
 XOR the other writers' banks at that row, so that the XOR of every writer's bank is the row's
 last written value. The behaviour is exactly that of one multi-ported ``lib.memory.Memory``
-with non-transparent synchronous reads: a read returns the row as it was before the writes of
-the same cycle, one cycle later, and holds its data while ``en`` is low; of two writes of one
-row in one cycle the later-numbered writer's wins. No arbitration, no bank conflicts, no
-address dependence: cycles are those of the multi-ported memory.
+with non-transparent synchronous reads seen through ``SRAM_READ_LATENCY - 1`` more register
+stages (isa/cycles.py): a read with ``en`` high in cycle ``t`` returns, in cycle
+``t + SRAM_READ_LATENCY``, the row as it was before the writes of cycle ``t``; a cycle with
+``en`` low repeats, ``SRAM_READ_LATENCY`` cycles later, the data of the cycle before (the data
+holds). Of two writes of one row in one cycle the later-numbered writer's wins. No
+arbitration, no bank conflicts, no address dependence: cycles are those of the multi-ported
+memory. The extra stages sit directly behind every bank's read data, ahead of the XOR of the
+banks, so no path runs from a block RAM's clock-to-out through logic (Fmax, docs/rtl.md
+"Memories").
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from __future__ import annotations
 from amaranth.hdl import Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
-__all__ = ["Sram", "owner_select", "bank_count", "MULTIPORT_KIND"]
+from isa.cycles import SRAM_READ_LATENCY
+
+__all__ = ["Sram", "owner_select", "bank_count", "staged_read_port", "MULTIPORT_KIND",
+           "SRAM_READ_LATENCY"]
 
 #: How an SRAM with several writers is built: "xor" (:func:`_xor_multiport`). Earlier RTL:
 #: "ff" (a bank per writer and reader, a live-value table of flip-flops choosing between them).
@@ -35,6 +43,44 @@ def bank_count(n_write: int, n_read: int) -> int:
     """Simple-dual-port banks an :class:`Sram` with these role counts is built from: with one
     writer one per reader; with more, each writer's once per reader and once per other writer."""
     return n_read if n_write == 1 else n_write * (n_read + n_write - 1)
+
+
+def _read_stages(m: Module, name: str, en) -> list:
+    """The load enables of the register stages behind a read port's block RAMs: ``en`` delayed
+    by 1 .. ``SRAM_READ_LATENCY - 1`` cycles (stage ``k`` loads in the cycle after stage
+    ``k - 1`` did, so a read's data moves down the stages and holds while ``en`` was low)."""
+    enables = []
+    for k in range(1, SRAM_READ_LATENCY):
+        q = Signal(name=f"{name}_en{k}")
+        m.d.sync += q.eq(en)
+        enables.append(q)
+        en = q
+    return enables
+
+
+def _staged(m: Module, value, enables: list, name: str):
+    """``value`` (a block RAM's read data, or a register loaded with it) through the stages."""
+    for k, en in enumerate(enables, start=1):
+        q = Signal(value.shape(), name=f"{name}_s{k}")
+        with m.If(en):
+            m.d.sync += q.eq(value)
+        value = q
+    return value
+
+
+def staged_read_port(m: Module, memory: Memory, name: str):
+    """A read port of the simple-dual-port block RAM ``memory`` with the SRAMs' read contract:
+    its synchronous read, then the read stages, so data comes ``SRAM_READ_LATENCY`` cycles
+    after the address and holds while ``en`` is low (the module docstring). The engines'
+    internal buffers (ATTN's score buffer, LAYERNORM's row buffer) and :class:`Sram`'s
+    single-writer banks read through it."""
+    rp = memory.read_port()
+    port = ReadPort.Signature(addr_width=len(rp.addr), shape=memory.shape).create(
+        path=(name,))
+    stages = _read_stages(m, name, port.en)
+    m.d.comb += [rp.en.eq(port.en), rp.addr.eq(port.addr),
+                 port.data.eq(_staged(m, rp.data, stages, f"{name}_q"))]
+    return port
 
 
 def owner_select(m: Module, starts: list[Signal], name: str = "owner") -> list[Signal]:
@@ -137,7 +183,7 @@ class Sram(Elaboratable):
         for role, rd in zip(self.reads, readers, strict=True):
             bank = Memory(shape=self.width, depth=self.depth, init=[])
             m.submodules[f"{self.name}_{wrole}_to_{role}"] = bank
-            bw, br = bank.write_port(), bank.read_port()
+            bw, br = bank.write_port(), staged_read_port(m, bank, f"{self.name}_r_{role}")
             m.d.comb += [bw.en.eq(wr.en), bw.addr.eq(wr.addr), bw.data.eq(wr.data),
                          br.en.eq(rd.en), br.addr.eq(rd.addr), rd.data.eq(br.data)]
         return m
@@ -155,10 +201,12 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
     writes of each writer not yet committed when a bank is read (cycles ``c - 1``, ``c - 2``)
     are bypassed by address compares against the pipeline's registers. A later-numbered writer
     of the same row in the same cycle XORs in the earlier one's new value, so it wins, as in a
-    multi-ported ``Memory``. A read of row ``a`` in cycle ``t`` returns, in ``t + 1``, the data
-    of the latest write of ``a`` of cycles ``t - 1`` / ``t - 2`` if there is one (selected in
-    cycle ``t`` into a register), else the XOR of its banks: one LUT per bit behind the block
-    RAMs, each fed by the same bit of each writer's bank (no wide select signal).
+    multi-ported ``Memory``. A read of row ``a`` in cycle ``t`` returns, in
+    ``t + SRAM_READ_LATENCY``, the data of the latest write of ``a`` of cycles ``t - 1`` /
+    ``t - 2`` if there is one (selected in cycle ``t`` into a register, then down the read
+    stages), else the XOR of its banks, each bank's data registered by the read stages first
+    (:func:`_read_stages`): one LUT per bit behind flip-flops, each fed by the same bit of
+    each writer's bank (no wide select signal), and no logic behind a block RAM's output.
     """
     n = len(writers)
 
@@ -210,9 +258,11 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
         m.d.comb += stored[i].eq(value)
 
     for role, rd in zip(rroles, readers, strict=True):
+        stages = _read_stages(m, f"{name}_r_{role}", rd.en)
         committed = 0
         for j in range(n):
-            committed = committed ^ bank(j, f"r_{role}", rd.en, rd.addr)
+            committed = committed ^ _staged(m, bank(j, f"r_{role}", rd.en, rd.addr), stages,
+                                            f"{name}_{wroles[j]}_to_r_{role}_q")
         hits = [pending(j, rd.addr) for j in range(n)]
         forced, latest = 0, 0
         for age in (1, 0):  # the older pending writes first: a newer one overrides them
@@ -221,4 +271,6 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
                 latest = Mux(hits[j][age], (d1, d2)[age][j][2], latest)
         forced_q = reg(forced, f"{name}_r_{role}_forced", en=rd.en, like=Signal())
         latest_q = reg(latest, f"{name}_r_{role}_latest", en=rd.en, like=Signal(width))
+        forced_q = _staged(m, forced_q, stages, f"{name}_r_{role}_forced")
+        latest_q = _staged(m, latest_q, stages, f"{name}_r_{role}_latest")
         m.d.comb += rd.data.eq(Mux(forced_q, latest_q, committed))

@@ -42,13 +42,16 @@ FETCH_CHECK_STAGES = 3
 #: Cycles from an instruction word's last R beat to the cycle the dispatcher can take it: the
 #: check stages, then the buffer (``SyncFIFOBuffered``, 2).
 FETCH_BUFFER_CYCLES = FETCH_CHECK_STAGES + 2
-#: Cycles of SRAM read latency (address in one cycle, data the next).
-SRAM_READ_LATENCY = 1
+#: Cycles of SRAM read latency: address (and ``en``) in cycle ``t``, data in ``t + 2``: the
+#: block RAM's synchronous read, then a register behind every bank ahead of the XOR of the banks
+#: (hw/sram.py; docs/rtl.md "Memories": Fmax). The engines' internal block RAMs (the ATTN score
+#: buffer, the LAYERNORM row buffer) are built the same way and have the same latency.
+SRAM_READ_LATENCY = 2
 
 # ---- DMA (hw/dma.py) -------------------------------------------------------------------------
-#: STORE: cycles before the first W beat (SRAM read, 2 through the row FIFO, latch the row) and
-#: after the B response (count it, then done).
-STORE_FIXED_CYCLES = 5
+#: STORE: cycles before the first W beat (the SRAM read latency, 2 through the row FIFO, latch
+#: the row) and after the B response (count it, then done).
+STORE_FIXED_CYCLES = SRAM_READ_LATENCY + 4
 
 
 def dma_beats(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw: int) -> int:
@@ -104,8 +107,9 @@ def store_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw
 
 
 # ---- systolic array (hw/gemm.py) -------------------------------------------------------------
-#: Cycles to read-modify-write one accumulator row after a result leaves the array.
-GEMM_ACCUMULATE_CYCLES = 1
+#: Cycles to read-modify-write one accumulator row after a result leaves the array: its ACC
+#: read (addressed as the result leaves), the add and write in the cycle the old row arrives.
+GEMM_ACCUMULATE_CYCLES = SRAM_READ_LATENCY
 
 
 def array_fill_drain(d: int) -> int:
@@ -117,8 +121,8 @@ def array_fill_drain(d: int) -> int:
 def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
     """GEMM busy: K-block k owns ``P = max(rows, d)`` cycles (weight row t and A row t - 1 read in
     its cycle t); the last K-block issues its ``rows`` A rows after one weights-only cycle, then
-    SRAM latency, ``2d - 1`` through the array and the accumulate:
-    ``(kblocks - 1) * P + rows + 2d + 2``."""
+    SRAM latency ``L``, ``2d - 1`` through the array and the accumulate (``L`` again):
+    ``(kblocks - 1) * P + rows + 2d + 2L`` (``+ 2d + 4`` with ``L = 2``)."""
     return ((kblocks - 1) * max(rows, d) + rows + 1 + SRAM_READ_LATENCY + array_fill_drain(d)
             + GEMM_ACCUMULATE_CYCLES)
 
@@ -158,7 +162,7 @@ def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
     """REQUANT / GELU / RESADD busy, when the checks pass: the shift scan, then per block its
     parameter rows and ``rows`` source rows at one read per cycle, then the pipeline drains:
     ``scan + blocks * (PARAM_ROWS + rows) + VECTOR_PIPELINE`` (REQUANT: ``blocks * (rows + 4)
-    + 6``)."""
+    + 7``)."""
     return scan_cycles(op, blocks) + blocks * (PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
 
 
@@ -239,8 +243,8 @@ def ln_group_cycles(g: int, blocks: int) -> int:
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (g*blocks + 6 + 76*g + blocks*ln_norm_reads(g)) + 11``, i.e.
-    ``3*blocks + 94`` for one row."""
+    ``1 + sum over groups (g*blocks + 7 + 76*g + blocks*ln_norm_reads(g)) + 12``, i.e.
+    ``3*blocks + 96`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
@@ -250,13 +254,14 @@ def layernorm_cycles(rows: int, blocks: int) -> int:
 
 # ---- ATTN (hw/attention.py): sequential, one query row at a time ---------------------------
 #: Cycles from a phase's last read to the cycle after its last write / accumulation, i.e. the
-#: pipeline drain before the next phase may start: QK^T (products, adder tree, accumulate over
+#: pipeline drain before the next phase may start: the read latency (the score buffer's too),
+#: then QK^T (products, adder tree, accumulate over
 #: head blocks, * m_s, round by s_s: the score buffer write), exp (d, z, r, square, * a, E: the
 #: E write and the row sum), PV (E * R, P, P * V, accumulate, * m_o, round by s_o: the output
 #: write).
-ATTN_QK_DRAIN = 4 + MUL_NARROW_CYCLES + MUL_WIDE_CYCLES
-ATTN_EXP_DRAIN = 6 + MUL_WIDE_CYCLES
-ATTN_PV_DRAIN = 4 + 2 * MUL_WIDE_CYCLES + MUL_NARROW_CYCLES
+ATTN_QK_DRAIN = SRAM_READ_LATENCY + 3 + MUL_NARROW_CYCLES + MUL_WIDE_CYCLES
+ATTN_EXP_DRAIN = SRAM_READ_LATENCY + 5 + MUL_WIDE_CYCLES
+ATTN_PV_DRAIN = SRAM_READ_LATENCY + 3 + 2 * MUL_WIDE_CYCLES + MUL_NARROW_CYCLES
 #: Quotient bits of the reciprocal R = floor(2^32 / sum E): sum E >= E(0) = 32779 > 2^15 when any
 #: key is valid, so R < 2^17 (docs/rtl.md); ATTN_RECIP_STEP bits per cycle after one set-up cycle.
 ATTN_RECIP_BITS = 18
@@ -284,7 +289,7 @@ def attn_row_cycles(seq: int, hd_blocks: int) -> int:
 
 def attn_cycles(seq: int, hd_blocks: int) -> int:
     """ATTN busy when the checks pass: the shift scan and its read latency, then ``seq`` query
-    rows one after another: ``hb + 2 + seq * (2*seq*hb + seq + 14*hb + 28)``."""
+    rows one after another: ``hb + 3 + seq * (2*seq*hb + seq + 15*hb + 30)``."""
     return check_cycles(Opcode.ATTN, hd_blocks) + seq * attn_row_cycles(seq, hd_blocks)
 
 

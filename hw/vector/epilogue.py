@@ -125,11 +125,12 @@ class EpilogueEngine(Engine):
                 with m.If(blk + 1 == ins.blocks):
                     m.d.sync += running.eq(0)
 
-        # -- the read data arrives one cycle later --------------------------------------------
-        kind_q = reg(m, kind, "kind_q")
-        pidx_q = reg(m, pidx, "pidx_q")
-        last_q = reg(m, last, "last_q")
-        off_q = reg(m, off, "off_q")
+        # -- the read data arrives SRAM_READ_LATENCY cycles later -----------------------------
+        lat = C.SRAM_READ_LATENCY
+        kind_q = delay(m, kind, lat, "kind_q")
+        pidx_q = delay(m, pidx, lat, "pidx_q")
+        last_q = delay(m, last, lat, "last_q")
+        off_q = delay(m, off, lat, "off_q")
         word = rd.data
 
         bad_seen = Signal()

@@ -40,6 +40,7 @@ from isa.fields import BLOCKS
 
 from ..engine import Engine, Port
 from ..mulbank import product, product_latency
+from ..sram import staged_read_port
 from .common import (
     SHIFT_BITS,
     delay,
@@ -120,7 +121,7 @@ class LayerNormEngine(Engine):
         # its normalise pass (block RAM; as many blocks as a LAYERNORM's parameters can span).
         buf_depth, buf_width = row_buffer_shape(d, self._acc_depth)
         m.submodules.row_buf = row_buf = Memory(shape=buf_width, depth=buf_depth, init=[])
-        buf_wr, buf_rd = row_buf.write_port(), row_buf.read_port()
+        buf_wr, buf_rd = row_buf.write_port(), staged_read_port(m, row_buf, "row_buf_rd")
         brow = Signal()                   # the normalise row of this cycle comes from the buffer
 
         phase = Signal(range(7))
@@ -176,15 +177,16 @@ class LayerNormEngine(Engine):
                             m.d.sync += [g0.eq(g0 + gs), phase.eq(SREAD),
                                          gs.eq(Mux(rest > G, G, rest))]
 
-        # -- read data, one cycle later -------------------------------------------------------
-        kind_q = reg(m, kind, "kind_q")
-        last_q = reg(m, last, "last_q")
-        brow_q = reg(m, brow, "brow_q")
-        r_q = reg(m, Mux(phase == NREAD, ri, r)[:len(r)], "r_q")
-        j_q = reg(m, j, "j_q")
-        first_q = reg(m, j == 0, "first_q")
-        end_q = reg(m, j + 1 == ins.blocks, "end_q")
-        off_q = reg(m, joff + g0 + ri, "off_q", shape=26)
+        # -- read data, SRAM_READ_LATENCY cycles later (the row buffer's too) -----------------
+        lat = C.SRAM_READ_LATENCY
+        kind_q = delay(m, kind, lat, "kind_q")
+        last_q = delay(m, last, lat, "last_q")
+        brow_q = delay(m, brow, lat, "brow_q")
+        r_q = delay(m, Mux(phase == NREAD, ri, r)[:len(r)], lat, "r_q")
+        j_q = delay(m, j, lat, "j_q")
+        first_q = delay(m, j == 0, lat, "first_q")
+        end_q = delay(m, j + 1 == ins.blocks, lat, "end_q")
+        off_q = delay(m, (joff + g0 + ri)[:26], lat, "off_q")
         word = rd.data
         x = lanes(word, 32, d)
 

@@ -10,6 +10,7 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 from hw.gemm import GemmUnit, gemm_cycles
+from hw.sram import staged_read_port
 from isa import Instruction, Opcode
 
 SP_ROWS, ACC_ROWS = 128, 32
@@ -39,9 +40,9 @@ def test_gemm_unit_matches_isa(dim, rows, kblocks, acc, a_stride):
     m.submodules.acc = acc_mem = Memory(shape=32 * dim, depth=ACC_ROWS,
                                         init=[_pack(r, 32) for r in acc0])
     m.submodules.gemm = gemm = GemmUnit(dim=dim, sp_depth=SP_ROWS, acc_depth=ACC_ROWS)
-    wiring.connect(m, gemm.a_rd, sp_mem.read_port())
-    wiring.connect(m, gemm.w_rd, sp_mem.read_port())
-    wiring.connect(m, gemm.acc_rd, acc_mem.read_port())
+    wiring.connect(m, gemm.a_rd, staged_read_port(m, sp_mem, "a_rd"))
+    wiring.connect(m, gemm.w_rd, staged_read_port(m, sp_mem, "w_rd"))
+    wiring.connect(m, gemm.acc_rd, staged_read_port(m, acc_mem, "acc_rd"))
     wiring.connect(m, gemm.acc_wr, acc_mem.write_port())
     cycles = []
 

@@ -1,7 +1,7 @@
-"""hw/sram.py in the Amaranth simulator: an Sram built from simple-dual-port banks and a
-live-value table returns, cycle for cycle, what one multi-ported ``lib.memory.Memory`` returns
-(non-transparent synchronous reads that hold while ``en`` is low) under random traffic; shared
-roles follow their owner; bad role requests are clear errors."""
+"""hw/sram.py in the Amaranth simulator: an Sram built from simple-dual-port banks returns,
+cycle for cycle, what one multi-ported ``lib.memory.Memory`` returns (non-transparent
+synchronous reads that hold while ``en`` is low) ``SRAM_READ_LATENCY - 1`` cycles later, under
+random traffic; shared roles follow their owner; bad role requests are clear errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hw.sram import Sram, bank_count, owner_select
+from hw.sram import SRAM_READ_LATENCY, Sram, bank_count, owner_select, staged_read_port
 
 DEPTH, WIDTH = 16, 12
 
@@ -43,6 +43,8 @@ def test_banked_sram_matches_a_multiported_memory(writes, reads, collide):
     m, pairs = _reference_and_dut(writes, reads)
     rng = random.Random(len(writes) * 10 + len(reads) + collide)
     mismatches = []
+    extra = SRAM_READ_LATENCY - 1  # the Memory's reads take one cycle
+    ref_seen = {}
 
     async def bench(ctx):
         for cycle in range(250):
@@ -62,14 +64,52 @@ def test_banked_sram_matches_a_multiported_memory(writes, reads, collide):
                     ctx.set(p.addr, addr)
             await ctx.tick()
             for (kind, role), (ref_p, dut_p) in pairs.items():
-                if kind == "r" and ctx.get(ref_p.data) != ctx.get(dut_p.data):
-                    mismatches.append((cycle, role, ctx.get(ref_p.data), ctx.get(dut_p.data)))
+                if kind != "r":
+                    continue
+                ref_seen[(cycle, role)] = ctx.get(ref_p.data)
+                want = ref_seen.get((cycle - extra, role), 0)
+                if want != ctx.get(dut_p.data):
+                    mismatches.append((cycle, role, want, ctx.get(dut_p.data)))
 
     sim = Simulator(m)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     assert mismatches == []
+
+
+def test_staged_read_port_is_a_memory_read_seen_later():
+    """The engines' own block RAMs read through ``staged_read_port``: a ``Memory`` read port's
+    data (with its ``en`` hold) ``SRAM_READ_LATENCY - 1`` cycles later."""
+    m = Module()
+    m.submodules.ref = ref = Memory(shape=WIDTH, depth=DEPTH, init=[])
+    m.submodules.dut = dut = Memory(shape=WIDTH, depth=DEPTH, init=[])
+    ports = [(ref.write_port(), ref.read_port()), (dut.write_port(), staged_read_port(m, dut, "d"))]
+    rng = random.Random(7)
+    got, want = [], []
+
+    async def bench(ctx):
+        seen = []
+        for cycle in range(200):
+            en, addr = rng.random() < 0.6, rng.randrange(DEPTH)
+            wen, waddr, wdata = rng.random() < 0.5, rng.randrange(DEPTH), rng.randrange(1 << WIDTH)
+            for wp, rp in ports:
+                ctx.set(wp.en, wen)
+                ctx.set(wp.addr, waddr)
+                ctx.set(wp.data, wdata)
+                ctx.set(rp.en, en)
+                ctx.set(rp.addr, addr)
+            await ctx.tick()
+            seen.append(ctx.get(ports[0][1].data))
+            back = cycle - (SRAM_READ_LATENCY - 1)
+            want.append(seen[back] if back >= 0 else 0)
+            got.append(ctx.get(ports[1][1].data))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want and len(set(got)) > 10
 
 
 def _unelaborated(*args, **kwargs):
@@ -102,17 +142,24 @@ def test_shared_role_follows_the_engine_that_started_last():
         ctx.set(wr.en, 0)
         ctx.set(rd[0].addr, 1)
         ctx.set(rd[1].addr, 6)
-        await ctx.tick()
-        seen.append(ctx.get(rd[1].data))  # engine 0 owns the port before any start
-        ctx.set(starts[1], 1)  # engine 1 owns it from its start cycle
-        await ctx.tick()
+        data = []  # (rd[0].data, rd[1].data) after each cycle from here on
+
+        async def tick():
+            await ctx.tick()
+            data.append((ctx.get(rd[0].data), ctx.get(rd[1].data)))
+
+        await tick()  # cycle 0: engine 0 owns the port before any start
+        ctx.set(starts[1], 1)  # cycle 1: engine 1 owns it from its start cycle
+        await tick()
         ctx.set(starts[1], 0)
-        seen.append(ctx.get(rd[0].data))  # every requester sees the port's data
-        await ctx.tick()
-        seen.append(ctx.get(rd[0].data))  # ... and keeps it after the start pulse
+        await tick()  # cycle 2: ... and keeps it after the start pulse
         ctx.set(starts[0], 1)
-        await ctx.tick()
-        seen.append(ctx.get(rd[1].data))
+        await tick()  # cycle 3: engine 0 again
+        for _ in range(SRAM_READ_LATENCY):
+            await tick()
+        # the read of cycle c arrives after SRAM_READ_LATENCY ticks; every requester sees it
+        lat = SRAM_READ_LATENCY - 1
+        seen.extend([data[0 + lat][1], data[1 + lat][0], data[2 + lat][0], data[3 + lat][1]])
 
     sim = Simulator(m)
     sim.add_clock(1e-6)

@@ -107,11 +107,11 @@ def _formula(ins, cfg):
         nbytes = ins.cols * (4 if ins.mem == Mem.ACC else 1)
         beats = sum(((ins.dram_addr + i * ins.dram_stride) % bw + nbytes + bw - 1) // bw
                     for i in range(ins.rows))
-        return lat + beats + (0 if ins.op == Opcode.LOAD else 5)
+        return lat + beats + (0 if ins.op == Opcode.LOAD else 6)
     if ins.op == Opcode.GEMM:
-        return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 2
+        return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 4
     if ins.op == Opcode.REQUANT:
-        return ins.blocks * (ins.rows + 4) + 6
+        return ins.blocks * (ins.rows + 4) + 7
     # GELU, RESADD, LAYERNORM, ATTN: the RTL's formulas (isa/cycles.py, derived in docs/rtl.md)
     return isa_cycles.compute_cycles(ins.op, ins.f, d)
 

@@ -16,6 +16,7 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 from hw.gemm import GemmUnit
+from hw.sram import staged_read_port
 from hw.vector import GeluEngine, LayerNormEngine, RequantEngine, ResaddEngine
 from isa import ErrorCode, Instruction, MachineConfig, Opcode, Plane, Program, numerics
 from isa.cycles import check_cycles, gemm_cycles, layernorm_cycles, vector_cycles
@@ -64,9 +65,9 @@ def _run_gemms(cfg, sp0, acc0, instructions):
     m.submodules.acc = acc = Memory(shape=32 * d, depth=cfg.acc_rows,
                                     init=[pack(r, 32) for r in acc0])
     m.submodules.gemm = gemm = GemmUnit.from_config(cfg)
-    wiring.connect(m, gemm.a_rd, sp.read_port())
-    wiring.connect(m, gemm.w_rd, sp.read_port())
-    wiring.connect(m, gemm.acc_rd, acc.read_port())
+    wiring.connect(m, gemm.a_rd, staged_read_port(m, sp, "a_rd"))
+    wiring.connect(m, gemm.w_rd, staged_read_port(m, sp, "w_rd"))
+    wiring.connect(m, gemm.acc_rd, staged_read_port(m, acc, "acc_rd"))
     wiring.connect(m, gemm.acc_wr, acc.write_port())
     out = {"cycles": []}
 

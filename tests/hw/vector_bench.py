@@ -8,6 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 from hw.engine import Port
+from hw.sram import staged_read_port
 from isa import ErrorCode
 
 
@@ -43,13 +44,15 @@ def run_engine(cls, dim, acc0, sp0, ins, *, limit=20_000, shared_mul=False, **kw
             mem = Memory(shape=8 * dim if sp_mem else 32 * dim,
                          depth=len(sp0) if sp_mem else len(acc0), init=[])
             m.submodules[f"idle_{name}"] = mem
-            port = mem.read_port() if kind.value[1] == "rd" else mem.write_port()
+            port = (staged_read_port(m, mem, f"idle_{name}_rd") if kind.value[1] == "rd"
+                    else mem.write_port())
             wiring.connect(m, getattr(idle, name), port)
         connect_bank(m, [idle, eng], Const(1), dim)  # the engine under test is active
-    make = {Port.SP_RD: sp.read_port, Port.SP_WR: sp.write_port,
-            Port.ACC_RD: acc.read_port, Port.ACC_WR: acc.write_port}
+    make = {Port.SP_RD: lambda n: staged_read_port(m, sp, n), Port.SP_WR: sp.write_port,
+            Port.ACC_RD: lambda n: staged_read_port(m, acc, n), Port.ACC_WR: acc.write_port}
     for name, kind in cls.PORTS.items():
-        wiring.connect(m, getattr(eng, name), make[kind]())
+        wiring.connect(m, getattr(eng, name), make[kind](name) if kind.value[1] == "rd"
+                       else make[kind]())
     out = {"checked": []}
 
     async def bench(ctx):
