@@ -128,13 +128,15 @@ def test_xilinx_script_splits_nets_before_abc9():
 
     lines = yosys_script(TARGETS["xilinx-xcup"]).splitlines()
     assert lines[:4] == ["read_verilog top.v", "hierarchy -top encore_fpga", "proc", "splitnets"]
-    assert lines[4:7] == ["synth_xilinx -family xcup -top encore_fpga -run :map_luts",
-                          "splitnets", "synth_xilinx -family xcup -top encore_fpga -run map_luts:"]
+    x = "synth_xilinx -family xcup -top encore_fpga -flatten"
+    assert lines[4:7] == [f"{x} -run :map_luts", "splitnets", f"{x} -run map_luts:"]
+    hier = yosys_script(TARGETS["xilinx-xcup"], flatten=False)
+    assert "-flatten" not in hier and "synth_xilinx -family xcup -top encore_fpga -run" in hier
     assert lines[-1] == "tee -q -o stat.json stat -json"
     abc = yosys_script(TARGETS["xilinx-xcup"], "abc").splitlines()
     assert "splitnets" not in abc and "abc -luts 2:2,3,6:5,10,20" in abc
     assert not [x for x in abc if x.startswith("abc9")]
-    assert abc[-2] == "synth_xilinx -family xcup -top encore_fpga -run finalize:"
+    assert abc[-2] == "synth_xilinx -family xcup -top encore_fpga -flatten -run finalize:"
     with pytest.raises(ValueError, match="unknown LUT mapper 'abc8'"):
         yosys_script(TARGETS["xilinx-xcup"], "abc8")
     ecp5 = yosys_script(TARGETS["ecp5-85k"])
