@@ -2,13 +2,17 @@
 
     .venv/bin/python benchmarks/fpga_resources.py            # the sweep below; hours on 2 cores
     .venv/bin/python benchmarks/fpga_resources.py --only 4   # configurations of DIM 4 only
+    .venv/bin/python benchmarks/fpga_resources.py --only 16 32 --target xilinx-xcup
+    .venv/bin/python benchmarks/fpga_resources.py --from-json A.json B.json  # no synthesis
 
 Each configuration runs the real flow (ECP5: yosys + nextpnr + ecppack; Xilinx: yosys
 synth_xilinx estimates, no place and route) and, unless --no-latency, the timing model's
-bert-base seq-128 latency for that configuration at its measured Fmax (ECP5; Xilinx rows have
-none). Writes results/fpga_resources.json, the markdown table to stdout and
-results/fpga_resources.png (resources against DIM). A configuration that fails or does not fit
-is recorded with its message; the sweep goes on.
+bert-base seq-128 latency for that configuration: at its measured Fmax on ECP5, at an ASSUMED
+200 MHz on Xilinx (no place and route ran, so there is no Fmax). Writes
+results/fpga_resources.json, the markdown table to stdout and results/fpga_resources.png
+(resources against DIM; --plot PATH elsewhere). A configuration that fails or does not fit is
+recorded with its message; the sweep goes on. --from-json builds the same rows, table and plot
+from reports that ``encore fpga --json`` (or this sweep) already wrote, without running the flow.
 """
 
 from __future__ import annotations
@@ -23,14 +27,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # (DIM, SP KiB, ACC KiB, AXI bytes, target): ECP5 where it fits, Xilinx estimates beyond.
+# On the XCZU9EG (912 RAMB36) the default 512 + 256 KiB does not fit: its 8 + 6 XOR banks need
+# 1,302 RAMB36 at DIM 16 (hw.fpga.targets.bram_estimate; the row stops before synthesis, in
+# milliseconds, and says so). 256 + 256 KiB, the largest power-of-two sizes that fit, needs 822
+# (DIM 16), 806 (32), 798 (64).
 SWEEP = [
     (4, 4, 4, 16, "ecp5-85k"),
     (8, 32, 32, 16, "ecp5-85k"),
     (16, 32, 32, 16, "ecp5-85k"),
     (16, 512, 256, 16, "xilinx-xcup"),
-    (32, 512, 256, 16, "xilinx-xcup"),
-    (64, 512, 256, 16, "xilinx-xcup"),
+    (16, 256, 256, 16, "xilinx-xcup"),
+    (32, 256, 256, 16, "xilinx-xcup"),
+    (64, 256, 256, 16, "xilinx-xcup"),
 ]
+
+#: The clock of the Xilinx rows' latency estimate: assumed, not measured (no place and route).
+XILINX_ASSUMED_MHZ = 200.0
 
 
 def bert_latency(cfg, clock_mhz):
@@ -50,24 +62,40 @@ def run_one(dim, sp, acc, bus, target_name, out_root, latency):
     from isa import MachineConfig
 
     cfg = MachineConfig(dim=dim, sp_kib=sp, acc_kib=acc, dram_bytes_per_cycle=bus)
-    row = {"dim": dim, "sp_kib": sp, "acc_kib": acc, "target": target_name}
     t0 = time.monotonic()
 
     def progress(msg):
         print(f"  [{time.monotonic() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
+    out = out_root / f"{target_name}-d{dim}-{sp}-{acc}"
     try:
-        r = run_flow(cfg, get_target(target_name), out_root / f"{target_name}-d{dim}-{sp}-{acc}",
-                     progress=progress)
+        r = run_flow(cfg, get_target(target_name), out, progress=progress)
     except (DoesNotFit, RuntimeError) as e:
-        row["error"] = str(e).splitlines()[0]
-        return row
-    row.update(used={x["resource"]: x["used"] for x in r["resources"]},
-               percent={x["resource"]: x["percent"] for x in r["resources"]},
-               fmax_mhz=r.get("fmax_mhz"), wall_s=r["wall_s"], memories=r["memories"])
-    if latency and row["fmax_mhz"]:
+        return {"dim": dim, "sp_kib": sp, "acc_kib": acc, "dram_bytes": bus,
+                "target": target_name, "error": str(e).splitlines()[0]}
+    (out / "report.json").write_text(json.dumps(r, indent=2))
+    return row_of(r, latency)
+
+
+def row_of(r: dict, latency: bool) -> dict:
+    """A table row from a ``run_flow`` report (``encore fpga --json``)."""
+    from isa import MachineConfig
+
+    c = r["config"]
+    row = {"dim": c["dim"], "sp_kib": c["sp_kib"], "acc_kib": c["acc_kib"],
+           "dram_bytes": c["dram_bytes"], "target": r["target"]["name"],
+           "used": {x["resource"]: x["used"] for x in r["resources"]},
+           "percent": {x["resource"]: x["percent"] for x in r["resources"]},
+           "fmax_mhz": r.get("fmax_mhz"), "wall_s": r["wall_s"], "cpu_s": r.get("cpu_s", {}),
+           "memories": r.get("memories", {})}
+    clock, source = row["fmax_mhz"], "nextpnr Fmax"
+    if not r["target"]["place_and_route"]:
+        clock, source = XILINX_ASSUMED_MHZ, "assumed (no place and route)"
+    if latency and clock:
+        cfg = MachineConfig(dim=c["dim"], sp_kib=c["sp_kib"], acc_kib=c["acc_kib"],
+                            dram_bytes_per_cycle=c["dram_bytes"])
         try:
-            row["bert_base_seq128"] = bert_latency(cfg, row["fmax_mhz"])
+            row["bert_base_seq128"] = {**bert_latency(cfg, clock), "clock_from": source}
         except ValueError as e:  # the compiler cannot tile for these SRAMs
             row["bert_base_seq128"] = {"error": str(e).splitlines()[0]}
     return row
@@ -75,23 +103,29 @@ def run_one(dim, sp, acc, bus, target_name, out_root, latency):
 
 def table(rows) -> str:
     head = ("| DIM | SP/ACC KiB | target | LUT | FF | DSP | block RAM | Fmax (MHz) | "
-            "bert-base s128 (ms) | wall synth / pnr (s) |")
-    out = [head, "|" + "---|" * 10]
+            "bert-base s128 (ms @ MHz) | synth / pnr wall (s) | synth / pnr CPU (s) |")
+    out = [head, "|" + "---|" * 11]
     for r in rows:
         if "error" in r:
             out.append(f"| {r['dim']} | {r['sp_kib']}/{r['acc_kib']} | {r['target']} | "
-                       f"{r['error']} ||||||| ")
+                       f"{r['error']} ||||||||")
             continue
+
         def cell(k, u=r["used"], p=r["percent"]):
-            return f"{u[k]:g} ({p[k]:.0f}%)" if p.get(k) is not None else f"{u[k]:g}"
+            return f"{u[k]:,.0f} ({p[k]:.0f}%)" if p.get(k) is not None else f"{u[k]:,.0f}"
 
         lat = r.get("bert_base_seq128", {})
-        w = r["wall_s"]
+        if "latency_ms" in lat:
+            assumed = " assumed" if lat["clock_from"].startswith("assumed") else ""
+            lat_s = f"{lat['latency_ms']:.1f} @ {lat['clock_mhz']:g}{assumed}"
+        else:
+            lat_s = lat.get("error", "-")
+        w, c = r["wall_s"], r.get("cpu_s", {})
         out.append(f"| {r['dim']} | {r['sp_kib']}/{r['acc_kib']} | {r['target']} | "
                    f"{cell('LUT')} | {cell('FF')} | {cell('DSP')} | {cell('block RAM')} | "
-                   f"{r['fmax_mhz'] or 'no P&R'} | "
-                   f"{lat.get('latency_ms', lat.get('error', '-'))} | "
-                   f"{w['synth']:.0f} / {w.get('pnr', 0):.0f} |")
+                   f"{r['fmax_mhz'] or 'no P&R'} | {lat_s} | "
+                   f"{w['synth']:.0f} / {w.get('pnr', 0):.0f} | "
+                   f"{c.get('synth', 0):.0f} / {c.get('pnr', 0):.0f} |")
     return "\n".join(out)
 
 
@@ -121,20 +155,29 @@ def plot(rows, path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", type=int, nargs="*", help="DIMs to run (default: all)")
+    ap.add_argument("--target", nargs="*", help="targets (or a prefix: ecp5, xilinx) to run")
     ap.add_argument("--no-latency", action="store_true", help="skip the bert-base estimate")
     ap.add_argument("--out", default=str(ROOT / "build" / "fpga-sweep"))
+    ap.add_argument("--from-json", nargs="+", type=Path, metavar="REPORT",
+                    help="rows from existing `encore fpga --json` reports; runs no flow")
+    ap.add_argument("--plot", type=Path, help="the plot's path (default results/...png)")
     args = ap.parse_args()
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
     rows = []
-    for dim, sp, acc, bus, target in SWEEP:
+    if args.from_json:
+        rows = [row_of(json.loads(p.read_text()), not args.no_latency) for p in args.from_json]
+    for dim, sp, acc, bus, target in [] if args.from_json else SWEEP:
         if args.only and dim not in args.only:
+            continue
+        if args.target and not any(target.startswith(t) for t in args.target):
             continue
         print(f"DIM {dim}, SP {sp} KiB, ACC {acc} KiB on {target}", file=sys.stderr)
         rows.append(run_one(dim, sp, acc, bus, target, Path(args.out), not args.no_latency))
         (results / "fpga_resources.json").write_text(json.dumps(rows, indent=2))
+    (results / "fpga_resources.json").write_text(json.dumps(rows, indent=2))
     print(table(rows))
-    plot(rows, results / "fpga_resources.png")
+    plot(rows, args.plot or results / "fpga_resources.png")
     return 0
 
 

@@ -128,8 +128,47 @@ def test_xilinx_script_splits_nets_before_abc9():
 
     lines = yosys_script(TARGETS["xilinx-xcup"]).splitlines()
     assert lines[:4] == ["read_verilog top.v", "hierarchy -top encore_fpga", "proc", "splitnets"]
-    assert lines[4:7] == ["synth_xilinx -family xcup -top encore_fpga -run :map_luts",
-                          "splitnets", "synth_xilinx -family xcup -top encore_fpga -run map_luts:"]
+    x = "synth_xilinx -family xcup -top encore_fpga -flatten"
+    assert lines[4:7] == [f"{x} -run :map_luts", "splitnets", f"{x} -run map_luts:"]
+    hier = yosys_script(TARGETS["xilinx-xcup"], flatten=False)
+    assert "-flatten" not in hier and "synth_xilinx -family xcup -top encore_fpga -run" in hier
     assert lines[-1] == "tee -q -o stat.json stat -json"
+    abc = yosys_script(TARGETS["xilinx-xcup"], "abc").splitlines()
+    assert "splitnets" not in abc and "abc -luts 2:2,3,6:5,10,20" in abc
+    assert not [x for x in abc if x.startswith("abc9")]
+    assert abc[-2] == "synth_xilinx -family xcup -top encore_fpga -flatten -run finalize:"
+    with pytest.raises(ValueError, match="unknown LUT mapper 'abc8'"):
+        yosys_script(TARGETS["xilinx-xcup"], "abc8")
     ecp5 = yosys_script(TARGETS["ecp5-85k"])
     assert "splitnets" not in ecp5 and "synth_ecp5 -top encore_fpga -json synth.json" in ecp5
+
+
+def test_zero_memory_init_dropped_nonzero_kept():
+    # write_verilog's per-word initial blocks, as Amaranth's Verilog has them (hw/fpga/flow.py)
+    from amaranth.back import verilog
+    from amaranth.hdl import Module
+    from amaranth.lib import memory, wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hw.fpga.flow import drop_zero_memory_init
+
+    class Two(wiring.Component):
+        def __init__(self):
+            super().__init__({"addr": In(4), "z": Out(8), "t": Out(8)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.zero = zero = memory.Memory(shape=8, depth=16, init=[])
+            m.submodules.table = table = memory.Memory(shape=8, depth=16, init=[0, 3, 0, 7])
+            w, rz, rt = zero.write_port(), zero.read_port(), table.read_port()
+            m.d.comb += [w.addr.eq(self.addr), w.data.eq(self.addr), w.en.eq(1),
+                         rz.addr.eq(self.addr), rt.addr.eq(self.addr),
+                         self.z.eq(rz.data), self.t.eq(rt.data)]
+            return m
+
+    text = verilog.convert(Two(), name="two", emit_src=False)
+    assert text.count("initial begin") == 2
+    out, removed = drop_zero_memory_init(text)
+    assert removed == 16 and out.count("initial begin") == 1
+    assert "8'h07;" in out and "8'h03;" in out  # the table's contents stay
+    assert drop_zero_memory_init(out) == (out, 0)

