@@ -170,13 +170,9 @@ def shape_of(cfg: MachineConfig, t: FfnTensors, keep: bool) -> FfnShape:
     return FfnShape(t.h1.rows, kb, fb, t.h1.planes, t.ff.planes, t.out.planes, keep)
 
 
-def plan_ffn(cfg: MachineConfig, s: FfnShape) -> tuple[FfnPlan | None, str]:
-    """The fused plan to use, or None and why the per-kernel lowering is used instead."""
-    return _plan_ffn(cfg, s)
-
-
 @functools.lru_cache(maxsize=64)
-def _plan_ffn(cfg: MachineConfig, s: FfnShape) -> tuple[FfnPlan | None, str]:
+def plan_ffn(cfg: MachineConfig, s: FfnShape) -> tuple[FfnPlan | None, str]:
+    """The fused plan to use (or SPILL), or None and why the per-kernel lowering is used."""
     t = _stand_ins(cfg, s)
     slow = cfg.replace(dram_bytes_per_cycle=max(1, cfg.dram_bytes_per_cycle // 2))
     em = Emitter()
@@ -261,9 +257,15 @@ def _stand_ins(cfg: MachineConfig, s: FfnShape) -> FfnTensors:
         ln_params=db.add_buffer("lp", 2, h, "int32"), out=db.add_buffer("y", s.m, h, act[s.po]))
 
 
-def _per_kernel(em: Emitter, cfg: MachineConfig, t: FfnTensors) -> None:
-    """Today's two kernels (what a layer that is not fused runs)."""
+def _per_kernel(em: Emitter, cfg: MachineConfig, t: FfnTensors,
+                names: tuple[str, str, str] | None = None) -> None:
+    """Today's two kernels (what a layer that is not fused runs), each in its layer span of
+    ``names`` if given."""
+    if names:
+        em.begin_layer(names[1])
     lower_linear(em, cfg, [(t.h1, t.w1)], t.ff, Epilogue("gelu", params=t.p_gelu))
+    if names:
+        em.begin_layer(names[2])
     lower_linear(em, cfg, [(t.ff, t.w2)], t.out,
                  Epilogue("resadd_ln", params=t.p_res, residual=t.h1, ln_header=t.ln_header,
                           ln_params=t.ln_params))
@@ -286,12 +288,7 @@ def lower_ffn(em: Emitter, cfg: MachineConfig, t: FfnTensors, *, keep: bool = Fa
         _spilled(em, cfg, t, acc_out(), names)
         return why
     if pl is None:
-        em.begin_layer(names[1])
-        lower_linear(em, cfg, [(t.h1, t.w1)], t.ff, Epilogue("gelu", params=t.p_gelu))
-        em.begin_layer(names[2])
-        lower_linear(em, cfg, [(t.ff, t.w2)], t.out,
-                     Epilogue("resadd_ln", params=t.p_res, residual=t.h1,
-                              ln_header=t.ln_header, ln_params=t.ln_params))
+        _per_kernel(em, cfg, t, names)
         return why
     em.begin_layer(names[0])
     emit_ffn(em, cfg, t, pl, keep=keep)

@@ -125,6 +125,11 @@ def drop_zero_memory_init(verilog: str) -> tuple[str, int]:
 LUT_MAPPERS = ("abc9", "abc")
 
 
+def _check_lut_mapper(lut_mapper: str) -> None:
+    if lut_mapper not in LUT_MAPPERS:
+        raise ValueError(f"unknown LUT mapper {lut_mapper!r}; one of {', '.join(LUT_MAPPERS)}")
+
+
 def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True) -> str:
     """The yosys script of the synthesis step.
 
@@ -142,8 +147,7 @@ def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True)
     of the DIM 16 array's 256 PE modules (measured on 14 of them; about 85 min of CPU for the
     array's PEs alone, 1,024 PEs at DIM 32).
     """
-    if lut_mapper not in LUT_MAPPERS:
-        raise ValueError(f"unknown LUT mapper {lut_mapper!r}; one of {', '.join(LUT_MAPPERS)}")
+    _check_lut_mapper(lut_mapper)
     xilinx = (f"synth_xilinx -family {target.yosys_family} -top {SHELL_NAME}"
               + (" -flatten" if flatten else ""))
     if target.family == "ecp5":
@@ -163,8 +167,7 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
              seed: int = 1, lut_mapper: str = "abc9", flatten: bool = True,
              progress=print) -> dict:
     """Run the flow; raise ``report.DoesNotFit`` if the design does not fit ``target``."""
-    if lut_mapper not in LUT_MAPPERS:
-        raise ValueError(f"unknown LUT mapper {lut_mapper!r}; one of {', '.join(LUT_MAPPERS)}")
+    _check_lut_mapper(lut_mapper)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {"config": {"dim": cfg.dim, "sp_kib": cfg.sp_kib, "acc_kib": cfg.acc_kib,
                          "dram_bytes": cfg.dram_bytes_per_cycle, "sp_rows": cfg.sp_rows,
