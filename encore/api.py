@@ -35,12 +35,18 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     return bar.update, bar.close
 
 
-def timing_section(program: Program, clock_mhz: float, max_layers: int = 12) -> dict:
-    """The timing model's report as a dict, with its text rendering under ``text``."""
+def timing_section(program: Program, clock_mhz: float, max_layers: int = 12,
+                   clock_source: str | None = None) -> dict:
+    """The timing model's report as a dict, with its text rendering under ``text`` and where
+    the clock came from under ``clock_source`` (encore/clock.py)."""
+    from encore.clock import ASSUMED, DEFAULT_CLOCK_MHZ
     from sim import timing
 
+    if clock_source is None:
+        clock_source = ASSUMED if clock_mhz == DEFAULT_CLOCK_MHZ else "given by the caller"
     rep = timing.estimate(program, clock_mhz=clock_mhz)
-    return {**rep.to_dict(), "text": rep.format(max_layers=max_layers)}
+    text = rep.format(max_layers=max_layers) + f"\n  clock {clock_mhz:g} MHz: {clock_source}"
+    return {**rep.to_dict(), "clock_source": clock_source, "text": text}
 
 
 def token_counts(program: Program) -> dict:
@@ -58,7 +64,7 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
               batch: int | None = None, config: MachineConfig | None = None, seed: int = 0,
               clock_mhz: float = 200.0, progress: bool = False, log=None,
               padded: bool = False, cache: bool = True,
-              act_bits: int | None = None) -> RunResult:
+              act_bits: int | None = None, clock_source: str | None = None) -> RunResult:
     """Compile ``model``, simulate it on the functional simulator, compare with PyTorch FP32.
 
     Unpadded by default: the program is compiled for the inputs' real lengths (packed tokens,
@@ -112,7 +118,7 @@ def run_model(model: str, *, texts: list[str] | None = None, seq: int | None = N
     wall["pytorch"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    timing = timing_section(prog, clock_mhz)
+    timing = timing_section(prog, clock_mhz, clock_source=clock_source)
     wall["timing"] = time.perf_counter() - t
 
     report = {

@@ -20,6 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
+from encore.clock import add_clock_args, clock_from_args
 from encore.dse.programs import UNITS, ProgramSource
 
 MODELS = ("minilm-l6", "distilbert-base", "bert-base", "bert-large")
@@ -76,7 +77,7 @@ def add_parser(subparsers) -> None:
                    default=list(BANDWIDTHS),
                    help="DRAM bytes per cycle, powers of two (default "
                    f"{','.join(map(str, BANDWIDTHS))})")
-    p.add_argument("--clock-mhz", type=float, default=200.0, help="core clock (default 200)")
+    add_clock_args(p, fpga_report=False)
     p.add_argument("--out", type=Path, default=Path("results/bench"),
                    help="results folder (default results/bench)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch CPU measurements")
@@ -314,8 +315,8 @@ def run(args) -> int:
 
     from encore.dse.engine import Engine
 
-    if args.clock_mhz <= 0:
-        raise ValueError(f"--clock-mhz {args.clock_mhz} is invalid: expected a number > 0")
+    clock = clock_from_args(args)
+    args.clock_mhz = clock.mhz
     if args.torch_repeats < 1:
         raise ValueError(f"--torch-repeats {args.torch_repeats} is invalid: expected >= 1")
     out: Path = args.out
@@ -347,7 +348,7 @@ def run(args) -> int:
     _write_csv(out / "layers.csv", [{k: (json.dumps(v) if isinstance(v, dict) else v)
                                      for k, v in layer.items()} for layer in layers])
     (out / "bench.json").write_text(json.dumps(
-        {"clock_mhz": args.clock_mhz, "cpu_threads": os.cpu_count(), "workers": workers,
+        {"clock_mhz": args.clock_mhz, "clock_source": clock.source, "cpu_threads": os.cpu_count(), "workers": workers,
          "sweep_wall_s": sweep_s, "estimates": rows,
          "torch": trows, "layers": layers}, indent=1))
     written = ["estimates.csv", "torch.csv" if trows else None, "layers.csv", "bench.json"]
@@ -361,6 +362,7 @@ def run(args) -> int:
         raise ValueError("no configuration compiled: " + "; ".join(
             f"{m} seq {s} DIM {d}: {e}" for m, s, d, e in failed))
     print(summary_table(rows, trows))
+    print(f"clock {clock.mhz:g} MHz: {clock.source}")
     if args.length_mix:
         from encore.workloads import format_length_mix, length_mix
         from isa import MachineConfig

@@ -8,6 +8,8 @@ import numpy as np
 
 from compiler.models import NAMED
 
+from encore.clock import add_clock_args, clock_from_args
+
 from ._common import add_act_bits_arg, add_machine_args, machine_from_args, save_outputs, write_json
 
 
@@ -22,7 +24,6 @@ def add_parser(sub) -> None:
     p.add_argument("--seq", type=int, help="sequence length (default: longest input, or 128)")
     p.add_argument("--batch", type=int, help="batch of random inputs for models without tokenizer")
     p.add_argument("--seed", type=int, default=0, help="seed of random weights / token ids")
-    p.add_argument("--clock-mhz", type=float, default=200.0, help="clock for latency (MHz)")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
     p.add_argument("--save-outputs", metavar="PATH.npz", help="write hidden states, ids, mask")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -31,6 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true",
                    help="recalibrate and requantize instead of reading the quantized-model cache "
                         "($ENCORE_CACHE_DIR, default ~/.cache/encore)")
+    add_clock_args(p)
     add_act_bits_arg(p)
     add_machine_args(p)
     p.set_defaults(func=run)
@@ -41,10 +43,10 @@ def run(args) -> int:
     from encore.classify import format_classification
     from encore.report import format_report
 
-    if args.clock_mhz <= 0:
-        raise ValueError(f"--clock-mhz {args.clock_mhz} must be positive")
+    config = machine_from_args(args)
+    clock = clock_from_args(args, config)
     res = run_model(args.model, texts=args.text, seq=args.seq, batch=args.batch,
-                    config=machine_from_args(args), seed=args.seed, clock_mhz=args.clock_mhz,
+                    config=config, seed=args.seed, clock_mhz=clock.mhz, clock_source=clock.source,
                     progress=not args.no_progress and sys.stderr.isatty(),
                     log=lambda m: print(m, file=sys.stderr), padded=args.padded,
                     cache=not args.no_cache, act_bits=args.act_bits)

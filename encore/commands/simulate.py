@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from encore.clock import add_clock_args, clock_from_args
+
 from ._common import save_outputs, write_json
 
 
@@ -16,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--text", action="append", help="input text (needs the model's tokenizer)")
     p.add_argument("--inputs", metavar="NPZ", help="npz with input_ids and attention_mask")
     p.add_argument("--seed", type=int, default=0, help="seed of random token ids")
-    p.add_argument("--clock-mhz", type=float, default=200.0)
+    add_clock_args(p)
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--save-outputs", metavar="PATH.npz")
     p.set_defaults(func=run)
@@ -63,6 +65,7 @@ def run(args) -> int:
     from isa import Program
 
     prog = Program.load(args.program)
+    clock = clock_from_args(args, prog.config)
     ids, mask = model_inputs(args, prog)
     t = time.perf_counter()
     _, stats, layers = run_functional(prog, ids, mask)
@@ -71,7 +74,7 @@ def run(args) -> int:
               "by_opcode": stats.by_opcode, "array_macs": stats.macs,
               "dram_read": stats.dram_read, "dram_written": stats.dram_written,
               "wall_s": {"simulate": wall}}
-    timing = timing_section(prog, args.clock_mhz)
+    timing = timing_section(prog, clock.mhz, clock_source=clock.source)
     report["timing"] = timing
     print(f"simulated {stats.instructions} instructions in {wall:.2f}s "
           f"({stats.macs / 1e9:.2f} G array MACs, {stats.dram_read / 2**20:.1f} MiB read, "
@@ -79,6 +82,7 @@ def run(args) -> int:
     if timing:
         print(f"timing model: {timing['cycles']:,} cycles, {timing['latency_ms']:.3f} ms at "
               f"{timing['clock_mhz']:g} MHz, utilization {timing['utilization']:.3f}")
+        print(f"clock {clock.mhz:g} MHz: {clock.source}")
         if "roofline" in timing:
             r = timing["roofline"]
             print(f"roofline bound: {r['cycles']:,} cycles = {r['ms']:.3f} ms ({r['bound']}-bound)"
