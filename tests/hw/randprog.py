@@ -43,7 +43,8 @@ INVALID = {
                                     ("c", S))},
     **{f"{o}.{k}": c for o in ("requant", "gelu", "resadd") for k, c in
        (("rows0", B), ("blocks0", B), ("src", S), ("param", S), ("shift", B), ("dst", S))},
-    "resadd.res": S,
+    "resadd.res": S, "resadd.res_wide": S,
+    **{f"{o}.plane": B for o in ("requant", "gelu", "layernorm")},
     **{f"layernorm.{k}": c for k, c in (("rows0", B), ("blocks0", B), ("param", S),
                                          ("n_valid0", B), ("n_valid_big", B), ("shift", B),
                                          ("src", S), ("dst", S))},
@@ -152,7 +153,8 @@ class _Gen:
         span = (kb - 1) * a_stride + rows
         return {"accumulate": self.i(0, 1), "a_addr": self.tile(Mem.SP, span),
                 "a_stride": a_stride, "w_addr": self.tile(Mem.SP, kb * self.d),
-                "c_addr": self.tile(Mem.ACC, rows), "rows": rows, "kblocks": kb}
+                "c_addr": self.tile(Mem.ACC, rows), "rows": rows, "kblocks": kb,
+                "shift8": self.i(0, 1)}
 
     def gemm(self, f: dict | None = None) -> int:
         f = f or self.gemm_fields()
@@ -189,11 +191,13 @@ class _Gen:
         f = {"src": src, "rows": rows, "blocks": blocks, "param": self.tile(Mem.ACC, nparam)}
         if op == Opcode.RESADD:  # its ACC result must not overwrite its parameters
             f["param"] = self._free_acc(nparam, [(src, n)])
-            f["res"] = self.tile(Mem.SP, n)
+            f["res_wide"] = self.i(0, 1)  # a 16-bit residual: both planes, 2n rows
+            f["res"] = self.tile(Mem.SP, n * (1 + f["res_wide"]))
             other = self._free_acc(n, [(src, n), (f["param"], nparam)])
             f["dst"] = src if other is None or self.rng.random() < 0.5 else other
         else:
             f["dst"] = self.tile(Mem.SP, n)
+            f["plane"] = self.i(0, 2)  # INT8, or the HIGH / LOW plane of the 16-bit result
         return f
 
     def _free_acc(self, n: int, used: list[tuple[int, int]]) -> int | None:
@@ -211,7 +215,7 @@ class _Gen:
         self.load_params(p, f["param"])
         reads = [(ACC, f["src"], f["src"] + n), (ACC, f["param"], f["param"] + len(p))]
         if op == Opcode.RESADD:
-            reads.append((SP, f["res"], f["res"] + n))
+            reads.append((SP, f["res"], f["res"] + n * (1 + f["res_wide"])))
             writes = [(ACC, f["dst"], f["dst"] + n)]
         else:
             writes = [(SP, f["dst"], f["dst"] + n)]
@@ -389,10 +393,15 @@ def _emit_bad(g: _Gen, kind: str) -> int:
     elif check == "param":
         f["param"] = cfg.acc_rows - len(p) + g.i(1, 10)
     elif check == "res":
-        f["res"] = cfg.sp_rows - n + g.i(1, 10)
+        f["res"] = cfg.sp_rows - n * (1 + f["res_wide"]) + g.i(1, 10)
+    elif check == "res_wide":  # the high plane fits, the low plane after it does not
+        f["res_wide"], f["res"] = 1, cfg.sp_rows - 2 * n + g.i(1, min(10, n))
+    elif check == "plane":
+        f["plane"] = 3
     elif check == "dst":
         f["dst"] = (cfg.acc_rows if op == Opcode.RESADD else cfg.sp_rows) - n + g.i(1, 10)
-    if check in ("rows0", "blocks0", "param") or (check == "src" and op != Opcode.LAYERNORM):
+    if check in ("rows0", "blocks0", "param", "plane") or (check == "src"
+                                                           and op != Opcode.LAYERNORM):
         return g.em.emit(op, **f)  # fails before it reads any data
     g.load_params(p, f["param"])  # the data check reads it: wait for the LOAD
     return g.em.emit(op, reads=[(ACC, f["param"], f["param"] + len(p))], **f)
