@@ -357,7 +357,14 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                   for _ in range(2 if ep.kind in ("acc32", "resadd") else 1)]
         p_bufs = [acc.take(p * ng) for _ in range(2)] if p else []
 
-    wcount = 0
+    # Weight tiles in GEMM order through the two buffers, each LOAD emitted one tile ahead of
+    # its GEMM: the first tile of the next column group or row tile is then emitted before this
+    # group's epilogue, so the vector instruction's dispatch hold does not keep it back.
+    ring = WeightRing(em, d, w_bufs, [
+        (w, k0 * d, min(kc, kb - k0) * d, n)
+        for _ in range(0, m, mt_max) for n0 in range(0, nb, ng)
+        for n in range(n0, min(n0 + ng, nb))
+        for (_, w), kb in zip(terms, kbs, strict=True) for k0 in range(0, kb, kc)])
     gcount = 0
     for mi, m0 in enumerate(range(0, m, mt_max)):
         mt = min(mt_max, m - m0)
@@ -385,13 +392,10 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                              broadcast=True)
             for n in range(n0, n0 + gn):
                 c = cbuf + (n - n0) * mt
-                for t, ((_, w), kb, a, pa) in enumerate(zip(terms, kbs, abuf, pls.a,
-                                                            strict=True)):
+                for t, (kb, a, pa) in enumerate(zip(kbs, abuf, pls.a, strict=True)):
                     for k0 in range(0, kb, kc):
                         kn = min(kc, kb - k0)
-                        wb = w_bufs[wcount % 2]
-                        wcount += 1
-                        dma.load(em, d, w, Mem.SP, wb, row0=k0 * d, rows=kn * d, block0=n)
+                        wb = ring.next()
                         # 16-bit A: the high plane shifted by 8, then the low plane added
                         for k in range(pa):
                             a0 = a + k * mt * kb + k0 * mt
@@ -438,3 +442,26 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                     dma.store(em, d, view, Mem.SP, obuf + k * mt * nb, row0=m0, rows=mt,
                               blocks=nb)
             gcount += 1
+
+
+class WeightRing:
+    """Weight tiles through a ring of scratchpad slots: ``next()`` returns the slot of the next
+    tile after emitting its LOAD and the LOADs of the following ``slots - 1`` tiles (each one's
+    slot was last read by a GEMM already emitted, so program order stays a valid sequential
+    schedule; the emitter adds the tokens)."""
+
+    def __init__(self, em: Emitter, d: int, slots: list[int],
+                 loads: list[tuple[TensorInfo, int, int, int]]) -> None:
+        self.em, self.d, self.slots, self.loads = em, d, slots, loads
+        self.issued = self.used = 0
+
+    def next(self) -> int:
+        n = len(self.slots)
+        while self.issued < min(len(self.loads), self.used + n):
+            w, row0, rows, block = self.loads[self.issued]
+            dma.load(self.em, self.d, w, Mem.SP, self.slots[self.issued % n], row0=row0,
+                     rows=rows, block0=block)
+            self.issued += 1
+        slot = self.slots[self.used % n]
+        self.used += 1
+        return slot
