@@ -222,9 +222,10 @@ def _relocate(c: Call, j: int, nxt: list[Call], cur: list[Call], jumped: list[Ca
         hits = [r for r in x.reads if _overlap(tile, r)]
         if not hits:
             continue
-        if x.op != Opcode.GEMM or hits != [tile] or x.fields["w_addr"] != tile[1]:
-            return False
-        readers.append(x)
+        if (x.op != Opcode.GEMM or len(hits) != 1 or x.fields["w_addr"] != hits[0][1]
+                or not (tile[1] <= hits[0][1] and hits[0][2] <= tile[2])):
+            return False  # only GEMMs reading their weights from the tile
+        readers.append((x, hits[0]))
         end = i
     if not readers:
         return False
@@ -239,9 +240,10 @@ def _relocate(c: Call, j: int, nxt: list[Call], cur: list[Call], jumped: list[Ca
             break
     c.writes = (new,)
     c.fields["sram_addr"] = base
-    for x in readers:
-        x.reads = tuple(new if r == tile else r for r in x.reads)
-        x.fields["w_addr"] = base
+    for x, hit in readers:
+        moved_hit = (SP, base + hit[1] - tile[1], base + hit[2] - tile[1])
+        x.reads = tuple(moved_hit if r == hit else r for r in x.reads)
+        x.fields["w_addr"] = moved_hit[1]
     return True
 
 

@@ -157,3 +157,36 @@ def test_hoist_keeps_dependent_loads_and_relocates_a_clashing_weight_tile():
     em = Emitter()
     rec.replay(em, cfg, prefetch=False)  # already moved; the replay derives the tokens
     assert [i.op for i in em.finish()].count(Opcode.NOP) == 1  # relays k+1's A after the STORE
+
+
+def test_first_block_in_k_pieces_is_exact_and_chosen_by_the_cost_model(monkeypatch):
+    """The first row tile's A tile loaded and the first output block's GEMMs run in K pieces
+    (``LinearPlan.first_pieces``): the int32 result is exact in order and interleaved, the
+    GEMMs of that block are split, and the tiler takes it for bert-base's QKV at DIM 16 (its
+    first LOADs but the A tile prefetched) but not for its spilled FFN2."""
+    from dataclasses import replace
+
+    import compiler.lower_linear as ll
+    from compiler.testprogs import linear_program
+
+    cfg = MachineConfig(dim=4, sp_kib=4, acc_kib=4)
+    plain, inputs, ref = linear_program(cfg, 12, 64, 8, bias=True, accumulate=True, seed=3)
+    orig = ll.plan
+    monkeypatch.setattr(ll, "plan", lambda *a, **k: replace(orig(*a, **k), first_pieces=8))
+    pieced, _, _ = linear_program(cfg, 12, 64, 8, bias=True, accumulate=True, seed=3)
+    gemms = [sum(i.op == Opcode.GEMM for i in p.instructions) for p in (plain, pieced)]
+    assert gemms == [4, 4 + 3 + 2]  # 16 K-blocks in 4 pieces of 4, the second term's 11 in 3
+    for prog in (plain, pieced):
+        got, _ = run_program(prog, inputs)
+        assert np.array_equal(prog.read_tensor(got.dram, "y"), ref["y"])
+        for seed in range(2):
+            s = FunctionalSim(prog)
+            for name, v in inputs.items():
+                prog.write_tensor(s.dram, name, v)
+            s.run_interleaved(seed)
+            assert np.array_equal(prog.read_tensor(s.dram, "y"), ref["y"])
+    monkeypatch.undo()
+    big = MachineConfig(dim=16)
+    assert ll.plan(big, 128, [48], 144, "requant", planes=ll.Planes(a=(2,))).first_pieces == 8
+    assert ll.plan(big, 128, [192], 48, "resadd",
+                   planes=ll.Planes(a=(2,), res=2)).first_pieces == 1
