@@ -32,9 +32,10 @@ What k+1's first compute instruction waits for anyway is moved unconditionally (
 start before those LOADs); a LOAD after that (the weight ring's next tile) is moved only while
 the LOADs moved so far fit in the busy cycles of kernel k's tail on the compute queue, so that
 it does not delay k+1's A tile. The tiler's cost model (compiler/tile_cost.py) still prices
-each kernel alone, as if its first LOADs were issued at its start: the prefetch only moves
+each tiling alone, as if its first LOADs were issued at its start: the prefetch only moves
 LOADs earlier, which the layer-alone estimate does not see (it is not a bound: moved LOADs
-that wait in the load queue can fill it and stall the dispatcher).
+that wait in the load queue can fill it and stall the dispatcher). Only the choice of the
+first output block in K pieces (``LinearPlan.first_pieces``) is priced with those LOADs gone.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 
 from isa import Instruction, MachineConfig, Opcode, Queue, queue_of
 
-from .emitter import ACC, DRAM, SP, Access, Emitter
+from .emitter import SP, Access, Emitter
 from .sram_plan import PlanError, SramPlan
 from .tile_cost import busy_cycles
 
@@ -285,4 +286,4 @@ def _free_rows(rows: int, cur: list[Call], window: list[Call], moved: list[Call]
     return None
 
 
-__all__ = ["ACC", "DRAM", "Call", "PrefetchStats", "Recorder", "hoist"]
+__all__ = ["Call", "PrefetchStats", "Recorder", "hoist"]
