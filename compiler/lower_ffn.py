@@ -29,7 +29,7 @@ from . import dma
 from .dram import DramBuilder, plane_views
 from .emitter import ACC, SP, Emitter
 from .lower_layernorm import lower_layernorm, out_planes
-from .lower_linear import MIN_GAIN, MIN_K_CHUNK, PARAM_ROWS, Epilogue, lower_linear
+from .lower_linear import MIN_GAIN, MIN_K_CHUNK, PARAM_ROWS, Epilogue, WeightRing, lower_linear
 from .sram_plan import PlanError, SramPlan
 from .tile_cost import stream_cycles
 
@@ -306,7 +306,7 @@ def emit_ffn(em: Emitter, cfg: MachineConfig, t: FfnTensors, pl: FfnPlan, *,
     mt_max, fc, kc = pl.m_tile, pl.f_chunk, pl.k_chunk
     rp, lnp, c1 = b("rp"), b("lnp"), b("c1")
     g_bufs, pg_bufs = ([b(f"{n}{j}") for j in range(2)] for n in ("g", "pg"))
-    ring = _WeightRing(em, d, [b(f"w{j}") for j in range(pl.w_slots)],
+    ring = WeightRing(em, d, [b(f"w{j}") for j in range(pl.w_slots)],
                        _weight_loads(t, m, mt_max, kb, fb, fc, kc, d))
     dma.load(em, d, t.p_res, Mem.ACC, rp, blocks=kb)
     dma.load(em, d, t.ln_header, Mem.ACC, lnp)
@@ -383,26 +383,3 @@ def _weight_loads(t: FfnTensors, m: int, mt_max: int, kb: int, fb: int, fc: int,
                     for n in range(f0, f0 + fn) for k0 in range(0, kb, kc)]
             out += [(t.w2, f0 * d, fn * d, n) for n in range(kb)]
     return out
-
-
-class _WeightRing:
-    """Weight tiles through a ring of scratchpad slots: ``next()`` returns the slot of the next
-    tile after emitting its LOAD and the LOADs of the following ``slots - 1`` tiles (each one's
-    slot was last read by a GEMM already emitted, so program order stays a valid sequential
-    schedule; the emitter adds the tokens)."""
-
-    def __init__(self, em: Emitter, d: int, slots: list[int],
-                 loads: list[tuple[TensorInfo, int, int, int]]) -> None:
-        self.em, self.d, self.slots, self.loads = em, d, slots, loads
-        self.issued = self.used = 0
-
-    def next(self) -> int:
-        n = len(self.slots)
-        while self.issued < min(len(self.loads), self.used + n):
-            w, row0, rows, block = self.loads[self.issued]
-            dma.load(self.em, self.d, w, Mem.SP, self.slots[self.issued % n], row0=row0,
-                     rows=rows, block0=block)
-            self.issued += 1
-        slot = self.slots[self.used % n]
-        self.used += 1
-        return slot

@@ -19,15 +19,16 @@ accumulating); a 16-bit output is written by two epilogue instructions (plane HI
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from isa import MachineConfig, Mem, Opcode, TensorInfo
 from isa.layout import nblocks
 
 from . import dma
 from .dram import DramBuilder, plane_views
-from .emitter import ACC, SP, Emitter
+from .emitter import ACC, DRAM, SP, Emitter
 from .lower_layernorm import out_planes
+from .prefetch import Recorder
 from .tile_cost import stream_cycles
 
 KINDS = ("acc32", "requant", "gelu", "resadd_ln", "resadd")
@@ -87,10 +88,20 @@ class LinearPlan:
     #: A (and residual / output) tiles in flight: 2 lets the next M tile load while this one
     #: computes; 1 leaves room for larger tiles or K chunks (one M tile needs only 1).
     a_buffers: int = 2
-    cycles: int = 0  # the cost model's estimate of the layer alone (0: not estimated)
+    #: the cost model's estimate of the layer alone (0: not estimated), without first_pieces
+    cycles: int = 0
+    #: K pieces of the first row tile's A loads and of the first output block's GEMMs (1: none;
+    #: see FIRST_PIECES; chosen after the tiling, priced as the program runs the layer; not
+    #: part of a plan's identity: a tiling compares equal with and without it)
+    first_pieces: int = field(default=1, compare=False)
 
 #: Smallest K chunk worth a GEMM of its own (fill/drain is ~2*DIM cycles per GEMM).
 MIN_K_CHUNK = 4
+#: The first row tile's A tile is loaded, and the first output block's GEMMs run, in about
+#: this many K pieces (at least MIN_K_CHUNK blocks each) where the cost model finds it cheaper:
+#: the array starts on the first piece instead of waiting for the whole A tile, which the
+#: previous kernel has just stored.
+FIRST_PIECES = 8
 #: Row-tile counts tried beyond the first one whose weight blocks fit whole.
 EXTRA_TILES = 1
 #: At most this many row-tile sizes are priced (compile time).
@@ -144,7 +155,46 @@ def _plan(cfg: MachineConfig, m: int, kbs: tuple[int, ...], nb: int, kind: str,
     # bandwidth: a program is re-timed on other machines (encore bench, encore dse).
     ok = [p for p in priced[1:] if p[0] <= (1.0 - MIN_GAIN) * rule_cost and p[3] <= rule_slow]
     cost, _, _, _, best = min(ok, key=lambda p: p[:3]) if ok else priced[0]
+    # The same tiling with the first block in K pieces, if that is cheaper at both bandwidths
+    # as the program runs the layer: its first LOADs but the A tile's issued during the
+    # previous kernel's tail (compiler/prefetch.py), which the layer alone does not show. It
+    # changes no tile, so no MIN_GAIN.
+    pieced = replace(best, first_pieces=FIRST_PIECES)
+    if _ahead_cycles(cfg, slow, terms, out, ep, pieced) < _ahead_cycles(cfg, slow, terms, out,
+                                                                         ep, best):
+        best = pieced
     return replace(best, cycles=cost)
+
+
+def _ahead_cycles(cfg: MachineConfig, slow: MachineConfig, terms, out, ep,
+                  pl: LinearPlan) -> tuple[int, int]:
+    """Cost-model cycles (at ``cfg`` and ``slow``) of the layer without the LOADs before its
+    first compute instruction that do not read its input X: the ones the cross-kernel
+    prefetch issues during the previous kernel (compiler/prefetch.py). Compared as a pair:
+    smaller only if smaller at ``cfg`` and not larger at ``slow``."""
+    rec = Recorder()
+    _emit(rec, cfg, terms, out, ep, pl)
+    calls = rec.spans[-1].calls
+    first = next(j for j, c in enumerate(calls) if c.op not in (Opcode.LOAD, Opcode.STORE))
+    xs = [(x.addr, x.addr + x.nbytes(cfg.dim)) for x, _ in terms]
+    em = Emitter()
+    for j, c in enumerate(calls):
+        if j < first and c.op == Opcode.LOAD and not any(
+                sp == DRAM and lo < hi_x and lo_x < hi for sp, lo, hi in c.reads
+                for lo_x, hi_x in xs):
+            continue
+        em.emit(c.op, reads=c.reads, writes=c.writes, **c.fields)
+    stream = em.finish()
+    return _Pair(stream_cycles(stream, cfg), stream_cycles(stream, slow))
+
+
+@dataclass(frozen=True)
+class _Pair:
+    fast: int
+    slow: int
+
+    def __lt__(self, other: _Pair) -> bool:
+        return self.fast < other.fast and self.slow <= other.slow
 
 
 def candidates(cfg: MachineConfig, m: int, kbs: list[int], nb: int,
@@ -357,14 +407,27 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                   for _ in range(2 if ep.kind in ("acc32", "resadd") else 1)]
         p_bufs = [acc.take(p * ng) for _ in range(2)] if p else []
 
-    wcount = 0
+    # Weight tiles in GEMM order through the two buffers, each LOAD emitted one tile ahead of
+    # its GEMM: the first tile of the next column group or row tile is then emitted before this
+    # group's epilogue, so the vector instruction's dispatch hold does not keep it back.
+    ring = WeightRing(em, d, w_bufs, [
+        (w, k0 * d, min(kc, kb - k0) * d, n)
+        for _ in range(0, m, mt_max) for n0 in range(0, nb, ng)
+        for n in range(n0, min(n0 + ng, nb))
+        for (_, w), kb in zip(terms, kbs, strict=True) for k0 in range(0, kb, kc)])
+    ac = max(MIN_K_CHUNK, -(-max(kbs) // pl.first_pieces))
     gcount = 0
     for mi, m0 in enumerate(range(0, m, mt_max)):
         mt = min(mt_max, m - m0)
         abuf = a_bufs[mi % nbuf]
         for (x, _), kb, a in zip(terms, kbs, abuf, strict=True):
+            # the first row tile in K pieces of ``ac`` blocks, so that the first output block's
+            # GEMMs (below, in the same pieces) start on the first piece
+            step = ac if mi == 0 else kb
             for k, view in enumerate(plane_views(x, d)):
-                dma.load(em, d, view, Mem.SP, a + k * mt * kb, row0=m0, rows=mt, blocks=kb)
+                for b0 in range(0, kb, step):
+                    dma.load(em, d, view, Mem.SP, a + k * mt * kb + b0 * mt, row0=m0, rows=mt,
+                             block0=b0, blocks=min(step, kb - b0))
         if ep.kind == "resadd_ln":
             for k, view in enumerate(plane_views(ep.residual, d)):
                 dma.load(em, d, view, Mem.SP, r_bufs[mi % nbuf] + k * mt * nb, row0=m0, rows=mt,
@@ -385,22 +448,24 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                              broadcast=True)
             for n in range(n0, n0 + gn):
                 c = cbuf + (n - n0) * mt
-                for t, ((_, w), kb, a, pa) in enumerate(zip(terms, kbs, abuf, pls.a,
-                                                            strict=True)):
+                for t, (kb, a, pa) in enumerate(zip(kbs, abuf, pls.a, strict=True)):
                     for k0 in range(0, kb, kc):
                         kn = min(kc, kb - k0)
-                        wb = w_bufs[wcount % 2]
-                        wcount += 1
-                        dma.load(em, d, w, Mem.SP, wb, row0=k0 * d, rows=kn * d, block0=n)
+                        wb = ring.next()
                         # 16-bit A: the high plane shifted by 8, then the low plane added
+                        piece = ac if mi == 0 and n == 0 else kn
                         for k in range(pa):
-                            a0 = a + k * mt * kb + k0 * mt
-                            em.emit(Opcode.GEMM,
-                                    reads=((SP, a0, a0 + mt * kn), (SP, wb, wb + kn * d)),
-                                    writes=((ACC, c, c + mt),),
-                                    accumulate=int(preloaded or t > 0 or k0 > 0 or k > 0),
-                                    a_addr=a0, a_stride=mt, w_addr=wb, c_addr=c, rows=mt,
-                                    kblocks=kn, shift8=int(pa == 2 and k == 0))
+                            for s0 in range(0, kn, piece):
+                                sn = min(piece, kn - s0)
+                                a0 = a + k * mt * kb + (k0 + s0) * mt
+                                w0 = wb + s0 * d
+                                em.emit(Opcode.GEMM,
+                                        reads=((SP, a0, a0 + mt * sn), (SP, w0, w0 + sn * d)),
+                                        writes=((ACC, c, c + mt),),
+                                        accumulate=int(preloaded or t > 0 or k0 > 0 or k > 0
+                                                       or s0 > 0),
+                                        a_addr=a0, a_stride=mt, w_addr=w0, c_addr=c, rows=mt,
+                                        kblocks=sn, shift8=int(pa == 2 and k == 0))
             tile = (ACC, cbuf, cbuf + mt * gn)
             if ep.kind == "acc32":
                 dma.store(em, d, out, Mem.ACC, cbuf, row0=m0, rows=mt, block0=n0, blocks=gn)
@@ -438,3 +503,26 @@ def _emit(em: Emitter, cfg: MachineConfig, terms: list[tuple[TensorInfo, TensorI
                     dma.store(em, d, view, Mem.SP, obuf + k * mt * nb, row0=m0, rows=mt,
                               blocks=nb)
             gcount += 1
+
+
+class WeightRing:
+    """Weight tiles through a ring of scratchpad slots: ``next()`` returns the slot of the next
+    tile after emitting its LOAD and the LOADs of the following ``slots - 1`` tiles (each one's
+    slot was last read by a GEMM already emitted, so program order stays a valid sequential
+    schedule; the emitter adds the tokens)."""
+
+    def __init__(self, em: Emitter, d: int, slots: list[int],
+                 loads: list[tuple[TensorInfo, int, int, int]]) -> None:
+        self.em, self.d, self.slots, self.loads = em, d, slots, loads
+        self.issued = self.used = 0
+
+    def next(self) -> int:
+        n = len(self.slots)
+        while self.issued < min(len(self.loads), self.used + n):
+            w, row0, rows, block = self.loads[self.issued]
+            dma.load(self.em, self.d, w, Mem.SP, self.slots[self.issued % n], row0=row0,
+                     rows=rows, block0=block)
+            self.issued += 1
+        slot = self.slots[self.used % n]
+        self.used += 1
+        return slot

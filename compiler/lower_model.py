@@ -19,13 +19,14 @@ from .lower_attention import lower_attention
 from .lower_ffn import FfnTensors, lower_ffn
 from .lower_layernorm import lower_layernorm
 from .lower_linear import Epilogue, lower_linear
+from .prefetch import Recorder
 from .quantize import QuantizedModel, check_wide_bound
 
 
 def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
                 lengths: list[int] | None = None, padded: bool = True,
                 meta: dict | None = None, fuse_ffn: bool = True,
-                keep_intermediates: bool = True) -> Program:
+                keep_intermediates: bool = True, prefetch: bool = True) -> Program:
     """The encoder program for ``batch`` sequences with real ``lengths`` (default: all ``seq``).
 
     Padded (``padded=True``): every sequence takes ``seq`` rows and a key mask hides its padding.
@@ -37,7 +38,9 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
     ``fuse_ffn``: let the planner fuse each feed-forward block (compiler/lower_ffn.py; False:
     the per-kernel lowering everywhere). ``keep_intermediates``: a fused block still stores its
     GELU output to ``L*.ffn`` (STOREs on the store queue, beside the compute) so that it can be
-    read back; False leaves that tensor unwritten.
+    read back; False leaves that tensor unwritten. ``prefetch``: move each kernel's first
+    independent LOADs (weight tiles, parameters, an older residual) ahead of the previous
+    kernel's epilogue (compiler/prefetch.py; False: every kernel's LOADs in its own span).
     """
     g = q.graph
     d, h, f = cfg.dim, g.hidden, g.ffn
@@ -83,7 +86,7 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
     x = dram.add_buffer("emb.out", m, h, act, scale=q.s_x0)
     layer_outputs = ["emb.out"]
     planner: dict[str, str] = {}
-    em = Emitter()
+    em = Recorder()  # kernels record; replayed into an Emitter with the prefetch moves below
     em.begin_layer("embeddings.layernorm")
     lower_layernorm(em, cfg, emb_in, x, emb_hdr, emb_ln)
     for i, (ql, c) in enumerate(zip(q.layers, consts, strict=True)):
@@ -118,16 +121,20 @@ def lower_model(q: QuantizedModel, cfg: MachineConfig, *, batch: int, seq: int,
         head_meta = {"arch": hw.arch, "act": hw.act, "labels": hw.labels,
                      "problem_type": hw.problem_type,
                      "pre": lower_pooler(em, cfg, dram, q.head, head_consts, x, spans)}
-    instructions = em.finish()
+    out_em = Emitter()
+    moves = em.replay(out_em, cfg, prefetch=prefetch)
+    instructions = out_em.finish()
     info = {
         "arch": g.arch, "hidden": h, "heads": g.heads, "ffn": f, "layers": len(q.layers),
         "batch": batch, "seq": seq, "lengths": lengths, "padded": padded, "rows": m,
         "tokens": sum(lengths), "pad_id": g.pad_id, "pos_offset": g.pos_offset,
         "vocab": int(g.word_emb.shape[0]), "layer_outputs": layer_outputs,
-        "output": layer_outputs[-1], "layer_spans": em.layers,
+        "output": layer_outputs[-1], "layer_spans": out_em.layers,
         "macs": int(useful_macs(g, lengths)),
         "dram_floor": dram_floor(g, lengths, out_bytes=2 if q.wide else 1),
         "head": head_meta, "act_bits": q.act_bits, "planner": planner,
+        "prefetch": {"loads": moves.moved, "relocated": moves.relocated,
+                     "boundaries": moves.boundaries},
     }
     info.update(meta or {})
     return Program(config=cfg, instructions=instructions, dram_init=dram.image(),

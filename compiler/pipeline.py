@@ -110,7 +110,7 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
                   log: Callable[[str], None] | None = None,
                   quant: dict | None = None, cache: bool = True,
                   act_bits: int | None = None, fuse_ffn: bool = True,
-                  keep_intermediates: bool = True) -> CompiledModel:
+                  keep_intermediates: bool = True, prefetch: bool = True) -> CompiledModel:
     """Compile a named model, a local Hugging Face folder or a transformers model object.
 
     The program runs ``batch`` sequences of real ``lengths`` (default: all ``seq_len``); padded,
@@ -122,7 +122,8 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     int8 (docs/architecture.md "Short inputs"). ``cache``: reuse the quantized model from the
     on-disk cache (compiler/cache.py). ``fuse_ffn``, ``keep_intermediates``: the planner's
     options (compiler/lower_model.py: fuse feed-forward blocks where it pays; store their
-    intermediate ``L*.ffn`` anyway, off the critical path).
+    intermediate ``L*.ffn`` anyway, off the critical path). ``prefetch``: issue each kernel's
+    first weight LOADs ahead of the previous kernel's epilogue (compiler/prefetch.py).
     """
     config = config or MachineConfig()
     if act_bits is not None:
@@ -162,7 +163,8 @@ def compile_model(source: str | Any, config: MachineConfig | None = None, *, seq
     program = lower_model(q, config, batch=batch, seq=seq_len, lengths=lengths, padded=padded,
                           meta={"model": loaded.name, "real_weights": loaded.real_weights,
                                 "seed": seed},
-                          fuse_ffn=fuse_ffn, keep_intermediates=keep_intermediates)
+                          fuse_ffn=fuse_ffn, keep_intermediates=keep_intermediates,
+                          prefetch=prefetch)
     head = None
     if q.head is not None:
         head = classifier_program(q.head, config, batch, {"model": loaded.name,

@@ -33,6 +33,7 @@ class Buffer:
     first: int  # first program-order step it is live in (its first write)
     last: int  # last step it is live in (its last read), inclusive
     base: int | None = None
+    fixed: bool = False  # placed by the caller (``reserve``): rows something else already uses
 
     def live_with(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -59,10 +60,20 @@ class SramPlan:
         b = self.buffers[name] = Buffer(name, space, rows, first, last)
         return b
 
+    def reserve(self, name: str, space: str, base: int, rows: int, first: int,
+                last: int) -> Buffer:
+        """A buffer at a given base (rows that instructions outside this plan access over
+        ``[first, last]``): ``allocate`` places the others around it. Fixed buffers may share
+        rows with each other."""
+        b = self.add(name, space, rows, first, last)
+        b.base, b.fixed = base, True
+        return b
+
     def allocate(self) -> SramPlan:
         """Place every buffer (PlanError if one does not fit); returns self."""
-        placed: list[Buffer] = []
-        order = sorted(self.buffers.values(), key=lambda b: (b.first, -b.rows, b.name))
+        placed: list[Buffer] = [b for b in self.buffers.values() if b.fixed]
+        order = sorted((b for b in self.buffers.values() if not b.fixed),
+                       key=lambda b: (b.first, -b.rows, b.name))
         for b in order:
             busy = sorted((p.base, p.base + p.rows) for p in placed
                           if p.space == b.space and p.live_with(b))
@@ -82,14 +93,14 @@ class SramPlan:
 
     def check(self) -> None:
         """AssertionError unless every buffer is placed inside its SRAM and no two buffers
-        whose intervals overlap share a row."""
+        whose intervals overlap share a row (unless both are fixed)."""
         bufs = list(self.buffers.values())
         for b in bufs:
             if b.base is None or b.base < 0 or b.base + b.rows > self.capacity[b.space]:
                 raise AssertionError(f"buffer {b.name} is not placed inside {b.space}")
         for i, a in enumerate(bufs):
             for b in bufs[i + 1:]:
-                if a.live_with(b) and a.shares_rows(b):
+                if not (a.fixed and b.fixed) and a.live_with(b) and a.shares_rows(b):
                     raise AssertionError(f"live buffers {a.name} and {b.name} share "
                                          f"{a.space} rows")
 
