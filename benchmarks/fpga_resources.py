@@ -55,7 +55,9 @@ def bert_latency(cfg, clock_mhz):
     return {"cycles": rep.cycles, "latency_ms": rep.latency_ms, "clock_mhz": clock_mhz}
 
 
-def run_one(dim, sp, acc, bus, target_name, out_root, latency):
+def run_one(dim, sp, acc, bus, target_name, out_root, latency, options=None):
+    """``options``: run_flow's synthesis options (lut_mapper, flatten, shared_pe) for the
+    Xilinx rows; ECP5 rows take none."""
     from hw.fpga.flow import run_flow
     from hw.fpga.report import DoesNotFit
     from hw.fpga.targets import get_target
@@ -69,7 +71,9 @@ def run_one(dim, sp, acc, bus, target_name, out_root, latency):
 
     out = out_root / f"{target_name}-d{dim}-{sp}-{acc}"
     try:
-        r = run_flow(cfg, get_target(target_name), out, progress=progress)
+        target = get_target(target_name)
+        r = run_flow(cfg, target, out, progress=progress,
+                     **((options or {}) if target.family == "xilinx" else {}))
     except (DoesNotFit, RuntimeError) as e:
         return {"dim": dim, "sp_kib": sp, "acc_kib": acc, "dram_bytes": bus,
                 "target": target_name, "error": str(e).splitlines()[0]}
@@ -161,6 +165,10 @@ def main() -> int:
     ap.add_argument("--from-json", nargs="+", type=Path, metavar="REPORT",
                     help="rows from existing `encore fpga --json` reports; runs no flow")
     ap.add_argument("--plot", type=Path, help="the plot's path (default results/...png)")
+    ap.add_argument("--lut-mapper", default="abc9", help="Xilinx rows: abc9 (default) or abc")
+    ap.add_argument("--no-flatten", action="store_true", help="Xilinx rows: not flattened")
+    ap.add_argument("--shared-pe", action="store_true",
+                    help="Xilinx rows: the PEs as one shared module (encore fpga --shared-pe)")
     args = ap.parse_args()
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
@@ -173,7 +181,10 @@ def main() -> int:
         if args.target and not any(target.startswith(t) for t in args.target):
             continue
         print(f"DIM {dim}, SP {sp} KiB, ACC {acc} KiB on {target}", file=sys.stderr)
-        rows.append(run_one(dim, sp, acc, bus, target, Path(args.out), not args.no_latency))
+        options = {"lut_mapper": args.lut_mapper, "flatten": not args.no_flatten,
+                   "shared_pe": args.shared_pe}
+        rows.append(run_one(dim, sp, acc, bus, target, Path(args.out), not args.no_latency,
+                            options))
         (results / "fpga_resources.json").write_text(json.dumps(rows, indent=2))
     (results / "fpga_resources.json").write_text(json.dumps(rows, indent=2))
     print(table(rows))

@@ -21,10 +21,14 @@ _XILINX_LUTRAM = {"RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X
 
 
 def cell_counts(stat: dict) -> dict[str, int]:
-    """Cell type -> count of the whole design, from yosys ``stat -json``."""
+    """Cell type -> count of the whole design, from yosys ``stat -json -top TOP``: the
+    ``design`` totals, in which every submodule's cells count once per instance. Those totals
+    also list the top's own instances of submodules (e.g. ``encore_fpga.core: 1``) as cells:
+    types that are modules of the design are left out (their cells are counted already)."""
     design = stat.get("design") or next(iter(stat["modules"].values()))
     counts = design.get("num_cells_by_type", {})
-    return {k: int(v) for k, v in counts.items()}
+    modules = {m.removeprefix("\\") for m in stat.get("modules", {})}
+    return {k: int(v) for k, v in counts.items() if k not in modules}
 
 
 def synth_resources(cells: dict[str, int], target: Target) -> dict[str, int]:
