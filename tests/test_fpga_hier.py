@@ -6,6 +6,7 @@ take. The synthesis test (slow) checks that yosys multiplies the PE's cells by D
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -105,7 +106,6 @@ def test_cli_rejects_xilinx_options_for_ecp5(capsys, tmp_path):
 def test_shared_pe_synthesis_counts_each_instance(tmp_path):
     # yosys synth_xilinx on the DIM 2 array behind the shell, not flattened (about 5 s): the
     # top's totals are its own cells plus DIM**2 times the PE's.
-    import json
     import subprocess
 
     from hw.fpga.flow import _env, _tool
@@ -123,3 +123,37 @@ def test_shared_pe_synthesis_counts_each_instance(tmp_path):
         own = sum(c.get(cell, 0) for m, c in mods.items() if m != name)
         assert cells[cell] == own + 4 * mods[name][cell]
     assert cells["DSP48E2"] == 4
+
+
+def _sweep():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "fpga_resources.py"
+    spec = importlib.util.spec_from_file_location("fpga_resources", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sweep_table_and_plot_from_a_report(tmp_path):
+    sweep = _sweep()
+    x = TARGETS["xilinx-xcup"]
+    used = {"lut": 137040, "ff": 54816, "dsp": 252, "bram": 822, "lutram": 10, "io": 6}
+    r = {"config": {"dim": 16, "sp_kib": 256, "acc_kib": 256, "dram_bytes": 16},
+         "target": {"name": x.name, "family": "xilinx", "device": x.device,
+                    "place_and_route": False},
+         "lut_mapper": "abc9", "flatten": False, "shared_pe": True,
+         "resources": report.utilisation_rows(used, x),
+         "wall_s": {"verilog": 79.4, "synth": 1800.2},
+         "cpu_s": {"verilog": 75.0, "synth": 1700.6}}
+    row = sweep.row_of(r, latency=False)
+    assert row["synthesis"] == "abc9, not flattened, shared PE"
+    line = sweep.table([row]).splitlines()[2]
+    assert line == ("| 16 | 256/256 | xilinx-xcup | abc9, not flattened, shared PE | "
+                    "137,040 (50%) | 54,816 (10%) | 252 (10%) | 822 (90%) | no P&R | - | "
+                    "79 / 1800 / 0 | 75 / 1701 / 0 |")
+    r32 = json.loads(json.dumps(r))
+    r32["config"]["dim"] = 32
+    sweep.plot([row, sweep.row_of(r32, latency=False)], tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
