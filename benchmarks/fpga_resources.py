@@ -184,7 +184,8 @@ def table(rows) -> str:
             continue
 
         def cell(k, u=r["used"], p=r["percent"]):
-            return f"{u[k]:,.0f} ({p[k]:.0f}%)" if p.get(k) is not None else f"{u[k]:,.0f}"
+            n = f"{u[k]:,.1f}" if u[k] != int(u[k]) else f"{int(u[k]):,}"  # RAMB18 = 0.5
+            return f"{n} ({p[k]:.0f}%)" if p.get(k) is not None else n
 
         lat = r.get("bert_base_seq128", {})
         if "latency_ms" in lat:
@@ -251,7 +252,8 @@ def main() -> int:
     ap.add_argument("--no-latency", action="store_true", help="skip the bert-base estimate")
     ap.add_argument("--out", default=str(ROOT / "build" / "fpga-sweep"))
     ap.add_argument("--from-json", nargs="+", type=Path, metavar="REPORT",
-                    help="rows from existing `encore fpga --json` reports; runs no flow")
+                    help="rows from existing `encore fpga --json` reports, or the rows of an "
+                    "earlier sweep (results/fpga_resources.json); runs no flow")
     ap.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "figures"
                     / "fpga_resources_vs_dim.png", help="the plot's path (default "
                     "benchmarks/figures/fpga_resources_vs_dim.png)")
@@ -272,7 +274,9 @@ def main() -> int:
         return 0
     rows = []
     if args.from_json:
-        rows = [row_of(json.loads(p.read_text()), not args.no_latency) for p in args.from_json]
+        for p in args.from_json:  # a report, or rows this sweep wrote (results/...json)
+            data = json.loads(p.read_text())
+            rows += data if isinstance(data, list) else [row_of(data, not args.no_latency)]
     for dim, sp, acc, bus, target in [] if args.from_json else SWEEP:
         if args.only and dim not in args.only:
             continue

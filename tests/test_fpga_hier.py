@@ -139,7 +139,7 @@ def _sweep():
 def test_sweep_table_and_plot_from_a_report(tmp_path):
     sweep = _sweep()
     x = TARGETS["xilinx-xcup"]
-    used = {"lut": 137040, "ff": 54816, "dsp": 252, "bram": 822, "lutram": 10, "io": 6}
+    used = {"lut": 137040, "ff": 54816, "dsp": 252, "bram": 821.5, "lutram": 10, "io": 6}
     r = {"config": {"dim": 16, "sp_kib": 256, "acc_kib": 256, "dram_bytes": 16},
          "target": {"name": x.name, "family": "xilinx", "device": x.device,
                     "place_and_route": False},
@@ -151,7 +151,7 @@ def test_sweep_table_and_plot_from_a_report(tmp_path):
     assert row["synthesis"] == "abc9, not flattened, shared PE"
     line = sweep.table([row]).splitlines()[2]
     assert line == ("| 16 | 256/256 | xilinx-xcup | abc9, not flattened, shared PE | "
-                    "137,040 (50%) | 54,816 (10%) | 252 (10%) | 822 (90%) | no P&R | - | "
+                    "137,040 (50%) | 54,816 (10%) | 252 (10%) | 821.5 (90%) | no P&R | - | "
                     "79 / 1800 / 0 | 75 / 1701 / 0 |")
     r32 = json.loads(json.dumps(r))
     r32["config"]["dim"] = 32
