@@ -86,18 +86,9 @@ def run_one(dim, sp, acc, bus, target_name, out_root, latency, options=None):
     return row_of(r, latency)
 
 
-def synthesis_of(r: dict) -> str:
-    """How a report's netlist was synthesized: the flow's options (Xilinx), or synth_ecp5."""
-    if r["target"]["place_and_route"]:
-        return "synth_ecp5"
-    parts = [r.get("lut_mapper", "abc9"), "flat" if r.get("flatten", True) else "not flattened"]
-    if r.get("shared_pe"):
-        parts.append("shared PE")
-    return ", ".join(parts)
-
-
 def row_of(r: dict, latency: bool) -> dict:
     """A table row from a ``run_flow`` report (``encore fpga --json``)."""
+    from hw.fpga.report import synthesis_of
     from isa import MachineConfig
 
     c = r["config"]

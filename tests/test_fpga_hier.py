@@ -149,6 +149,9 @@ def test_sweep_table_and_plot_from_a_report(tmp_path):
          "cpu_s": {"verilog": 75.0, "synth": 1700.6}}
     row = sweep.row_of(r, latency=False)
     assert row["synthesis"] == "abc9, not flattened, shared PE"
+    text = report.format_report({**r, "resources_from": "yosys synthesis"})
+    assert ("NO place and route ran, so there is no Fmax. Synthesis: abc9, not flattened, "
+            "shared PE.") in text.splitlines()[1]
     line = sweep.table([row]).splitlines()[2]
     assert line == ("| 16 | 256/256 | xilinx-xcup | abc9, not flattened, shared PE | "
                     "137,040 (50%) | 54,816 (10%) | 252 (10%) | 821.5 (90%) | no P&R | - | "

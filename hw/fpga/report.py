@@ -114,6 +114,16 @@ def utilisation_rows(used: dict, target: Target) -> list[dict]:
     return rows
 
 
+def synthesis_of(r: dict) -> str:
+    """How a report's netlist was synthesized: the Xilinx flow's options, or synth_ecp5."""
+    if r["target"]["place_and_route"]:
+        return "synth_ecp5"
+    parts = [r.get("lut_mapper", "abc9"), "flat" if r.get("flatten", True) else "not flattened"]
+    if r.get("shared_pe"):
+        parts.append("shared PE")
+    return ", ".join(parts)
+
+
 def format_report(r: dict) -> str:
     def cell(v):
         return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
@@ -124,7 +134,7 @@ def format_report(r: dict) -> str:
              f"on {t['name']} ({t['device']})"]
     if not t["place_and_route"]:
         lines.append("Xilinx: synthesis estimate only (yosys synth_xilinx); NO place and route "
-                     "ran, so there is no Fmax.")
+                     f"ran, so there is no Fmax. Synthesis: {synthesis_of(r)}.")
     rows = [[x["resource"], x["unit"], cell(x["used"]), cell(x["available"]),
              "-" if x["percent"] is None else f"{x['percent']:.1f}%"] for x in r["resources"]]
     header = ["resource", "unit", "used", "available", "util"]
