@@ -219,10 +219,13 @@ def plot(rows, path: Path) -> None:
                     ax.plot(*zip(*pts, strict=True), marker=marker, color=colour,
                             label=f"{res} ({target})")
                     for x, y in pts:
-                        ax.annotate(f"{y:,.0f}", (x, y), fontsize=6, xytext=(3, 3),
-                                    textcoords="offset points")
+                        ax.annotate(f"{y:,.1f}".removesuffix(".0"), (x, y), fontsize=6,
+                                    xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        if key == "used":
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(0, 100)
         ax.set_xticks(sorted({r["dim"] for r in ok}), [str(d) for d in
                                                        sorted({r["dim"] for r in ok})])
         ax.set_xlabel("DIM")
