@@ -208,6 +208,9 @@ def plot(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ok = [r for r in rows if "error" not in r]
+    if not ok:  # keep the figure there is rather than draw an empty one
+        print(f"no row has resources: {path} not drawn", file=sys.stderr)
+        return
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, label in ((axes[0], "used", "cells used"),
                            (axes[1], "percent", "% of the target")):

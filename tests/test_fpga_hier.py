@@ -160,3 +160,10 @@ def test_sweep_table_and_plot_from_a_report(tmp_path):
     r32["config"]["dim"] = 32
     sweep.plot([row, sweep.row_of(r32, latency=False)], tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_draws_no_empty_plot(tmp_path, capsys):
+    # a sweep whose every row failed (DIM 32 on 2026-12-03) keeps the figure there is
+    _sweep().plot([{"dim": 32, "error": "synth failed (exit 1)"}], tmp_path / "p.png")
+    assert not (tmp_path / "p.png").exists()
+    assert "no row has resources" in capsys.readouterr().err
