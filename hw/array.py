@@ -17,16 +17,60 @@ exit cycle of that activation's entry + r + DIM - 1).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+import contextlib
+import contextvars
+
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pe import PE
 
+# The name of the Verilog module every PE is an ``Instance`` of, or None (the default: each PE
+# is its own ``PE`` submodule). Set only by ``shared_pe_module`` (the Xilinx estimate flow).
+_SHARED_PE = contextvars.ContextVar("shared_pe_module", default=None)
+
 
 def psum_width(dim: int) -> int:
     """Bits of an exact DIM-term sum of int8 products: |sum| <= DIM * 2**14."""
     return 16 + max(1, (dim - 1).bit_length())
+
+
+def pe_module_name(prefix: str, dim: int) -> str:
+    """The Verilog module name of the shared PE of a ``dim`` array (its psum width in it)."""
+    return f"{prefix}_pe{psum_width(dim)}"
+
+
+@contextlib.contextmanager
+def shared_pe_module(prefix: str):
+    """While active, every ``SystolicArray`` elaborated instantiates its PEs as ``Instance``s
+    of one external Verilog module, ``pe_module_name(prefix, dim)``, whose definition the
+    caller adds (``verilog.convert`` of ``PE(psum_width=psum_width(dim))`` under that name:
+    hw.fpga.shell does). Synthesis without flattening then maps the PE once for all DIM**2
+    of them (hw/fpga/flow.py). Only for the FPGA estimate flow: simulation has no such
+    module."""
+    token = _SHARED_PE.set(prefix)
+    try:
+        yield
+    finally:
+        _SHARED_PE.reset(token)
+
+
+def _pe_signature(pw: int) -> wiring.Signature:
+    pe = PE(psum_width=pw)
+    pe._MustUse__silence = True  # only its signature is used: not an unused elaboratable
+    return pe.signature
+
+
+def _pe_instance(m: Module, name: str, module: str, sig: wiring.Signature):
+    """The ports of one PE (as ``PE``'s signature ``sig`` creates them), driven through an
+    ``Instance`` of ``module`` added to ``m`` as ``name``."""
+    ports = sig.create(path=(name,))
+    kw = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+    for path, member, value in sig.flatten(ports):
+        kw[("i_" if member.flow == In else "o_") + "__".join(map(str, path))] = value
+    m.submodules[name] = Instance(module, **kw)
+    return ports
 
 
 class SystolicArray(wiring.Component):
@@ -60,10 +104,16 @@ class SystolicArray(wiring.Component):
         m = Module()
         d = self._dim
         pw = psum_width(d)
-        pes = [[PE(psum_width=pw) for _ in range(d)] for _ in range(d)]
-        for r in range(d):
-            for n in range(d):
-                m.submodules[f"pe_{r}_{n}"] = pes[r][n]
+        shared = _SHARED_PE.get()
+        if shared is None:
+            pes = [[PE(psum_width=pw) for _ in range(d)] for _ in range(d)]
+            for r in range(d):
+                for n in range(d):
+                    m.submodules[f"pe_{r}_{n}"] = pes[r][n]
+        else:
+            module, sig = pe_module_name(shared, d), _pe_signature(pw)
+            pes = [[_pe_instance(m, f"pe_{r}_{n}", module, sig) for n in range(d)]
+                   for r in range(d)]
 
         # Input skew: lane r passes through r registers. Idle slots inject zeros, which add
         # nothing to the partial sums, so invalid rows need no separate flag inside the array.

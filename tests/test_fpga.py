@@ -132,7 +132,7 @@ def test_xilinx_script_splits_nets_before_abc9():
     assert lines[4:7] == [f"{x} -run :map_luts", "splitnets", f"{x} -run map_luts:"]
     hier = yosys_script(TARGETS["xilinx-xcup"], flatten=False)
     assert "-flatten" not in hier and "synth_xilinx -family xcup -top encore_fpga -run" in hier
-    assert lines[-1] == "tee -q -o stat.json stat -json"
+    assert lines[-1] == "tee -q -o stat.json stat -json -top encore_fpga"
     abc = yosys_script(TARGETS["xilinx-xcup"], "abc").splitlines()
     assert "splitnets" not in abc and "abc -luts 2:2,3,6:5,10,20" in abc
     assert not [x for x in abc if x.startswith("abc9")]

@@ -13,7 +13,7 @@ from isa import MachineConfig
 
 
 def add_parser(subparsers) -> None:
-    from hw.fpga.targets import TARGETS
+    from hw.fpga.targets import LUT_MAPPERS, TARGETS
 
     p = subparsers.add_parser(
         "fpga", help="synthesize + place and route for an FPGA; resource and Fmax report",
@@ -30,6 +30,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--freq-mhz", type=float, default=100.0,
                    help="clock requested from place and route (default 100)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--lut-mapper", choices=LUT_MAPPERS, default="abc9",
+                   help="Xilinx only: synth_xilinx's abc9 (default) or yosys' abc")
+    p.add_argument("--no-flatten", action="store_true",
+                   help="Xilinx only: synthesize module by module (default: flattened)")
+    p.add_argument("--shared-pe", action="store_true",
+                   help="Xilinx only: the array's PEs as instances of one module, mapped once "
+                   "(with --no-flatten: the fast DIM 16+ estimate; docs/rtl.md 'FPGA')")
     p.add_argument("--out", default="build/fpga", help="folder for the flow's files and logs")
     p.add_argument("--json", help="write the report as JSON here")
     p.set_defaults(func=run)
@@ -37,11 +44,12 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hw.fpga import report
-    from hw.fpga.flow import run_flow
+    from hw.fpga.flow import check_options, run_flow
     from hw.fpga.targets import get_target
     from hw.top import check_config
 
     target = get_target(args.target)
+    check_options(target, args.lut_mapper, not args.no_flatten, args.shared_pe)
     if args.freq_mhz <= 0:
         raise ValueError(f"--freq-mhz {args.freq_mhz} must be positive")
     cfg = MachineConfig(dim=args.dim, sp_kib=args.sp_kib, acc_kib=args.acc_kib,
@@ -54,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = run_flow(cfg, target, Path(args.out), freq_mhz=args.freq_mhz, seed=args.seed,
-                          progress=progress)
+                          lut_mapper=args.lut_mapper, flatten=not args.no_flatten,
+                          shared_pe=args.shared_pe, progress=progress)
     except report.DoesNotFit as e:
         print(f"encore fpga: error: {e}", file=sys.stderr)
         return 3

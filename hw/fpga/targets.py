@@ -12,6 +12,10 @@ from isa import MachineConfig
 RESOURCES = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "block RAM"),
              ("lutram", "LUT RAM"), ("io", "IO"))
 
+#: LUT mappers of the Xilinx flow: synth_xilinx's own abc9, or the older abc
+#: (hw.fpga.flow.yosys_script).
+LUT_MAPPERS = ("abc9", "abc")
+
 
 @dataclass(frozen=True)
 class Target:
