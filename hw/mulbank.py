@@ -117,10 +117,12 @@ def slot_product(m: Module, slot: int, a, b, name: str) -> Signal:
     return product(m, sa, sb, name)
 
 
-def connect_bank(m: Module, engines: list, active, dim: int) -> None:
-    """The shared bank: per slot and lane one multiplier fed by the active engine."""
+def connect_bank(m: Module, engines: list, active, dim: int, muls=None) -> None:
+    """The shared bank: per slot and lane one multiplier fed by the active engine; engine
+    ``i`` uses the slots ``muls[i]`` (default: its class's ``MULS``)."""
+    muls = [type(e).MULS for e in engines] if muls is None else muls
     for k in range(len(MUL_SLOTS)):
-        users = [(i, e) for i, e in enumerate(engines) if k in type(e).MULS]
+        users = [(i, e) for i, e in enumerate(engines) if k in muls[i]]
         if not users:
             continue
         index = Signal(range(len(users)), name=f"mul{k}_sel")
