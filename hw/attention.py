@@ -45,7 +45,7 @@ from .vector.common import (
     lanes,
     pack,
     reg,
-    rshift_round,
+    round_shift,
     rshift_round_const,
     saturate,
     shift_bad,
@@ -204,7 +204,7 @@ class AttentionEngine(Engine):
         s_s = Signal(SHIFT_BITS)
         bad_seen = Signal()
         bad_now = bad_seen | Mux(scan_hdr_q, word[32:64] > numerics.MAX_SHIFT, shift_bad(word, d))
-        late = self.first_error(self.late_checks(OP, ins, self.sizes))
+        late = self.late_error(m, OP, ins_word)
         with m.If(scan_q):
             m.d.sync += bad_seen.eq(bad_now)
             with m.If(scan_hdr_q):
@@ -241,8 +241,10 @@ class AttentionEngine(Engine):
         l_s = product_latency(sacc, m_s)
         v5, k5, m5 = (delay(m, v, l_s, nm) for v, nm in ((v4, "qk_v5"), (k4, "qk_k5"),
                                                            (m4, "qk_m5")))
-        fix = reg(m, saturate(rshift_round(sprod, s_s), 32), "qk_fix", shape=signed(32))
-        v6, k6, m6 = reg(m, v5, "qk_v6"), reg(m, k5, "qk_k6"), reg(m, m5, "qk_m6")
+        fix = reg(m, saturate(round_shift(m, sprod, s_s, "qk_r", bits=33), 32), "qk_fix",
+                  shape=signed(32))
+        v6, k6, m6 = (delay(m, v, C.ROUND_CYCLES, nm) for v, nm in ((v5, "qk_v6"), (k5, "qk_k6"),
+                                                                      (m5, "qk_m6")))
         mx = Signal(signed(32))
         any_valid = Signal()
         with m.If(v6 & m6):
@@ -313,8 +315,8 @@ class AttentionEngine(Engine):
         with m.If(p4v):
             m.d.sync += [o.eq(Mux(p4f, 0, o) + x) for o, x in zip(oacc, pvl, strict=True)]
         oprod = self.mul(m, 0, oacc, lanes(m_o, 32, d), "pv_m")
-        out = [reg(m, saturate(rshift_round(x, s[:SHIFT_BITS]), 8), f"pv_out{n}",
-                   shape=signed(8))
+        out = [reg(m, saturate(round_shift(m, x, s[:SHIFT_BITS], f"pv_r{n}", bits=9), 8),
+                   f"pv_out{n}", shape=signed(8))
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),
                                               strict=True))]
         with m.If((phase == PVW) & (wait == C.ATTN_PV_DRAIN - 1)):

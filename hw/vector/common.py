@@ -9,6 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from isa import Plane, numerics
+from isa.cycles import ROUND_CYCLES
 
 #: Bits of a shift parameter once checked to be in [0, MAX_SHIFT].
 SHIFT_BITS = numerics.MAX_SHIFT.bit_length()
@@ -26,10 +27,18 @@ def pack(values, bits: int):
 
 
 def saturate(v, bits: int):
-    """Clamp the signed value ``v`` to the signed ``bits``-bit range (``numerics.saturate``)."""
+    """Clamp the signed value ``v`` to the signed ``bits``-bit range (``numerics.saturate``).
+    A signed ``v`` fits when its bits from ``bits - 1`` up are all equal (its sign): a
+    reduction of those bits, not two comparators as wide as ``v`` behind its adder (Fmax)."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(v > hi, Const(hi, signed(bits)),
-               Mux(v < lo, Const(lo, signed(bits)), v[:bits].as_signed()))
+    shape = v.shape()
+    if not shape.signed:
+        return Mux(v > hi, Const(hi, signed(bits)), v[:bits].as_signed())
+    if shape.width <= bits:  # fits: sign-extended to ``bits``
+        return Cat(v, v[-1].replicate(bits - shape.width)).as_signed()
+    top = v[bits - 1:]
+    return Mux(~top.any() | top.all(), v[:bits].as_signed(),
+               Mux(v[-1], Const(lo, signed(bits)), Const(hi, signed(bits))))
 
 
 def out_plane(v, plane):
@@ -56,6 +65,27 @@ def rshift_round(v, s):
     ``((v >> (s - 1)) + 1) >> 1`` for ``s > 0`` (floor shifts; no wide constant adder)."""
     q = v >> (s - 1)[:SHIFT_BITS]
     return Mux(s == 0, v, (q + 1) >> 1)
+
+
+def round_shift(m, v, s, name: str, *, bits: int | None = None):
+    """``numerics.rshift_round`` of signed ``v`` by the unsigned value ``s`` (0..MAX_SHIFT),
+    pipelined (``isa.cycles.ROUND_CYCLES``): registers ``h = v >> s`` and the rounding bit
+    ``c = v[s - 1]`` (0 for ``s = 0``; ``rshift_round = h + c``), and returns the value of the
+    last stage for the caller to register with what it does next (a saturation, the output
+    plane). With ``bits``, ``h`` is first clamped to the signed ``bits`` range, so the add is
+    ``bits`` wide instead of ``len(v)``: exact for any saturation to at most ``bits - 1``
+    signed bits afterwards (a clamped ``h`` lies beyond that range, and so does ``h + c``)."""
+    assert ROUND_CYCLES == 2, "one register stage here, the caller's after it"
+    sh = s[:SHIFT_BITS]
+    h = reg(m, v >> sh, f"{name}_h", shape=signed(len(v)))
+    c = reg(m, Mux(sh == 0, 0, v.bit_select((sh - 1)[:SHIFT_BITS], 1)), f"{name}_c", shape=1)
+    if bits is None or bits >= len(v):
+        return h + c
+    return saturate(h, bits) + c
+
+
+#: ``round_shift``'s ``bits`` for ``out_plane`` (it saturates to at most 16 signed bits).
+PLANE_BITS = 17
 
 
 def rshift_round_const(v, s: int):

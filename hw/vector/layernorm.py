@@ -42,13 +42,14 @@ from ..engine import Engine, Port
 from ..mulbank import product, product_latency
 from ..sram import staged_read_port
 from .common import (
+    PLANE_BITS,
     SHIFT_BITS,
     delay,
     lanes,
     out_plane,
     pack,
     reg,
-    rshift_round,
+    round_shift,
     rshift_round_const,
     saturate,
 )
@@ -193,7 +194,7 @@ class LayerNormEngine(Engine):
         # Header checks.
         hdr_n, hdr_s = x[0], word[32:64]
         bad = (hdr_n < 1) | (hdr_n > (ins.blocks << lg)) | (hdr_s > numerics.MAX_SHIFT)
-        late = self.first_error(self.late_checks(op, ins, self.sizes))
+        late = self.late_error(m, op, ins_word)
         with m.If(kind_q == K_HDR):
             m.d.comb += self.checked.eq(1)
             m.d.sync += [n_valid.eq(hdr_n[:18]), shift.eq(hdr_s[:SHIFT_BITS])]
@@ -326,8 +327,8 @@ class LayerNormEngine(Engine):
         # A buffered row arrives with its block's beta: take beta as it arrives.
         bet = reg(m, Mux(kind_q == K_BETA, word, beta), "bet1")
         l_pr, l_gm = self.mul_cycles(1), self.mul_cycles(2)
-        assert C.LN_NORM_PIPELINE == C.SRAM_READ_LATENCY + 4 + l_pr + l_gm
-        for k in range(1, 4 + l_pr + l_gm):
+        assert C.LN_NORM_PIPELINE == C.SRAM_READ_LATENCY + 3 + C.ROUND_CYCLES + l_pr + l_gm
+        for k in range(1, 3 + C.ROUND_CYCLES + l_pr + l_gm):
             nv.append(reg(m, nv[-1], f"nv{k}"))
             nlast.append(reg(m, nlast[-1], f"nl{k}"))
             noff.append(reg(m, noff[-1], f"no{k}"))
@@ -345,7 +346,8 @@ class LayerNormEngine(Engine):
         bet = delay(m, bet, l_gm, "bet4")
         h = [reg(m, v + b, f"h{n}") for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d),
                                                                     strict=True))]
-        out = [reg(m, out_plane(rshift_round(v, shift), ins.plane), f"o{n}")
+        out = [reg(m, out_plane(round_shift(m, v, shift, f"or{n}", bits=PLANE_BITS), ins.plane),
+                   f"o{n}")
                for n, v in enumerate(h)]
         m.d.comb += [wr.addr.eq(ins.dst + noff[-1]), wr.data.eq(pack(out, 8)),
                      wr.en.eq(nv[-1] & self.busy)]
