@@ -46,11 +46,20 @@ def out_plane(v, plane):
     rejected before the engine starts) of the result. INT8: ``sat8(v)``; HIGH / LOW: with
     ``w = sat_wide(v)`` (16 bits), ``hi = (w + 128) >> 8`` and ``lo = w - 256*hi``, which is
     ``w``'s low byte read as signed (``lo = w mod 256`` and lies in [-128, 127]). The wide
-    clamp compares ``v`` with two constants beside ``sat8``'s, then a 9-bit add: no adder as
-    wide as ``v``."""
-    w = saturate_to(v, numerics.WIDE_MIN, numerics.WIDE_MAX, 16)
-    hi = rshift_round_const(w, numerics.WIDE_SHIFT)[:8].as_signed()
-    lo = w[:8].as_signed()
+    clamp compares ``v`` with two constants beside ``sat8``'s; the rounding add is made on
+    ``v`` itself, beside the compares (not behind them), and a clamped ``w`` selects the
+    planes of ``WIDE_MIN`` / ``WIDE_MAX`` instead: no adder behind a comparator."""
+    over, under = v > numerics.WIDE_MAX, v < numerics.WIDE_MIN
+    half = 1 << (numerics.WIDE_SHIFT - 1)
+
+    def planes(w: int):
+        h = (w + half) >> numerics.WIDE_SHIFT
+        return Const(h, signed(8)), Const(w - (h << numerics.WIDE_SHIFT), signed(8))
+
+    (hi_max, lo_max), (hi_min, lo_min) = planes(numerics.WIDE_MAX), planes(numerics.WIDE_MIN)
+    hi = Mux(over, hi_max, Mux(under, hi_min, rshift_round_const(v, numerics.WIDE_SHIFT)[:8]
+                               .as_signed()))
+    lo = Mux(over, lo_max, Mux(under, lo_min, v[:8].as_signed()))
     return Mux(plane == Plane.HIGH, hi, Mux(plane == Plane.LOW, lo, saturate(v, 8)))
 
 
@@ -72,16 +81,22 @@ def round_shift(m, v, s, name: str, *, bits: int | None = None):
     pipelined (``isa.cycles.ROUND_CYCLES``): registers ``h = v >> s`` and the rounding bit
     ``c = v[s - 1]`` (0 for ``s = 0``; ``rshift_round = h + c``), and returns the value of the
     last stage for the caller to register with what it does next (a saturation, the output
-    plane). With ``bits``, ``h`` is first clamped to the signed ``bits`` range, so the add is
-    ``bits`` wide instead of ``len(v)``: exact for any saturation to at most ``bits - 1``
-    signed bits afterwards (a clamped ``h`` lies beyond that range, and so does ``h + c``)."""
+    plane). With ``bits``, the first stage registers instead ``h + c`` on ``h``'s low ``bits``
+    bits and whether ``h`` fits the signed ``bits`` range; the second selects it, or the range
+    end on ``h``'s side: exact for any saturation to at most ``bits - 1`` signed bits afterwards
+    (an ``h`` that does not fit lies beyond that range, and so does ``h + c``)."""
     assert ROUND_CYCLES == 2, "one register stage here, the caller's after it"
     sh = s[:SHIFT_BITS]
-    h = reg(m, v >> sh, f"{name}_h", shape=signed(len(v)))
-    c = reg(m, Mux(sh == 0, 0, v.bit_select((sh - 1)[:SHIFT_BITS], 1)), f"{name}_c", shape=1)
+    hv = v >> sh
+    cv = Mux(sh == 0, 0, v.bit_select((sh - 1)[:SHIFT_BITS], 1))
     if bits is None or bits >= len(v):
-        return h + c
-    return saturate(h, bits) + c
+        return reg(m, hv, f"{name}_h", shape=signed(len(v))) + reg(m, cv, f"{name}_c", shape=1)
+    top = hv[bits - 1:]
+    fits = reg(m, ~top.any() | top.all(), f"{name}_fits")
+    neg = reg(m, v[-1], f"{name}_neg")
+    hc = reg(m, hv[:bits].as_signed() + cv, f"{name}_hc", shape=signed(bits + 1))
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(fits, hc, Mux(neg, Const(lo, signed(bits + 1)), Const(hi, signed(bits + 1))))
 
 
 #: ``round_shift``'s ``bits`` for ``out_plane`` (it saturates to at most 16 signed bits).

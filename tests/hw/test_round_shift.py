@@ -20,7 +20,8 @@ def _cases():
     out = []
     for s in range(numerics.MAX_SHIFT + 1):
         for k in (-2, -1, 0, 1, 2):  # around the clamp edges of every width used, shifted
-            for edge in (1 << 15, 1 << 16, 1 << 31, 1 << 32, 1 << 7, 1 << 8):
+            for edge in (1 << 15, 1 << 16, 1 << 31, 1 << 32, 1 << 7, 1 << 8,
+                         numerics.WIDE_MAX, numerics.WIDE_MAX + 128, 127 * 256 - 128):
                 for sign in (1, -1):
                     v = (sign * edge << s) + k * (1 << max(s - 1, 0))
                     out.append((max(min(v, (1 << 63) - 1), -(1 << 63)), s))
