@@ -49,6 +49,7 @@ from .vector.common import (
     rshift_round_const,
     saturate,
     shift_bad,
+    tree_sum,
 )
 
 OP = Opcode.ATTN
@@ -230,7 +231,7 @@ class AttentionEngine(Engine):
         prods = self.mul(m, 3, lanes(qrd.data, 8, d), lanes(krd.data, 8, d), "qk_p")
         v2, f2, l2, k2, m2 = (delay(m, s, self.mul_cycles(3), f"qk2_{i}")
                               for i, s in enumerate((v1, f1, l1, k1, msk)))
-        tree = reg(m, sum(prods), "qk_tree", shape=signed(16 + lg + 1))
+        tree = reg(m, tree_sum(prods), "qk_tree", shape=signed(16 + lg + 1))
         v3, f3, l3, k3, m3 = (reg(m, s, f"qk3_{i}") for i, s in enumerate((v2, f2, l2, k2, m2)))
         sacc = Signal(signed(28))
         with m.If(v3):
@@ -262,7 +263,7 @@ class AttentionEngine(Engine):
         nd = reg(m, Mux(~bval | (diff >= 0), 0, Mux(diff < -CLAMP, CLAMP, -diff)), "ex_nd",
                  shape=17)
         e2 = [reg(m, s, f"ex2_{i}") for i, s in enumerate((e1v, e1k, bval))]
-        z = reg(m, sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
+        z = reg(m, tree_sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
         nd3 = reg(m, nd, "ex_nd3")
         e3 = [reg(m, s, f"ex3_{i}") for i, s in enumerate(e2)]
         rb = reg(m, numerics.EXP_B - (nd3 - z * LN2), "ex_rb", shape=signed(14))

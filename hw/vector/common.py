@@ -108,6 +108,16 @@ def rshift_round_const(v, s: int):
     return v if s == 0 else (v + (1 << (s - 1))) >> s
 
 
+def tree_sum(values):
+    """The sum of ``values`` as a balanced tree of adds (``ceil(log2 n)`` carry chains in
+    series, where Python's ``sum`` chains ``n - 1``); exact, as wide as Amaranth's adds make it."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
 def shift_bad(word, n: int):
     """Some 32-bit lane of ``word`` is outside [0, MAX_SHIFT] (negative lanes are large
     unsigned values)."""

@@ -52,6 +52,7 @@ from .common import (
     round_shift,
     rshift_round_const,
     saturate,
+    tree_sum,
 )
 
 G = C.LN_GROUP_ROWS
@@ -224,8 +225,8 @@ class LayerNormEngine(Engine):
         xs2 = [delay(m, v, sq_cycles, f"xs2_{n}") for n, v in enumerate(xs)]
         v3 = reg(m, v2, "st_v3")
         tag3 = [reg(m, s, f"st3_{i}") for i, s in enumerate(tag2)]
-        s3 = reg(m, sum(xs2), "sum3", shape=signed(42))
-        q3 = reg(m, sum(sq), "sq3", shape=64)
+        s3 = reg(m, tree_sum(xs2), "sum3", shape=signed(42))
+        q3 = reg(m, tree_sum(sq), "sq3", shape=64)
         acc_s = Signal(signed(42))
         acc_q = Signal(64)
         slot_s = Array(Signal(signed(42), name=f"slot_s{k}") for k in range(G))
