@@ -257,6 +257,9 @@ class LayerNormEngine(Engine):
         t2 = product(m, mean, mean, "ln_t2")
         t3 = product(m, n_valid, t2.as_unsigned()[:48], "ln_t3")
         assert product_latency(mean, cs) + product_latency(n_valid, t2[:48]) == C.LN_S2_WAIT
+        # sum(x^2) - 2*mean*sum, registered once t1 has settled (the wait for t3 is longer):
+        # V_INIT then adds t3 alone, one carry chain instead of two.
+        s2_part = reg(m, cq - (t1 << 1), "ln_s2_part")
 
         def div_init(num, bits, divisor, nxt):
             return [rem.eq(num >> bits), quo.eq((num[:bits]) << (QW - bits)), den.eq(divisor),
@@ -285,7 +288,7 @@ class LayerNormEngine(Engine):
                     with m.If(wait_s2 == C.LN_S2_WAIT - 1):
                         m.d.sync += sub.eq(V_INIT)
                 with m.Case(V_INIT):
-                    s2 = (cq - (t1 << 1) + t3).as_unsigned()[:66]
+                    s2 = (s2_part + t3).as_unsigned()[:66]
                     m.d.sync += div_init(s2, C.LN_VAR_BITS, n_valid, V_DIV)
                 with m.Case(V_DIV):
                     iterate(R_INIT)
