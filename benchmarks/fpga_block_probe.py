@@ -1,8 +1,9 @@
 """Fmax of one block of the accelerator on an ECP5-85k (speed 6), synthesized and placed and
 routed alone with every port registered (docs/rtl.md "FPGA", "Fmax by block").
 
-    .venv/bin/python benchmarks/fpga_block_probe.py dispatch [sram compute] [--json PATH]
+    .venv/bin/python benchmarks/fpga_block_probe.py dispatch [sram compute gemm ...] [--json PATH]
         [--dim 4 --sp-kib 4 --acc-kib 4 --dram-bytes 16] [--freq-mhz 120] [--seed 1] [--out DIR]
+        [--ltp] [--no-route] [-v]
 
 A full ``encore fpga`` run takes hours of CPU on this machine; a block takes minutes. Blocks:
 
@@ -14,6 +15,14 @@ A full ``encore fpga`` run takes hours of CPU on this machine; a block takes min
   read data registered (block RAM clock-to-out, the live-value-table read and the bank select);
 * ``compute``: ``ComputeEngines`` (every engine, the shared multiplier bank) with its SRAM ports
   on registers (no block RAM timing).
+* ``gemm``, ``requant``, ``gelu``, ``resadd``, ``layernorm``, ``attn``: one engine of
+  ``hw.compute.ENGINES`` alone, with its own multipliers (the shared bank's pipeline);
+* ``glue``: ``hw.compute.ComputeGlue``, ``ComputeEngines`` without the engines (start decode,
+  merges, shared SRAM port multiplexers, the multiplier bank and its operand multiplexers).
+
+``--ltp`` adds yosys' longest path in cells between flip-flops / multipliers / block RAM (from
+synthesis alone); ``--no-route`` stops after placement (nextpnr's post-placement estimate, read
+from its log; no critical path then).
 
 Every port of the block sits behind ``hw.fpga.shell.PortShell`` (a serial-in shift register for
 the inputs, a parallel-load one for the outputs: every path starts and ends at a flip-flop), then
