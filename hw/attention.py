@@ -45,10 +45,11 @@ from .vector.common import (
     lanes,
     pack,
     reg,
-    rshift_round,
+    round_shift,
     rshift_round_const,
     saturate,
     shift_bad,
+    tree_sum,
 )
 
 OP = Opcode.ATTN
@@ -204,7 +205,7 @@ class AttentionEngine(Engine):
         s_s = Signal(SHIFT_BITS)
         bad_seen = Signal()
         bad_now = bad_seen | Mux(scan_hdr_q, word[32:64] > numerics.MAX_SHIFT, shift_bad(word, d))
-        late = self.first_error(self.late_checks(OP, ins, self.sizes))
+        late = self.late_error(m, OP, ins_word)
         with m.If(scan_q):
             m.d.sync += bad_seen.eq(bad_now)
             with m.If(scan_hdr_q):
@@ -230,7 +231,7 @@ class AttentionEngine(Engine):
         prods = self.mul(m, 3, lanes(qrd.data, 8, d), lanes(krd.data, 8, d), "qk_p")
         v2, f2, l2, k2, m2 = (delay(m, s, self.mul_cycles(3), f"qk2_{i}")
                               for i, s in enumerate((v1, f1, l1, k1, msk)))
-        tree = reg(m, sum(prods), "qk_tree", shape=signed(16 + lg + 1))
+        tree = reg(m, tree_sum(prods), "qk_tree", shape=signed(16 + lg + 1))
         v3, f3, l3, k3, m3 = (reg(m, s, f"qk3_{i}") for i, s in enumerate((v2, f2, l2, k2, m2)))
         sacc = Signal(signed(28))
         with m.If(v3):
@@ -241,8 +242,10 @@ class AttentionEngine(Engine):
         l_s = product_latency(sacc, m_s)
         v5, k5, m5 = (delay(m, v, l_s, nm) for v, nm in ((v4, "qk_v5"), (k4, "qk_k5"),
                                                            (m4, "qk_m5")))
-        fix = reg(m, saturate(rshift_round(sprod, s_s), 32), "qk_fix", shape=signed(32))
-        v6, k6, m6 = reg(m, v5, "qk_v6"), reg(m, k5, "qk_k6"), reg(m, m5, "qk_m6")
+        fix = reg(m, saturate(round_shift(m, sprod, s_s, "qk_r", bits=33), 32), "qk_fix",
+                  shape=signed(32))
+        v6, k6, m6 = (delay(m, v, C.ROUND_CYCLES, nm) for v, nm in ((v5, "qk_v6"), (k5, "qk_k6"),
+                                                                      (m5, "qk_m6")))
         mx = Signal(signed(32))
         any_valid = Signal()
         with m.If(v6 & m6):
@@ -260,7 +263,7 @@ class AttentionEngine(Engine):
         nd = reg(m, Mux(~bval | (diff >= 0), 0, Mux(diff < -CLAMP, CLAMP, -diff)), "ex_nd",
                  shape=17)
         e2 = [reg(m, s, f"ex2_{i}") for i, s in enumerate((e1v, e1k, bval))]
-        z = reg(m, sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
+        z = reg(m, tree_sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
         nd3 = reg(m, nd, "ex_nd3")
         e3 = [reg(m, s, f"ex3_{i}") for i, s in enumerate(e2)]
         rb = reg(m, numerics.EXP_B - (nd3 - z * LN2), "ex_rb", shape=signed(14))
@@ -313,8 +316,8 @@ class AttentionEngine(Engine):
         with m.If(p4v):
             m.d.sync += [o.eq(Mux(p4f, 0, o) + x) for o, x in zip(oacc, pvl, strict=True)]
         oprod = self.mul(m, 0, oacc, lanes(m_o, 32, d), "pv_m")
-        out = [reg(m, saturate(rshift_round(x, s[:SHIFT_BITS]), 8), f"pv_out{n}",
-                   shape=signed(8))
+        out = [reg(m, saturate(round_shift(m, x, s[:SHIFT_BITS], f"pv_r{n}", bits=9), 8),
+                   f"pv_out{n}", shape=signed(8))
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),
                                               strict=True))]
         with m.If((phase == PVW) & (wait == C.ATTN_PV_DRAIN - 1)):

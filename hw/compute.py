@@ -74,42 +74,71 @@ class ComputeEngines(wiring.Component):
                 cls.from_config(self._cfg)
             m.submodules[cls.__name__.lower()] = e
             engines.append(e)
-        op = data.View(header_layout(), self.instr).opcode
-        active = Signal(range(len(engines)))
-        for n, e in enumerate(engines):
-            mine = 0
-            for o in e.OPCODES:
-                mine = mine | (op == o)
-            m.d.comb += [e.start.eq(self.start & mine), e.instr.eq(self.instr)]
-            with m.If(self.start & mine):
-                m.d.sync += active.eq(n)
-        m.d.comb += [
-            self.busy.eq(_any(e.busy for e in engines)),
-            self.done.eq(_any(e.done for e in engines)),
-            self.checked.eq(_any(e.checked for e in engines)),
-        ]
-        # The per-lane multipliers: one bank, fed by the active engine (hw/mulbank.py).
-        connect_bank(m, engines, active, self._cfg.dim)
-        err = ErrorCode.NONE
-        for e in engines:
-            err = Mux(e.done, e.error, err)
-        m.d.comb += self.error.eq(err)
+        connect_engines(m, self, engines, ENGINES, self._cfg)
+        return m
 
-        # Shared SRAM ports: engine n's k-th port of a kind -> shared port k while n is active.
-        for kind in Port:
-            for e_idx, e in enumerate(engines):
-                names = [name for name, k in type(e).PORTS.items() if k == kind]
-                for k, name in enumerate(names):
-                    mine, shared = getattr(e, name), getattr(self, kind.member)[k]
-                    sel = active == e_idx
-                    if kind.value[1] == "rd":
-                        m.d.comb += mine.data.eq(shared.data)
-                        with m.If(sel):
-                            m.d.comb += [shared.addr.eq(mine.addr), shared.en.eq(mine.en)]
-                    else:
-                        with m.If(sel):
-                            m.d.comb += [shared.addr.eq(mine.addr), shared.data.eq(mine.data),
-                                         shared.en.eq(mine.en)]
+
+def connect_engines(m: Module, top, engines: list, classes, cfg: MachineConfig) -> None:
+    """The glue of ``top`` (a ComputeEngines or ComputeGlue) to ``engines`` (engine ``n`` of
+    class ``classes[n]``, or its members as an interface): start decode, active engine,
+    done / busy / checked / error merge, shared multiplier bank, shared SRAM ports."""
+    op = data.View(header_layout(), top.instr).opcode
+    active = Signal(range(len(engines)))
+    for n, (cls, e) in enumerate(zip(classes, engines, strict=True)):
+        mine = 0
+        for o in cls.OPCODES:
+            mine = mine | (op == o)
+        m.d.comb += [e.start.eq(top.start & mine), e.instr.eq(top.instr)]
+        with m.If(top.start & mine):
+            m.d.sync += active.eq(n)
+    m.d.comb += [
+        top.busy.eq(_any(e.busy for e in engines)),
+        top.done.eq(_any(e.done for e in engines)),
+        top.checked.eq(_any(e.checked for e in engines)),
+    ]
+    # The per-lane multipliers: one bank, fed by the active engine (hw/mulbank.py).
+    connect_bank(m, engines, active, cfg.dim, muls=[cls.MULS for cls in classes])
+    err = ErrorCode.NONE
+    for e in engines:
+        err = Mux(e.done, e.error, err)
+    m.d.comb += top.error.eq(err)
+
+    # Shared SRAM ports: engine n's k-th port of a kind -> shared port k while n is active.
+    for kind in Port:
+        for e_idx, (cls, e) in enumerate(zip(classes, engines, strict=True)):
+            names = [name for name, k in cls.PORTS.items() if k == kind]
+            for k, name in enumerate(names):
+                mine, shared = getattr(e, name), getattr(top, kind.member)[k]
+                sel = active == e_idx
+                if kind.value[1] == "rd":
+                    m.d.comb += mine.data.eq(shared.data)
+                    with m.If(sel):
+                        m.d.comb += [shared.addr.eq(mine.addr), shared.en.eq(mine.en)]
+                else:
+                    with m.If(sel):
+                        m.d.comb += [shared.addr.eq(mine.addr), shared.data.eq(mine.data),
+                                     shared.en.eq(mine.en)]
+
+
+class ComputeGlue(wiring.Component):
+    """``ComputeEngines``' glue alone (benchmarks/fpga_block_probe.py ``glue``): every
+    engine's members are ports of this block (member ``e_<class name>``), the rest as in
+    ComputeEngines."""
+
+    def __init__(self, cfg: MachineConfig):
+        self._cfg = cfg
+        self._sizes = dict(dim=cfg.dim, sp_depth=cfg.sp_rows, acc_depth=cfg.acc_rows)
+        members = compute_signature(self._sizes)
+        for cls in ENGINES:
+            e = cls.from_config(cfg, shared_mul=bool(cls.MULS))
+            e._MustUse__silence = True  # only its signature is used
+            members[f"e_{cls.__name__.lower()}"] = In(e.signature)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        engines = [getattr(self, f"e_{cls.__name__.lower()}") for cls in ENGINES]
+        connect_engines(m, self, engines, ENGINES, self._cfg)
         return m
 
 

@@ -28,12 +28,13 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from amaranth.hdl import Const, Mux
+from amaranth.hdl import Const, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from isa import INSTR_BITS, ErrorCode, MachineConfig, Opcode
+from isa.cycles import SRAM_READ_LATENCY
 
 from .isa_layout import instr_layout
 from .mulbank import MUL_SLOTS, mul_members, slot_cycles, slot_operand, slot_product
@@ -131,6 +132,37 @@ class Engine(wiring.Component):
     def late_checks(cls, op: Opcode, word, cfg: MachineConfig) -> list:
         """Word-only checks made after the data-dependent ones, same form as static_checks."""
         return []
+
+    def late_error(self, m, op: Opcode, ins_word):
+        """:meth:`first_error` of ``late_checks(op, .)`` as a register: (1) at ``start`` the
+        operands of the checks' products, from ``instr``; (2) the products alone (a DSP each);
+        (3) the error, from ``ins_word`` (the instruction the engine holds from ``start`` on)
+        and the products. Valid from the second cycle after ``start`` (the first in which a
+        data check can use it: a read issued in the first cycle arrives SRAM_READ_LATENCY = 2
+        later) until the next ``start``; no product, add and compare in the data checks'
+        cycle (Fmax)."""
+        from .checks import _Products  # hw.checks imports this module
+
+        assert SRAM_READ_LATENCY >= 2, "the error is registered twice after its operands"
+        first = _Products()
+        for cond, _ in self.late_checks(op, self.instr, self.sizes):
+            first(Value.cast(cond))
+        prods = []
+        for k, p in enumerate(first.found):
+            a, b = (Signal(Value.cast(o).shape(), name=f"late_op{k}_{n}")
+                    for n, o in zip("ab", p.operands, strict=True))
+            with m.If(self.start):
+                m.d.sync += [a.eq(p.operands[0]), b.eq(p.operands[1])]
+            prod = Signal(p.shape(), name=f"late_prod{k}")
+            m.d.sync += prod.eq(a * b)
+            prods.append(prod)
+        second = _Products(replace=prods)
+        held = [(second(Value.cast(c)), code)
+                for c, code in self.late_checks(op, ins_word, self.sizes)]
+        assert len(second.found) == len(prods), "both builds of the checks have the same products"
+        err = Signal(ErrorCode, name="late_error")
+        m.d.sync += err.eq(self.first_error(held))
+        return err
 
     @staticmethod
     def first_error(checks: list):

@@ -80,13 +80,25 @@ def product(m: Module, a, b, name: str) -> Signal:
     if product_cycles(len(sa), len(sb)) == MUL_NARROW_CYCLES:
         m.d.sync += p.eq(ar * br)
         return p
-    terms = []
-    for i, (pa, oa) in enumerate(operand_pieces(ar)):
-        for j, (pb, ob) in enumerate(operand_pieces(br)):
+    terms, pps = [], {}
+    pieces_a, pieces_b = operand_pieces(ar), operand_pieces(br)
+    for i, (pa, oa) in enumerate(pieces_a):
+        for j, (pb, ob) in enumerate(pieces_b):
             pp = Signal(signed(len(pa) + len(pb) + 1), name=f"{name}_pp{i}{j}")
             m.d.sync += pp.eq(pa * pb)
             terms.append(pp << (oa + ob))
-    m.d.sync += p.eq(sum(terms))
+            pps[i, j] = pp
+    if len(pieces_a) == len(pieces_b) == 2:
+        # Two pieces each: the low x low product (unsigned, 2*PIECE_BITS bits) and the
+        # high x high one (at 2*PIECE_BITS) do not overlap: one value, no adder; the two
+        # cross products are summed, then added at PIECE_BITS. Two carry chains in series
+        # instead of three.
+        k = PIECE_BITS
+        outer = Cat(pps[0, 0][:2 * k], pps[1, 1]).as_signed()
+        cross = pps[0, 1] + pps[1, 0]
+        m.d.sync += p.eq(Cat(outer[:k], (outer[k:] + cross)[:len(p) - k]).as_signed())
+    else:
+        m.d.sync += p.eq(sum(terms))
     return p
 
 
@@ -117,10 +129,12 @@ def slot_product(m: Module, slot: int, a, b, name: str) -> Signal:
     return product(m, sa, sb, name)
 
 
-def connect_bank(m: Module, engines: list, active, dim: int) -> None:
-    """The shared bank: per slot and lane one multiplier fed by the active engine."""
+def connect_bank(m: Module, engines: list, active, dim: int, muls=None) -> None:
+    """The shared bank: per slot and lane one multiplier fed by the active engine; engine
+    ``i`` uses the slots ``muls[i]`` (default: its class's ``MULS``)."""
+    muls = [type(e).MULS for e in engines] if muls is None else muls
     for k in range(len(MUL_SLOTS)):
-        users = [(i, e) for i, e in enumerate(engines) if k in type(e).MULS]
+        users = [(i, e) for i, e in enumerate(engines) if k in muls[i]]
         if not users:
             continue
         index = Signal(range(len(users)), name=f"mul{k}_sel")

@@ -134,6 +134,12 @@ def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
 #: of the compute engines is pipelined so (no multiply and add or select in one stage: Fmax).
 MUL_NARROW_CYCLES = 2
 MUL_WIDE_CYCLES = 3
+#: Register stages of a rounding shift by a variable amount and what follows it in the same
+#: stage (``numerics.rshift_round`` then a saturation / output plane; hw/vector/common.py
+#: ``round_shift``): the arithmetic shift and the rounding bit, then the rounding add on a
+#: value clamped to the output's width and the saturation. One stage for all of it was the
+#: compute engines' critical path (REQUANT alone: 45.3 MHz, 22 ns, 81 levels; docs/rtl.md).
+ROUND_CYCLES = 2
 
 # ---- vector epilogues (hw/vector/): REQUANT, GELU, RESADD ------------------------------------
 #: Instructions whose checks depend on data (parameters in the accumulator): the engine decides
@@ -144,11 +150,12 @@ PARAM_ROWS = {op: PARAM_ROWS_PER_BLOCK[op] for op in (Opcode.REQUANT, Opcode.GEL
 #: Shift rows per block, at these offsets in the block's parameter rows, read by the shift scan.
 SHIFT_ROWS = {Opcode.REQUANT: (2,), Opcode.GELU: (2, 4), Opcode.RESADD: (2, 4)}
 #: Cycles from a source row's accumulator read to its write (SRAM latency + arithmetic stages).
-#: REQUANT: bias, ``* m`` (wide), round; RESADD: bias, both products (wide), round, add; GELU:
-#: bias, ``* m_in`` (wide), round, segment, ``t * c2`` and ``t * inner`` (narrow), ``x * phi`` and
-#: ``* m_out`` (wide), round (docs/rtl.md "Vector epilogues").
-VECTOR_PIPELINE = {Opcode.REQUANT: SRAM_READ_LATENCY + 2 + MUL_WIDE_CYCLES,
-                   Opcode.GELU: SRAM_READ_LATENCY + 4 + 3 * MUL_WIDE_CYCLES
+#: REQUANT: bias, ``* m`` (wide), round (ROUND_CYCLES); RESADD: bias, both products (wide),
+#: round (one stage: the shift alone), add; GELU: bias, ``* m_in`` (wide), round, segment,
+#: ``t * c2`` and ``t * inner`` (narrow), ``x * phi`` and ``* m_out`` (wide), round (docs/rtl.md
+#: "Vector epilogues").
+VECTOR_PIPELINE = {Opcode.REQUANT: SRAM_READ_LATENCY + 1 + MUL_WIDE_CYCLES + ROUND_CYCLES,
+                   Opcode.GELU: SRAM_READ_LATENCY + 2 + 2 * ROUND_CYCLES + 3 * MUL_WIDE_CYCLES
                    + 2 * MUL_NARROW_CYCLES,
                    Opcode.RESADD: SRAM_READ_LATENCY + 3 + MUL_WIDE_CYCLES}
 
@@ -162,7 +169,7 @@ def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
     """REQUANT / GELU / RESADD busy, when the checks pass: the shift scan, then per block its
     parameter rows and ``rows`` source rows at one read per cycle, then the pipeline drains:
     ``scan + blocks * (PARAM_ROWS + rows) + VECTOR_PIPELINE`` (REQUANT: ``blocks * (rows + 4)
-    + 7``)."""
+    + 8``)."""
     return scan_cycles(op, blocks) + blocks * (PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
 
 
@@ -213,7 +220,7 @@ LN_BUFFER_ROWS = 1
 LN_PARAM_READS = PARAM_ROWS_PER_BLOCK[Opcode.LAYERNORM]
 #: Cycles from a normalise read to its scratchpad write (read latency; d; d*inv (wide); round;
 #: n*gamma (wide); + beta; round and write).
-LN_NORM_PIPELINE = SRAM_READ_LATENCY + 4 + 2 * MUL_WIDE_CYCLES
+LN_NORM_PIPELINE = SRAM_READ_LATENCY + 3 + ROUND_CYCLES + 2 * MUL_WIDE_CYCLES
 
 
 def _steps(bits: int) -> int:
@@ -243,8 +250,8 @@ def ln_group_cycles(g: int, blocks: int) -> int:
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (g*blocks + 7 + 76*g + blocks*ln_norm_reads(g)) + 12``, i.e.
-    ``3*blocks + 96`` for one row."""
+    ``1 + sum over groups (g*blocks + 7 + 76*g + blocks*ln_norm_reads(g)) + 13``, i.e.
+    ``3*blocks + 97`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
@@ -259,9 +266,9 @@ def layernorm_cycles(rows: int, blocks: int) -> int:
 #: head blocks, * m_s, round by s_s: the score buffer write), exp (d, z, r, square, * a, E: the
 #: E write and the row sum), PV (E * R, P, P * V, accumulate, * m_o, round by s_o: the output
 #: write).
-ATTN_QK_DRAIN = SRAM_READ_LATENCY + 3 + MUL_NARROW_CYCLES + MUL_WIDE_CYCLES
+ATTN_QK_DRAIN = SRAM_READ_LATENCY + 2 + ROUND_CYCLES + MUL_NARROW_CYCLES + MUL_WIDE_CYCLES
 ATTN_EXP_DRAIN = SRAM_READ_LATENCY + 5 + MUL_WIDE_CYCLES
-ATTN_PV_DRAIN = SRAM_READ_LATENCY + 3 + 2 * MUL_WIDE_CYCLES + MUL_NARROW_CYCLES
+ATTN_PV_DRAIN = SRAM_READ_LATENCY + 2 + ROUND_CYCLES + 2 * MUL_WIDE_CYCLES + MUL_NARROW_CYCLES
 #: Quotient bits of the reciprocal R = floor(2^32 / sum E): sum E >= E(0) = 32779 > 2^15 when any
 #: key is valid, so R < 2^17 (docs/rtl.md); ATTN_RECIP_STEP bits per cycle after one set-up cycle.
 ATTN_RECIP_BITS = 18

@@ -9,6 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from isa import Plane, numerics
+from isa.cycles import ROUND_CYCLES
 
 #: Bits of a shift parameter once checked to be in [0, MAX_SHIFT].
 SHIFT_BITS = numerics.MAX_SHIFT.bit_length()
@@ -26,10 +27,18 @@ def pack(values, bits: int):
 
 
 def saturate(v, bits: int):
-    """Clamp the signed value ``v`` to the signed ``bits``-bit range (``numerics.saturate``)."""
+    """Clamp the signed value ``v`` to the signed ``bits``-bit range (``numerics.saturate``).
+    A signed ``v`` fits when its bits from ``bits - 1`` up are all equal (its sign): a
+    reduction of those bits, not two comparators as wide as ``v`` behind its adder (Fmax)."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(v > hi, Const(hi, signed(bits)),
-               Mux(v < lo, Const(lo, signed(bits)), v[:bits].as_signed()))
+    shape = v.shape()
+    if not shape.signed:
+        return Mux(v > hi, Const(hi, signed(bits)), v[:bits].as_signed())
+    if shape.width <= bits:  # fits: sign-extended to ``bits``
+        return Cat(v, v[-1].replicate(bits - shape.width)).as_signed()
+    top = v[bits - 1:]
+    return Mux(~top.any() | top.all(), v[:bits].as_signed(),
+               Mux(v[-1], Const(lo, signed(bits)), Const(hi, signed(bits))))
 
 
 def out_plane(v, plane):
@@ -37,11 +46,20 @@ def out_plane(v, plane):
     rejected before the engine starts) of the result. INT8: ``sat8(v)``; HIGH / LOW: with
     ``w = sat_wide(v)`` (16 bits), ``hi = (w + 128) >> 8`` and ``lo = w - 256*hi``, which is
     ``w``'s low byte read as signed (``lo = w mod 256`` and lies in [-128, 127]). The wide
-    clamp compares ``v`` with two constants beside ``sat8``'s, then a 9-bit add: no adder as
-    wide as ``v``."""
-    w = saturate_to(v, numerics.WIDE_MIN, numerics.WIDE_MAX, 16)
-    hi = rshift_round_const(w, numerics.WIDE_SHIFT)[:8].as_signed()
-    lo = w[:8].as_signed()
+    clamp compares ``v`` with two constants beside ``sat8``'s; the rounding add is made on
+    ``v`` itself, beside the compares (not behind them), and a clamped ``w`` selects the
+    planes of ``WIDE_MIN`` / ``WIDE_MAX`` instead: no adder behind a comparator."""
+    over, under = v > numerics.WIDE_MAX, v < numerics.WIDE_MIN
+    half = 1 << (numerics.WIDE_SHIFT - 1)
+
+    def planes(w: int):
+        h = (w + half) >> numerics.WIDE_SHIFT
+        return Const(h, signed(8)), Const(w - (h << numerics.WIDE_SHIFT), signed(8))
+
+    (hi_max, lo_max), (hi_min, lo_min) = planes(numerics.WIDE_MAX), planes(numerics.WIDE_MIN)
+    hi = Mux(over, hi_max, Mux(under, hi_min, rshift_round_const(v, numerics.WIDE_SHIFT)[:8]
+                               .as_signed()))
+    lo = Mux(over, lo_max, Mux(under, lo_min, v[:8].as_signed()))
     return Mux(plane == Plane.HIGH, hi, Mux(plane == Plane.LOW, lo, saturate(v, 8)))
 
 
@@ -58,9 +76,46 @@ def rshift_round(v, s):
     return Mux(s == 0, v, (q + 1) >> 1)
 
 
+def round_shift(m, v, s, name: str, *, bits: int | None = None):
+    """``numerics.rshift_round`` of signed ``v`` by the unsigned value ``s`` (0..MAX_SHIFT),
+    pipelined (``isa.cycles.ROUND_CYCLES``): registers ``h = v >> s`` and the rounding bit
+    ``c = v[s - 1]`` (0 for ``s = 0``; ``rshift_round = h + c``), and returns the value of the
+    last stage for the caller to register with what it does next (a saturation, the output
+    plane). With ``bits``, the first stage registers instead ``h + c`` on ``h``'s low ``bits``
+    bits and whether ``h`` fits the signed ``bits`` range; the second selects it, or the range
+    end on ``h``'s side: exact for any saturation to at most ``bits - 1`` signed bits afterwards
+    (an ``h`` that does not fit lies beyond that range, and so does ``h + c``)."""
+    assert ROUND_CYCLES == 2, "one register stage here, the caller's after it"
+    sh = s[:SHIFT_BITS]
+    hv = v >> sh
+    cv = Mux(sh == 0, 0, v.bit_select((sh - 1)[:SHIFT_BITS], 1))
+    if bits is None or bits >= len(v):
+        return reg(m, hv, f"{name}_h", shape=signed(len(v))) + reg(m, cv, f"{name}_c", shape=1)
+    top = hv[bits - 1:]
+    fits = reg(m, ~top.any() | top.all(), f"{name}_fits")
+    neg = reg(m, v[-1], f"{name}_neg")
+    hc = reg(m, hv[:bits].as_signed() + cv, f"{name}_hc", shape=signed(bits + 1))
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(fits, hc, Mux(neg, Const(lo, signed(bits + 1)), Const(hi, signed(bits + 1))))
+
+
+#: ``round_shift``'s ``bits`` for ``out_plane`` (it saturates to at most 16 signed bits).
+PLANE_BITS = 17
+
+
 def rshift_round_const(v, s: int):
     """``numerics.rshift_round`` by a constant ``s``."""
     return v if s == 0 else (v + (1 << (s - 1))) >> s
+
+
+def tree_sum(values):
+    """The sum of ``values`` as a balanced tree of adds (``ceil(log2 n)`` carry chains in
+    series, where Python's ``sum`` chains ``n - 1``); exact, as wide as Amaranth's adds make it."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
 
 
 def shift_bad(word, n: int):

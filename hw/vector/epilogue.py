@@ -31,6 +31,7 @@ from isa import cycles as C
 
 from ..engine import Engine, Port
 from .common import (
+    PLANE_BITS,
     SHIFT_BITS,
     delay,
     lanes,
@@ -38,7 +39,7 @@ from .common import (
     out_plane,
     pack,
     reg,
-    rshift_round,
+    round_shift,
     rshift_round_const,
     saturate,
     shift_bad,
@@ -135,7 +136,7 @@ class EpilogueEngine(Engine):
 
         bad_seen = Signal()
         bad_now = bad_seen | shift_bad(word, d)
-        late = self.first_error(self.late_checks(op, ins, self.sizes))
+        late = self.late_error(m, op, ins_word)
         with m.If(kind_q == _KIND_SCAN):
             m.d.sync += bad_seen.eq(bad_now)
             with m.If(last_q):
@@ -204,9 +205,10 @@ class RequantEngine(EpilogueEngine):
         mult_a, shift_a = reg(m, mult, "mult_a"), reg(m, shift, "shift_a")
         p = self.mul(m, 0, a, lanes(mult_a, 32, d), "p")
         shift_b = delay(m, shift_a, self.mul_cycles(0), "shift_b")
-        out = [reg(m, out_plane(rshift_round(pi, si), ins.plane), f"o{n}")
+        out = [reg(m, out_plane(round_shift(m, pi, si, f"rq{n}", bits=PLANE_BITS), ins.plane),
+                   f"o{n}")
                for n, (pi, si) in enumerate(zip(p, _shift_lanes(shift_b, d), strict=True))]
-        return pack(out, 8), 2 + self.mul_cycles(0)
+        return pack(out, 8), 1 + self.mul_cycles(0) + C.ROUND_CYCLES
 
 
 class ResaddEngine(EpilogueEngine):
@@ -240,12 +242,21 @@ class ResaddEngine(EpilogueEngine):
         assert self.mul_cycles(0) == self.mul_cycles(1)
         s1b, s2b = (delay(m, v, self.mul_cycles(0), nm) for v, nm in ((s1a, "s1_b"),
                                                                           (s2a, "s2_b")))
-        q1 = [reg(m, rshift_round(v, s), f"q1_{n}")
+        # C: the two rounding shifts' first stage (hw.vector.common.round_shift; D is its
+        # second, the add and sat32 in it). |r * m2| <= 2^16 * 2^31, so the second term fits
+        # RES_BITS signed bits exactly; the first is clamped to RES_BITS + 1 bits: beyond them
+        # it outweighs the second by more than 2^31, and the sum saturates as it would exact.
+        q1 = [round_shift(m, v, s, f"q1_{n}", bits=_RES_BITS + 1)
               for n, (v, s) in enumerate(zip(p1, _shift_lanes(s1b, d), strict=True))]
-        q2 = [reg(m, rshift_round(v, s), f"q2_{n}")
+        q2 = [round_shift(m, v, s, f"q2_{n}", bits=_RES_BITS)
               for n, (v, s) in enumerate(zip(p2, _shift_lanes(s2b, d), strict=True))]
         out = lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
         return pack(out, 32), 3 + self.mul_cycles(0)
+
+
+#: Signed bits of RESADD's second term ``rshift_round(r * m2, s2)``: |r| <= 2^16 (a 16-bit
+#: residual), |m2| <= 2^31, so |r * m2| <= 2^47 and the rounded value too (48 bits + sign).
+_RES_BITS = 49
 
 
 class GeluEngine(EpilogueEngine):
@@ -270,9 +281,10 @@ class GeluEngine(EpilogueEngine):
         p = self.mul(m, 0, a, lanes(carry["m_in"], 32, d), "p")
         carry = {k: delay(m, v, self.mul_cycles(0), f"{k}_b") for k, v in carry.items()
                  if k != "m_in"}
-        xf = [reg(m, saturate(rshift_round(pi, si), 32), f"xf{n}")
+        xf = [reg(m, saturate(round_shift(m, pi, si, f"xr{n}", bits=33), 32), f"xf{n}")
               for n, (pi, si) in enumerate(zip(p, _shift_lanes(carry["s_in"], d), strict=True))]
-        carry = {k: reg(m, v, f"{k}_c") for k, v in carry.items() if k != "s_in"}
+        carry = {k: delay(m, v, C.ROUND_CYCLES, f"{k}_c") for k, v in carry.items()
+                 if k != "s_in"}
         coeffs = numerics.GELU_COEFFS
         c0t = Array(Const(c[0], signed(17)) for c in coeffs)
         c1t = Array(Const(c[1], signed(17)) for c in coeffs)
@@ -320,7 +332,8 @@ class GeluEngine(EpilogueEngine):
         gelu = [rshift_round_const(g, numerics.GELU_E_FRAC)[:32].as_signed() for g in outs]
         h = self.mul(m, 1, gelu, lanes(carry["m_out"], 32, d), "h")
         s_out_h = delay(m, carry["s_out"], self.mul_cycles(1), "s_out_h")
-        out = [reg(m, out_plane(rshift_round(hv, s), ins.plane), f"o{n}")
+        out = [reg(m, out_plane(round_shift(m, hv, s, f"or{n}", bits=PLANE_BITS), ins.plane),
+                   f"o{n}")
                for n, (hv, s) in enumerate(zip(h, _shift_lanes(s_out_h, d), strict=True))]
-        return pack(out, 8), 4 + sum(self.mul_cycles(k) for k in self.MULS)
+        return pack(out, 8), 2 + 2 * C.ROUND_CYCLES + sum(self.mul_cycles(k) for k in self.MULS)
 

@@ -42,15 +42,17 @@ from ..engine import Engine, Port
 from ..mulbank import product, product_latency
 from ..sram import staged_read_port
 from .common import (
+    PLANE_BITS,
     SHIFT_BITS,
     delay,
     lanes,
     out_plane,
     pack,
     reg,
-    rshift_round,
+    round_shift,
     rshift_round_const,
     saturate,
+    tree_sum,
 )
 
 G = C.LN_GROUP_ROWS
@@ -193,7 +195,7 @@ class LayerNormEngine(Engine):
         # Header checks.
         hdr_n, hdr_s = x[0], word[32:64]
         bad = (hdr_n < 1) | (hdr_n > (ins.blocks << lg)) | (hdr_s > numerics.MAX_SHIFT)
-        late = self.first_error(self.late_checks(op, ins, self.sizes))
+        late = self.late_error(m, op, ins_word)
         with m.If(kind_q == K_HDR):
             m.d.comb += self.checked.eq(1)
             m.d.sync += [n_valid.eq(hdr_n[:18]), shift.eq(hdr_s[:SHIFT_BITS])]
@@ -223,8 +225,8 @@ class LayerNormEngine(Engine):
         xs2 = [delay(m, v, sq_cycles, f"xs2_{n}") for n, v in enumerate(xs)]
         v3 = reg(m, v2, "st_v3")
         tag3 = [reg(m, s, f"st3_{i}") for i, s in enumerate(tag2)]
-        s3 = reg(m, sum(xs2), "sum3", shape=signed(42))
-        q3 = reg(m, sum(sq), "sq3", shape=64)
+        s3 = reg(m, tree_sum(xs2), "sum3", shape=signed(42))
+        q3 = reg(m, tree_sum(sq), "sq3", shape=64)
         acc_s = Signal(signed(42))
         acc_q = Signal(64)
         slot_s = Array(Signal(signed(42), name=f"slot_s{k}") for k in range(G))
@@ -255,6 +257,9 @@ class LayerNormEngine(Engine):
         t2 = product(m, mean, mean, "ln_t2")
         t3 = product(m, n_valid, t2.as_unsigned()[:48], "ln_t3")
         assert product_latency(mean, cs) + product_latency(n_valid, t2[:48]) == C.LN_S2_WAIT
+        # sum(x^2) - 2*mean*sum, registered once t1 has settled (the wait for t3 is longer):
+        # V_INIT then adds t3 alone, one carry chain instead of two.
+        s2_part = reg(m, cq - (t1 << 1), "ln_s2_part")
 
         def div_init(num, bits, divisor, nxt):
             return [rem.eq(num >> bits), quo.eq((num[:bits]) << (QW - bits)), den.eq(divisor),
@@ -283,7 +288,7 @@ class LayerNormEngine(Engine):
                     with m.If(wait_s2 == C.LN_S2_WAIT - 1):
                         m.d.sync += sub.eq(V_INIT)
                 with m.Case(V_INIT):
-                    s2 = (cq - (t1 << 1) + t3).as_unsigned()[:66]
+                    s2 = (s2_part + t3).as_unsigned()[:66]
                     m.d.sync += div_init(s2, C.LN_VAR_BITS, n_valid, V_DIV)
                 with m.Case(V_DIV):
                     iterate(R_INIT)
@@ -326,8 +331,8 @@ class LayerNormEngine(Engine):
         # A buffered row arrives with its block's beta: take beta as it arrives.
         bet = reg(m, Mux(kind_q == K_BETA, word, beta), "bet1")
         l_pr, l_gm = self.mul_cycles(1), self.mul_cycles(2)
-        assert C.LN_NORM_PIPELINE == C.SRAM_READ_LATENCY + 4 + l_pr + l_gm
-        for k in range(1, 4 + l_pr + l_gm):
+        assert C.LN_NORM_PIPELINE == C.SRAM_READ_LATENCY + 3 + C.ROUND_CYCLES + l_pr + l_gm
+        for k in range(1, 3 + C.ROUND_CYCLES + l_pr + l_gm):
             nv.append(reg(m, nv[-1], f"nv{k}"))
             nlast.append(reg(m, nlast[-1], f"nl{k}"))
             noff.append(reg(m, noff[-1], f"no{k}"))
@@ -345,7 +350,8 @@ class LayerNormEngine(Engine):
         bet = delay(m, bet, l_gm, "bet4")
         h = [reg(m, v + b, f"h{n}") for n, (v, b) in enumerate(zip(gm, lanes(bet, 32, d),
                                                                     strict=True))]
-        out = [reg(m, out_plane(rshift_round(v, shift), ins.plane), f"o{n}")
+        out = [reg(m, out_plane(round_shift(m, v, shift, f"or{n}", bits=PLANE_BITS), ins.plane),
+                   f"o{n}")
                for n, v in enumerate(h)]
         m.d.comb += [wr.addr.eq(ins.dst + noff[-1]), wr.data.eq(pack(out, 8)),
                      wr.en.eq(nv[-1] & self.busy)]
