@@ -77,7 +77,7 @@ def test_the_model_reproduces_the_measured_dim4_synthesis():
     # another SRAM size at DIM 4: the measured logic and multipliers, the SRAMs' rows term
     other = model.resources(_pt(4, 16, 16))
     big = area.sram_logic("xor", 4, 16, 16)
-    assert round(big["lut"]) == 7385 and round(big["ff"]) == 4639  # the probe at 16 + 16 KiB, read stage
+    assert round(big["lut"]) == 7385 and round(big["ff"]) == 4639  # probe, 16 + 16 KiB
     assert other["area_source"] == "fitted" and other["dsp"] == 101
     assert other["lut"] == round(m4["lut"] - old["lut"] + big["lut"])
     # with the flip-flop table the model would have grown by 4.7 LUT4 a row
