@@ -348,7 +348,8 @@ def run(args) -> int:
     _write_csv(out / "layers.csv", [{k: (json.dumps(v) if isinstance(v, dict) else v)
                                      for k, v in layer.items()} for layer in layers])
     (out / "bench.json").write_text(json.dumps(
-        {"clock_mhz": args.clock_mhz, "clock_source": clock.source, "cpu_threads": os.cpu_count(), "workers": workers,
+        {"clock_mhz": args.clock_mhz, "clock_source": clock.source,
+         "cpu_threads": os.cpu_count(), "workers": workers,
          "sweep_wall_s": sweep_s, "estimates": rows,
          "torch": trows, "layers": layers}, indent=1))
     written = ["estimates.csv", "torch.csv" if trows else None, "layers.csv", "bench.json"]

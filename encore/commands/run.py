@@ -7,7 +7,6 @@ import sys
 import numpy as np
 
 from compiler.models import NAMED
-
 from encore.clock import add_clock_args, clock_from_args
 
 from ._common import add_act_bits_arg, add_machine_args, machine_from_args, save_outputs, write_json
