@@ -8,11 +8,12 @@ from __future__ import annotations
 import random
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.sim import Simulator
 
 from hw.vector.common import PLANE_BITS, out_plane, round_shift, saturate
 from isa import numerics
 from isa.cycles import ROUND_CYCLES
+
+from .pipelined import run_cases
 
 
 def _cases():
@@ -44,21 +45,8 @@ def test_round_shift_matches_numerics():
     for reg_, value in outs.values():
         m.d.sync += reg_.eq(value)
     cases = _cases()
-    got = []
-
-    async def bench(ctx):
-        for n, (vv, ss) in enumerate(cases):
-            ctx.set(v, vv)
-            ctx.set(s, ss)
-            ctx.set(plane, n % 3)
-            for _ in range(ROUND_CYCLES):
-                await ctx.tick()
-            got.append({k: ctx.get(r) for k, (r, _) in outs.items()})
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    got = run_cases(m, (v, s, plane), [(vv, ss, n % 3) for n, (vv, ss) in enumerate(cases)],
+                    ROUND_CYCLES, lambda ctx: {k: ctx.get(r) for k, (r, _) in outs.items()})
     assert len(got) == len(cases) > 2000
     for n, ((vv, ss), g) in enumerate(zip(cases, got, strict=True)):
         r = int(vv + (1 << (ss - 1))) >> ss if ss else vv  # numerics.rshift_round, exactly
@@ -87,20 +75,7 @@ def test_resadd_sum_of_clamped_terms_saturates_exactly():
     out = Signal(signed(32))
     m.d.sync += out.eq(saturate(round_shift(m, v1, s1, "q1", bits=_RES_BITS + 1)
                                 + round_shift(m, v2, s2, "q2", bits=_RES_BITS), 32))
-    got = []
-
-    async def bench(ctx):
-        for a, sa, b, sb in cases:
-            for sig, val in ((v1, a), (s1, sa), (v2, b), (s2, sb)):
-                ctx.set(sig, val)
-            for _ in range(ROUND_CYCLES):
-                await ctx.tick()
-            got.append(ctx.get(out))
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    got = run_cases(m, (v1, s1, v2, s2), cases, ROUND_CYCLES, lambda ctx: ctx.get(out))
 
     def rr(v, s):
         return (v + (1 << (s - 1))) >> s if s else v

@@ -63,9 +63,10 @@ def test_pipelined_product_is_exact_at_the_extremes(wa, wb):
     import random
 
     from amaranth.hdl import signed
-    from amaranth.sim import Simulator
 
     from hw.mulbank import product, product_latency
+
+    from .pipelined import run_cases
 
     rng = random.Random(wa * 100 + wb)
     m = Module()
@@ -78,18 +79,5 @@ def test_pipelined_product_is_exact_at_the_extremes(wa, wb):
              and -(1 << (wb - 1)) <= y < 1 << (wb - 1)]
     cases += [(rng.randrange(-(1 << (wa - 1)), 1 << (wa - 1)),
                rng.randrange(-(1 << (wb - 1)), 1 << (wb - 1))) for _ in range(200)]
-    got = []
-
-    async def bench(ctx):
-        for x, y in cases:
-            ctx.set(a, x)
-            ctx.set(b, y)
-            for _ in range(lat):
-                await ctx.tick()
-            got.append(ctx.get(p))
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    got = run_cases(m, (a, b), cases, lat, lambda ctx: ctx.get(p))
     assert got == [x * y for x, y in cases]
