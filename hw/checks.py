@@ -22,7 +22,6 @@ so a failing one still stops the machine with nothing after it started.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.hdl._xfrm import ValueTransformer  # Amaranth 0.5 (pinned): rebuilds expressions
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,6 +31,7 @@ from isa.cycles import QUEUE_CHAIN
 from .compute import COMPUTE_OPCODES, ENGINE_OF, HOLD_OPCODES
 from .engine import Engine
 from .isa_layout import header_layout, instr_layout, used_bits
+from .products import check_rebuilt, register_products
 
 #: Opcodes this hardware build executes (the rest raise UNIMPLEMENTED).
 IMPLEMENTED = (Opcode.LOAD, Opcode.STORE, *COMPUTE_OPCODES)
@@ -120,22 +120,6 @@ def resolve(groups) -> Value:
     return out
 
 
-class _Products(ValueTransformer):
-    """Collects the products of an expression in a fixed order (``found``) and, with
-    ``replace``, rebuilds it with the k-th product replaced by ``replace[k]``. Products are not
-    descended into (their operands are what a pipeline registers)."""
-
-    def __init__(self, replace=None):
-        self.found, self.replace = [], replace
-
-    def on_Operator(self, value):
-        if value.operator == "*":
-            k = len(self.found)
-            self.found.append(value)
-            return value if self.replace is None else self.replace[k]
-        return super().on_Operator(value)
-
-
 def pipelined_checks(m: Module, cfg: MachineConfig, word, dram_size, *, stages: int):
     """:func:`word_checks` of ``word`` over ``stages`` = 3 register stages: (1) the word and the
     operands of every product the checks contain (the DRAM range of LOAD / STORE, the engines'
@@ -146,19 +130,9 @@ def pipelined_checks(m: Module, cfg: MachineConfig, word, dram_size, *, stages: 
     not NONE), ``queue`` and the :func:`dispatch_flags` (``onehot``, ``pushes``, ``pops`` as
     bit vectors in Queue / CHANNELS order, ``hold``)."""
     assert stages == 3, "the stages are written out below"
-    first = _Products()
-    for cond in _conditions(word_checks(cfg, word, dram_size)):
-        first(Value.cast(cond))
+    second = register_products(m, _conditions(word_checks(cfg, word, dram_size)), "check")
     word1, word2, word3 = (Signal(INSTR_BITS, name=f"check_word{i}") for i in (1, 2, 3))
     m.d.sync += [word1.eq(word), word2.eq(word1), word3.eq(word2)]
-    prods = []
-    for k, p in enumerate(first.found):
-        a, b = (Signal(Value.cast(o).shape(), name=f"check_op{k}_{n}")
-                for n, o in zip("ab", p.operands, strict=True))
-        prod = Signal(p.shape(), name=f"check_prod{k}")
-        m.d.sync += [a.eq(p.operands[0]), b.eq(p.operands[1]), prod.eq(a * b)]
-        prods.append(prod)
-    second = _Products(replace=prods)
     checks = word_checks(cfg, word2, dram_size)
     registered_conds = []  # of pre and post: any of them true = the word fails
 
@@ -173,7 +147,7 @@ def pipelined_checks(m: Module, cfg: MachineConfig, word, dram_size, *, stages: 
               for k in ("pre", "post", "late")}
     queue = Signal(2, name="check_queue")
     m.d.sync += queue.eq(checks["queue"])
-    assert len(second.found) == len(prods), "both builds of the checks have the same products"
+    check_rebuilt(second)
     conds = list(registered_conds)
     out = {"pre_error": fields["pre"], "post_error": fields["post"],
            "late_error": fields["late"], "queue": queue, "fails": _any(conds)}

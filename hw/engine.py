@@ -38,6 +38,7 @@ from isa.cycles import SRAM_READ_LATENCY
 
 from .isa_layout import instr_layout
 from .mulbank import MUL_SLOTS, mul_members, slot_cycles, slot_operand, slot_product
+from .products import check_rebuilt, register_products
 
 
 class Sizes(NamedTuple):
@@ -141,25 +142,12 @@ class Engine(wiring.Component):
         data check can use it: a read issued in the first cycle arrives SRAM_READ_LATENCY = 2
         later) until the next ``start``; no product, add and compare in the data checks'
         cycle (Fmax)."""
-        from .checks import _Products  # hw.checks imports this module
-
         assert SRAM_READ_LATENCY >= 2, "the error is registered twice after its operands"
-        first = _Products()
-        for cond, _ in self.late_checks(op, self.instr, self.sizes):
-            first(Value.cast(cond))
-        prods = []
-        for k, p in enumerate(first.found):
-            a, b = (Signal(Value.cast(o).shape(), name=f"late_op{k}_{n}")
-                    for n, o in zip("ab", p.operands, strict=True))
-            with m.If(self.start):
-                m.d.sync += [a.eq(p.operands[0]), b.eq(p.operands[1])]
-            prod = Signal(p.shape(), name=f"late_prod{k}")
-            m.d.sync += prod.eq(a * b)
-            prods.append(prod)
-        second = _Products(replace=prods)
+        second = register_products(m, [c for c, _ in self.late_checks(op, self.instr, self.sizes)],
+                                   "late", enable=self.start)
         held = [(second(Value.cast(c)), code)
                 for c, code in self.late_checks(op, ins_word, self.sizes)]
-        assert len(second.found) == len(prods), "both builds of the checks have the same products"
+        check_rebuilt(second)
         err = Signal(ErrorCode, name="late_error")
         m.d.sync += err.eq(self.first_error(held))
         return err
