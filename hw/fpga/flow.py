@@ -122,8 +122,6 @@ def drop_zero_memory_init(verilog: str) -> tuple[str, int]:
     return _ZERO_INIT.sub(drop, verilog), removed
 
 
-
-
 def _check_lut_mapper(lut_mapper: str) -> None:
     if lut_mapper not in LUT_MAPPERS:
         raise ValueError(f"unknown LUT mapper {lut_mapper!r}; one of {', '.join(LUT_MAPPERS)}")
