@@ -245,18 +245,21 @@ def test_small_sram_falls_back_to_per_kernel(tiny_model):
 
 def test_program_cache_key_covers_the_planner():
     """The DSE's compiled-program cache (encore/dse/programs.py) is keyed by every compiler
-    module: the planner's own modules are part of the key."""
+    module and every isa module (the tiler prices tiles with isa/cycles.py's formulas): the
+    planner's own modules and the cycle formulas are part of the key."""
     from pathlib import Path
 
     import compiler
+    import isa
     from encore.dse import programs
 
-    files = sorted(Path(compiler.__file__).parent.glob("*.py"))
+    files = [f for mod in (compiler, isa) for f in sorted(Path(mod.__file__).parent.glob("*.py"))]
     names = {f.name for f in files}
-    assert {"lower_ffn.py", "sram_plan.py"} <= names
-    without = [f for f in files if f.name not in ("lower_ffn.py", "sram_plan.py")]
+    assert {"lower_ffn.py", "sram_plan.py", "cycles.py", "tile_cost.py"} <= names
     assert programs.compiler_digest() == programs._digest(files)
-    assert programs.compiler_digest() != programs._digest(without)
+    for left_out in (("lower_ffn.py", "sram_plan.py"), ("cycles.py",)):
+        without = [f for f in files if f.name not in left_out]
+        assert programs.compiler_digest() != programs._digest(without), left_out
 
 
 @pytest.mark.parametrize("act_bits", [16, 8])

@@ -90,7 +90,7 @@ def add_parser(subparsers) -> None:
                    "padded vs unpadded per model and DIM (encore/workloads.py)")
     p.add_argument("--reuse-stale", action="store_true",
                    help="reuse cached programs compiled by an older compiler source (faster; the "
-                   "cache is otherwise keyed by a hash of compiler/*.py)")
+                   "cache is otherwise keyed by a hash of compiler/*.py and isa/*.py)")
     p.add_argument("--act-bits", type=int, choices=(8, 16), default=None,
                    help="activation width of the compiled programs: 16 (default: 16-bit LayerNorm "
                    "and GELU outputs, their GEMMs in two passes) or 8 (every activation int8); "

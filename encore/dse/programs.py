@@ -3,8 +3,9 @@
 ``time_task`` (once per point, re-timing a shared program on that point's machine).
 
 Timing needs the instruction stream only, so cached programs carry no DRAM image. The cache is
-keyed by a hash of compiler/*.py. A worker process keeps one ``ProgramSource`` per cache folder,
-so a model's weights are loaded once per worker.
+keyed by a hash of compiler/*.py and isa/*.py (the compiler's tiler prices its choices with the
+cycle formulas of isa/cycles.py, so a changed formula can change the program). A worker process
+keeps one ``ProgramSource`` per cache folder, so a model's weights are loaded once per worker.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ def _digest(files) -> str:
 
 
 def compiler_digest() -> str:
-    """Hash of compiler/*.py: what a cached program depends on."""
+    """Hash of compiler/*.py and isa/*.py: what a cached program depends on (the instruction
+    set, and the cycle formulas by which compiler/tile_cost.py chooses tiles)."""
     import compiler
+    import isa
 
-    return _digest(sorted(Path(compiler.__file__).parent.glob("*.py")))
+    return _digest([f for mod in (compiler, isa)
+                    for f in sorted(Path(mod.__file__).parent.glob("*.py"))])
 
 
 def results_digest() -> str:
