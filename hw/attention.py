@@ -1,31 +1,37 @@
-"""ATTN engine (docs/isa.md "ATTN"): sequential, one query row at a time, DIM lanes.
+"""ATTN engine (docs/isa.md "ATTN"): three query rows in flight, DIM lanes.
 
-Ports: the shared compute-side ports (two scratchpad reads: Q and K, or V; one scratchpad
-write: O; one accumulator read: parameters and key mask) plus its own score buffer, a
-``max_seq x 33``-bit memory with one read and one write port (block RAM, read like the SRAMs:
-``hw.sram.staged_read_port``). Every read's data arrives ``SRAM_READ_LATENCY`` cycles after its
-address; the control travels beside it in as many registers. Schedule
-(``isa.cycles.attn_cycles``; tests/hw/test_attention.py checks it cycle-exactly):
+Ports: the shared compute-side ports (two scratchpad reads: ``k_rd`` for Q and K, ``q_rd`` for
+V; one scratchpad write: O; one accumulator read: parameters and the key mask) plus its own
+block RAMs, each with one read and one write port, read like the SRAMs
+(``hw.sram.staged_read_port``: data ``SRAM_READ_LATENCY`` cycles after the address): three score
+banks (``max_seq x 33`` bits), the query row (``64 x 8*DIM``) and the key mask (``ceil(max_seq /
+DIM) x DIM`` bits); :func:`buffer_shapes` lists them. The control of every read travels beside
+it in as many registers. Schedule (``isa.cycles.attn_cycles``; tests/hw/test_attention.py
+checks it cycle-exactly):
 
 1. **Shift scan** (``attn_scan_cycles``): the header row (lane 0 ``m_s``, lane 1 ``s_s``), then
    every block's output-shift row. The cycle the last one arrives the engine raises
    ``checked`` and decides BAD_FIELD (any shift outside ``[0, 62]``), else the late word checks
    (Q, K, V, O ranges: SRAM_RANGE); on an error ``done`` at once, nothing written.
-2. Per query row ``q``:
+2. **Mask**: the ``ceil(seq / DIM)`` mask rows, one bit per key (lane != 0) into the mask RAM.
+3. **Slots** ``s = 0 .. seq + 1``; in slot ``s`` three stages run side by side, each on its own
+   query row, and the slot ends when the longest of them has (``isa.cycles.attn_stage_cycles``):
 
-   a. **QK^T**: for every key ``k`` and head block ``j`` read ``Q[q]`` and ``K[k]`` of block
-      ``j`` (and the key's mask row); DIM products, adder tree, accumulate over the blocks,
-      ``* m_s``, ``sat32(rshift_round(., s_s))``; write ``{valid, F}`` into the score buffer
-      and keep the row maximum of the valid scores.
-   b. **exp**: read each score: ``d = max(F - mx, -2^16)``, ``z = floor(-d / 2839)`` (23
-      comparators), ``r``, ``(r + 5542)^2 * 5874``, ``E``; write ``E`` back, sum the row.
-   c. **reciprocal**: ``R = floor(2^32 / sum)`` by restoring division (``ATTN_RECIP_BITS``).
-   d. **PV**, per head block: read its ``m_o`` and ``s_o`` rows, then for every key read
-      ``V[k]`` and ``E[k]``: ``P = min(255, rshift_round(E * R, 24))``, ``P * V`` per lane,
-      accumulate; ``sat8(rshift_round(O * m_o, s_o))`` written to ``O[q]`` of the block.
+   A. row ``s``, **QK^T**: read ``Q[s]`` (its ``hd_blocks`` blocks, into the query RAM), then
+      for every key ``k`` and head block ``j`` ``K[k]`` with the query block and the key's mask
+      bit; DIM products, adder tree, accumulate over the blocks, ``* m_s``,
+      ``sat32(rshift_round(., s_s))``; write ``{valid, F}`` into score bank ``s mod 3`` and keep
+      the row maximum of the valid scores.
+   B. row ``s - 1``, **exp** and **reciprocal**: read each score of its bank: ``d = max(F - mx,
+      -2^16)``, ``z = floor(-d / 2839)`` (23 comparators), ``r``, ``(r + 5542)^2 * 5874``,
+      ``E``; write ``E`` back, sum the row; ``R = floor(2^32 / sum)`` by restoring division.
+   C. row ``s - 2``, **PV**, per head block: read its ``m_o`` and ``s_o`` rows, then for every
+      key ``V[k]`` and ``E[k]``: ``P = min(255, rshift_round(E * R, 24))``, ``P * V`` per lane,
+      accumulate; ``sat8(rshift_round(O * m_o, s_o))`` written to ``O[s - 2]`` of the block.
 
-   Each phase waits for its pipeline to drain (``ATTN_*_DRAIN``); ``done`` comes in the cycle
-   of the last write.
+   Each stage waits for its own pipeline to drain (``ATTN_*_DRAIN``) before the slot may end;
+   a row's maximum and reciprocal pass to the next stage at the slot's end, its scores stay in
+   their bank. ``done`` comes in the cycle of the last write.
 """
 
 from __future__ import annotations
@@ -53,10 +59,24 @@ from .vector.common import (
 )
 
 OP = Opcode.ATTN
-(IDLE, SCAN, SCANW, QK, QKW, EXP, EXPW, RINIT, RDIV, PVP, PV, PVW) = range(12)
+IDLE, SCAN, SCANW, MASK, RUN = range(5)
+A_OFF, A_FILL, A_QK, A_DRAIN = range(4)
+B_OFF, B_EXP, B_DRAIN, B_INIT, B_DIV = range(5)
+C_OFF, C_PARAM, C_PV, C_DRAIN = range(4)
 QB = C.ATTN_RECIP_BITS
 LN2, CLAMP = numerics.SOFTMAX_LN2, numerics.SOFTMAX_CLAMP
 Z_MAX = CLAMP // LN2  # 23
+#: Width of the score banks' entries: ``{valid, F}`` (F: sat32) or E.
+SCORE_BITS = 33
+#: Depth of the query RAM: every head block the 6-bit ``hd_blocks`` field admits.
+Q_DEPTH = 64
+
+
+def buffer_shapes(dim: int, max_seq: int) -> list[tuple[int, int]]:
+    """(depth, width in bits) of each of the engine's own block RAMs: the three score banks,
+    the query row, the key mask (encore/dse/area.py counts their blocks)."""
+    return [(max_seq, SCORE_BITS)] * C.ATTN_STAGES + [(Q_DEPTH, 8 * dim),
+                                                       (-(-max_seq // dim), dim)]
 
 
 def _div_step(rem, quo, den):
@@ -103,41 +123,140 @@ class AttentionEngine(Engine):
         m = Module()
         d = self._dim
         lg = d.bit_length() - 1
+        lat = C.SRAM_READ_LATENCY
         ins_word = Signal.like(self.instr, name="ins")
         ins = self.view(OP, ins_word)
         seq, hb = ins.seq, ins.hd_blocks
-        m.submodules.buf = buf = Memory(shape=33, depth=self._max_seq, init=[])
-        brd, bwr = staged_read_port(m, buf, "buf_rd"), buf.write_port()
         qrd, krd, ard, wr = self.q_rd, self.k_rd, self.acc_rd, self.sp_wr
-        m.d.comb += [qrd.en.eq(1), krd.en.eq(1), ard.en.eq(1), brd.en.eq(1)]
+        m.d.comb += [qrd.en.eq(1), krd.en.eq(1), ard.en.eq(1)]
 
-        phase = Signal(range(12))
-        q = Signal(12)
-        k = Signal(12)
-        j = Signal(6)
-        joff = Signal(18)   # j * seq
-        wait = Signal(range(max(C.ATTN_QK_DRAIN, C.ATTN_EXP_DRAIN, C.ATTN_PV_DRAIN) + 1))
+        # -- the engine's own block RAMs ---------------------------------------------------------
+        banks = []
+        for i in range(C.ATTN_STAGES):
+            m.submodules[f"bank{i}"] = mem = Memory(shape=SCORE_BITS, depth=self._max_seq,
+                                                    init=[])
+            banks.append((staged_read_port(m, mem, f"bank{i}_rd"), mem.write_port()))
+        m.submodules.qbuf = qmem = Memory(shape=8 * d, depth=Q_DEPTH, init=[])
+        qbrd, qbwr = staged_read_port(m, qmem, "qbuf_rd"), qmem.write_port()
+        m.submodules.mask = mmem = Memory(shape=d, depth=-(-self._max_seq // d), init=[])
+        mkrd, mkwr = staged_read_port(m, mmem, "mask_rd"), mmem.write_port()
+        m.d.comb += [qbrd.en.eq(1), mkrd.en.eq(1)] + [rd.en.eq(1) for rd, _ in banks]
+
+        phase = Signal(range(5))
+        slot = Signal(13)      # 0 .. seq + 1
+        ba = Signal(range(3))  # stage A's bank; B's is ba - 1, C's ba - 2 (mod 3)
+        bb = Signal(range(3))
+        bc = Signal(range(3))
+        m.d.comb += [bb.eq(Mux(ba == 0, 2, ba - 1)), bc.eq(Mux(ba == 2, 0, ba + 1))]
         mask0 = ins.param + 1 + (hb << 1)
 
-        def drain(n, nxt):
-            m.d.sync += wait.eq(wait + 1)
-            with m.If(wait == n - 1):
-                m.d.sync += [wait.eq(0), phase.eq(nxt)]
-
-        # -- sequencer and reads ----------------------------------------------------------------
+        # -- sequencers ---------------------------------------------------------------------------
         scan_t = Signal(7)
-        scan_v = Signal()
-        scan_last = Signal()
-        qk_v, qk_first, qk_last = Signal(), Signal(), Signal()
+        scan_v, scan_last = Signal(), Signal()
+        mk_t = Signal(range(-(-self._max_seq // d) + 1))
+        mk_v = Signal()
+        # stage A: Q fill, QK^T reads, drain
+        a_st = Signal(range(4))
+        ka, ja, joffa = Signal(12), Signal(6), Signal(18)  # key, head block, ja * seq
+        wa = Signal(range(max(C.ATTN_QK_DRAIN, 64 + lat + 1) + 1))
+        qf_v, qk_v, qk_first, qk_last = Signal(), Signal(), Signal(), Signal()
+        a_end = Signal()
+        q_fill = Mux(hb > lat + 1, hb, lat + 1)  # isa.cycles.attn_q_fill_cycles
+        with m.Switch(a_st):
+            with m.Case(A_FILL):
+                m.d.comb += [krd.addr.eq(ins.q_addr + joffa + slot), qf_v.eq(wa < hb)]
+                m.d.sync += [wa.eq(wa + 1), ja.eq(ja + 1), joffa.eq(joffa + seq)]
+                with m.If(wa + 1 == q_fill):
+                    m.d.sync += [wa.eq(0), ja.eq(0), joffa.eq(0), a_st.eq(A_QK)]
+            with m.Case(A_QK):
+                m.d.comb += [krd.addr.eq(ins.k_addr + joffa + ka), qbrd.addr.eq(ja),
+                             mkrd.addr.eq(ka >> lg), qk_v.eq(1), qk_first.eq(ja == 0),
+                             qk_last.eq(ja + 1 == hb)]
+                m.d.sync += [ja.eq(ja + 1), joffa.eq(joffa + seq)]
+                with m.If(ja + 1 == hb):
+                    m.d.sync += [ja.eq(0), joffa.eq(0), ka.eq(ka + 1)]
+                    with m.If(ka + 1 == seq):
+                        m.d.sync += [ka.eq(0), a_st.eq(A_DRAIN)]
+            with m.Case(A_DRAIN):
+                m.d.sync += wa.eq(wa + 1)
+                with m.If(wa == C.ATTN_QK_DRAIN - 1):
+                    m.d.comb += a_end.eq(1)
+                    m.d.sync += [wa.eq(0), a_st.eq(A_OFF)]
+        # stage B: exp reads, drain, reciprocal
+        b_st = Signal(range(5))
+        kb = Signal(12)
+        wb = Signal(range(C.ATTN_EXP_DRAIN + 1))
         ex_v = Signal()
-        pp_v, pp_s = Signal(), Signal()
-        pv_v, pv_first = Signal(), Signal()
-        row_done = (q + 1 == seq)
-        rem = Signal(29)
-        quo = Signal(QB)
-        den = Signal(28)
+        b_end = Signal()
+        b_raddr = Signal(12)
+        rem, quo, den = Signal(29), Signal(QB), Signal(28)
         cnt = Signal(range(QB // C.ATTN_RECIP_STEP + 1))
         total = Signal(28)
+        recip_next = Signal(QB)  # B's reciprocal as it stands at the end of this cycle
+        m.d.comb += recip_next.eq(Mux(den == 0, 0, quo))
+        with m.Switch(b_st):
+            with m.Case(B_EXP):
+                m.d.comb += [b_raddr.eq(kb), ex_v.eq(1)]
+                m.d.sync += kb.eq(kb + 1)
+                with m.If(kb + 1 == seq):
+                    m.d.sync += [kb.eq(0), b_st.eq(B_DRAIN)]
+            with m.Case(B_DRAIN):
+                m.d.sync += wb.eq(wb + 1)
+                with m.If(wb == C.ATTN_EXP_DRAIN - 1):
+                    m.d.sync += [wb.eq(0), b_st.eq(B_INIT)]
+            with m.Case(B_INIT):
+                m.d.sync += [rem.eq(1 << (numerics.RECIP_BITS - QB)), quo.eq(0), den.eq(total),
+                             cnt.eq(QB // C.ATTN_RECIP_STEP), b_st.eq(B_DIV)]
+            with m.Case(B_DIV):
+                rr, qq = rem, quo
+                for _ in range(C.ATTN_RECIP_STEP):
+                    rr, qq = _div_step(rr, qq, den)
+                m.d.sync += [rem.eq(rr), quo.eq(qq), cnt.eq(cnt - 1)]
+                m.d.comb += recip_next.eq(Mux(den == 0, 0, qq))
+                with m.If(cnt == 1):
+                    m.d.comb += b_end.eq(1)
+                    m.d.sync += b_st.eq(B_OFF)
+        # stage C: per head block its parameters, the V / E reads, drain and write
+        c_st = Signal(range(4))
+        kc, jc, joffc = Signal(12), Signal(6), Signal(18)
+        wc = Signal(range(C.ATTN_PV_DRAIN + 1))
+        pp_v, pp_s, pv_v, pv_first = Signal(), Signal(), Signal(), Signal()
+        c_end, c_write = Signal(), Signal()
+        c_raddr = Signal(12)
+        with m.Switch(c_st):
+            with m.Case(C_PARAM):
+                m.d.comb += [ard.addr.eq(ins.param + 1 + (jc << 1) + wc[0]), pp_v.eq(1),
+                             pp_s.eq(wc[0])]
+                m.d.sync += wc.eq(wc + 1)
+                with m.If(wc == C.ATTN_PV_PARAM_READS - 1):
+                    m.d.sync += [wc.eq(0), c_st.eq(C_PV)]
+            with m.Case(C_PV):
+                m.d.comb += [qrd.addr.eq(ins.v_addr + joffc + kc), c_raddr.eq(kc), pv_v.eq(1),
+                             pv_first.eq(kc == 0)]
+                m.d.sync += kc.eq(kc + 1)
+                with m.If(kc + 1 == seq):
+                    m.d.sync += [kc.eq(0), c_st.eq(C_DRAIN)]
+            with m.Case(C_DRAIN):
+                m.d.sync += wc.eq(wc + 1)
+                with m.If(wc == C.ATTN_PV_DRAIN - 1):
+                    m.d.comb += c_write.eq(1)
+                    m.d.sync += [wc.eq(0), jc.eq(jc + 1), joffc.eq(joffc + seq), c_st.eq(C_PARAM)]
+                    with m.If(jc + 1 == hb):
+                        m.d.comb += c_end.eq(1)
+                        m.d.sync += [jc.eq(0), joffc.eq(0), c_st.eq(C_OFF)]
+
+        # -- the slots: every stage of the slot ends, the next slot starts ----------------------
+        slot_end = Signal()
+        m.d.comb += slot_end.eq((phase == RUN) & ((a_st == A_OFF) | a_end)
+                                & ((b_st == B_OFF) | b_end) & ((c_st == C_OFF) | c_end))
+        nxt = slot + 1
+
+        def start_slot(s):
+            """Start the stages of slot ``s`` (a value) in the next cycle."""
+            m.d.sync += [a_st.eq(Mux(s < seq, A_FILL, A_OFF)),
+                         b_st.eq(Mux((s >= 1) & (s <= seq), B_EXP, B_OFF)),
+                         c_st.eq(Mux((s >= 2) & (s <= seq + 1), C_PARAM, C_OFF))]
+
         with m.Switch(phase):
             with m.Case(SCAN):
                 m.d.comb += [ard.addr.eq(ins.param + (scan_t << 1)), scan_v.eq(1),
@@ -145,58 +264,21 @@ class AttentionEngine(Engine):
                 m.d.sync += scan_t.eq(scan_t + 1)
                 with m.If(scan_t == hb):
                     m.d.sync += phase.eq(SCANW)
-            with m.Case(QK):
-                m.d.comb += [qrd.addr.eq(ins.q_addr + joff + q), krd.addr.eq(ins.k_addr + joff + k),
-                             ard.addr.eq(mask0 + (k >> lg)), qk_v.eq(1), qk_first.eq(j == 0),
-                             qk_last.eq(j + 1 == hb)]
-                m.d.sync += [j.eq(j + 1), joff.eq(joff + seq)]
-                with m.If(j + 1 == hb):
-                    m.d.sync += [j.eq(0), joff.eq(0), k.eq(k + 1)]
-                    with m.If(k + 1 == seq):
-                        m.d.sync += [k.eq(0), phase.eq(QKW)]
-            with m.Case(QKW):
-                drain(C.ATTN_QK_DRAIN, EXP)
-            with m.Case(EXP):
-                m.d.comb += [brd.addr.eq(k), ex_v.eq(1)]
-                m.d.sync += k.eq(k + 1)
-                with m.If(k + 1 == seq):
-                    m.d.sync += [k.eq(0), phase.eq(EXPW)]
-            with m.Case(EXPW):
-                drain(C.ATTN_EXP_DRAIN, RINIT)
-            with m.Case(RINIT):
-                m.d.sync += [rem.eq(1 << (numerics.RECIP_BITS - QB)), quo.eq(0), den.eq(total),
-                             cnt.eq(QB // C.ATTN_RECIP_STEP), phase.eq(RDIV)]
-            with m.Case(RDIV):
-                rr, qq = rem, quo
-                for _ in range(C.ATTN_RECIP_STEP):
-                    rr, qq = _div_step(rr, qq, den)
-                m.d.sync += [rem.eq(rr), quo.eq(qq), cnt.eq(cnt - 1)]
-                with m.If(cnt == 1):
-                    m.d.sync += [phase.eq(PVP), wait.eq(0), j.eq(0), joff.eq(0)]
-            with m.Case(PVP):
-                m.d.comb += [ard.addr.eq(ins.param + 1 + (j << 1) + wait[0]), pp_v.eq(1),
-                             pp_s.eq(wait[0])]
-                m.d.sync += wait.eq(wait + 1)
-                with m.If(wait == C.ATTN_PV_PARAM_READS - 1):
-                    m.d.sync += [wait.eq(0), phase.eq(PV)]
-            with m.Case(PV):
-                m.d.comb += [qrd.addr.eq(ins.v_addr + joff + k), brd.addr.eq(k), pv_v.eq(1),
-                             pv_first.eq(k == 0)]
-                m.d.sync += k.eq(k + 1)
-                with m.If(k + 1 == seq):
-                    m.d.sync += [k.eq(0), phase.eq(PVW)]
-            with m.Case(PVW):
-                m.d.sync += wait.eq(wait + 1)
-                with m.If(wait == C.ATTN_PV_DRAIN - 1):
-                    m.d.sync += [wait.eq(0), j.eq(j + 1), joff.eq(joff + seq), phase.eq(PVP)]
-                    with m.If(j + 1 == hb):
-                        m.d.sync += [j.eq(0), joff.eq(0), q.eq(q + 1), phase.eq(QK)]
-                        with m.If(row_done):
-                            m.d.comb += self.done.eq(1)
-                            m.d.sync += [self.busy.eq(0), phase.eq(IDLE)]
+            with m.Case(MASK):
+                m.d.comb += [ard.addr.eq(mask0 + mk_t), mk_v.eq(1)]
+                m.d.sync += mk_t.eq(mk_t + 1)
+                with m.If(mk_t + 1 == (seq + d - 1) >> lg):
+                    m.d.sync += [phase.eq(RUN), slot.eq(0), ba.eq(0)]
+                    start_slot(Const(0, 13))
+            with m.Case(RUN):
+                with m.If(slot_end):
+                    m.d.sync += [slot.eq(nxt), ba.eq(Mux(ba == 2, 0, ba + 1))]
+                    start_slot(nxt)
+                    with m.If(slot == seq + 1):
+                        m.d.comb += self.done.eq(1)
+                        m.d.sync += [self.busy.eq(0), phase.eq(IDLE)]
 
         # -- shift scan: data SRAM_READ_LATENCY cycles later ------------------------------------
-        lat = C.SRAM_READ_LATENCY
         word = ard.data
         scan_q = delay(m, scan_v, lat, "scan_q")
         scan_last_q = delay(m, scan_last, lat, "scan_last_q")
@@ -217,18 +299,27 @@ class AttentionEngine(Engine):
                     m.d.comb += [self.error.eq(err), self.done.eq(1)]
                     m.d.sync += [self.busy.eq(0), phase.eq(IDLE)]
                 with m.Else():
-                    m.d.sync += [phase.eq(QK), q.eq(0), k.eq(0), j.eq(0), joff.eq(0)]
+                    m.d.sync += [phase.eq(MASK), mk_t.eq(0)]
 
-        # -- QK^T pipeline: products, tree, accumulate, * m_s, round, write ---------------------
+        # -- mask rows: one bit per key into the mask RAM ----------------------------------------
+        mk_q, mk_tq = delay(m, mk_v, lat, "mk_q"), delay(m, mk_t, lat, "mk_tq")
+        m.d.comb += [mkwr.addr.eq(mk_tq), mkwr.en.eq(mk_q),
+                     mkwr.data.eq(Cat(*[ln != 0 for ln in lanes(word, 32, d)]))]
+
+        # -- stage A: the query row into its RAM ------------------------------------------------
+        qf_q, qf_j = delay(m, qf_v, lat, "qf_q"), delay(m, ja, lat, "qf_j")
+        m.d.comb += [qbwr.addr.eq(qf_j), qbwr.en.eq(qf_q), qbwr.data.eq(krd.data)]
+
+        # -- stage A: QK^T pipeline: products, tree, accumulate, * m_s, round, write ------------
         v1 = delay(m, qk_v, lat, "qk_v1")
         f1 = delay(m, qk_first, lat, "qk_f1")
         l1 = delay(m, qk_last, lat, "qk_l1")
-        k1 = delay(m, k, lat, "qk_k1")
+        k1 = delay(m, ka, lat, "qk_k1")
         lane_sel = Signal(range(d))
         m.d.comb += lane_sel.eq(k1[:lg] if lg else 0)
         msk = Signal()
-        m.d.comb += msk.eq(Cat(*[ln != 0 for ln in lanes(word, 32, d)]).bit_select(lane_sel, 1))
-        prods = self.mul(m, 3, lanes(qrd.data, 8, d), lanes(krd.data, 8, d), "qk_p")
+        m.d.comb += msk.eq(mkrd.data.bit_select(lane_sel, 1))
+        prods = self.mul(m, 3, lanes(qbrd.data, 8, d), lanes(krd.data, 8, d), "qk_p")
         v2, f2, l2, k2, m2 = (delay(m, s, self.mul_cycles(3), f"qk2_{i}")
                               for i, s in enumerate((v1, f1, l1, k1, msk)))
         tree = reg(m, tree_sum(prods), "qk_tree", shape=signed(16 + lg + 1))
@@ -246,22 +337,34 @@ class AttentionEngine(Engine):
                   shape=signed(32))
         v6, k6, m6 = (delay(m, v, C.ROUND_CYCLES, nm) for v, nm in ((v5, "qk_v6"), (k5, "qk_k6"),
                                                                       (m5, "qk_m6")))
-        mx = Signal(signed(32))
+        mx, mx_next = Signal(signed(32)), Signal(signed(32))  # the row maximum, as A builds it
         any_valid = Signal()
+        m.d.comb += mx_next.eq(mx)
         with m.If(v6 & m6):
             m.d.sync += any_valid.eq(1)
             with m.If(~any_valid | (fix > mx)):
-                m.d.sync += mx.eq(fix)
-        with m.If((phase == QK) & (k == 0) & (j == 0)):  # a new row
+                m.d.comb += mx_next.eq(fix)
+        m.d.sync += mx.eq(mx_next)
+        with m.If((a_st == A_FILL) & (wa == 0)):  # a new row
             m.d.sync += any_valid.eq(0)
 
-        # -- exp pipeline -------------------------------------------------------------------------
-        e1v = delay(m, ex_v, lat, "ex_v1")
-        e1k = delay(m, k, lat, "ex_k1")
-        bval = brd.data[32]
-        diff = brd.data[:32].as_signed() - mx
+        # -- stage B: exp pipeline -------------------------------------------------------------
+        mx_b = Signal(signed(32))  # the maximum of B's row, passed on at the slot's end
+        with m.If(slot_end):
+            m.d.sync += mx_b.eq(mx_next)
+        b_data = Signal(SCORE_BITS)
+        c_data = Signal(SCORE_BITS)
+        for i, (rd, _) in enumerate(banks):
+            m.d.comb += rd.addr.eq(Mux(bb == i, b_raddr, c_raddr))
+            with m.If(bb == i):
+                m.d.comb += b_data.eq(rd.data)
+            with m.If(bc == i):
+                m.d.comb += c_data.eq(rd.data)
+        bval = b_data[32]
+        diff = b_data[:32].as_signed() - mx_b
         nd = reg(m, Mux(~bval | (diff >= 0), 0, Mux(diff < -CLAMP, CLAMP, -diff)), "ex_nd",
                  shape=17)
+        e1v, e1k = delay(m, ex_v, lat, "ex_v1"), delay(m, kb, lat, "ex_k1")
         e2 = [reg(m, s, f"ex2_{i}") for i, s in enumerate((e1v, e1k, bval))]
         z = reg(m, tree_sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
         nd3 = reg(m, nd, "ex_nd3")
@@ -282,26 +385,29 @@ class AttentionEngine(Engine):
         e7v, e7k = reg(m, e6[0], "ex_v7"), reg(m, e6[1], "ex_k7")
         with m.If(e7v):
             m.d.sync += total.eq(total + e_out)
-        with m.If(phase == QKW):
+        with m.If(slot_end):
             m.d.sync += total.eq(0)
 
-        # buffer write: the score (QK^T) or E (exp)
-        with m.If(v6):
-            m.d.comb += [bwr.addr.eq(k6), bwr.data.eq(Cat(fix, m6)), bwr.en.eq(1)]
-        with m.Elif(e7v):
-            m.d.comb += [bwr.addr.eq(e7k), bwr.data.eq(e_out), bwr.en.eq(1)]
+        # bank writes: A's scores into bank ba, B's E into bank bb
+        for i, (_, bwr) in enumerate(banks):
+            with m.If((ba == i) & v6):
+                m.d.comb += [bwr.addr.eq(k6), bwr.data.eq(Cat(fix, m6)), bwr.en.eq(1)]
+            with m.Elif((bb == i) & e7v):
+                m.d.comb += [bwr.addr.eq(e7k), bwr.data.eq(e_out), bwr.en.eq(1)]
 
-        # -- PV pipeline ----------------------------------------------------------------------
+        # -- stage C: PV pipeline --------------------------------------------------------------
+        recip = Signal(QB)  # the reciprocal of C's row, passed on at the slot's end
+        with m.If(slot_end):
+            m.d.sync += recip.eq(recip_next)
         pp_q, pps_q = delay(m, pp_v, lat, "pp_q"), delay(m, pp_s, lat, "pps_q")
         m_o, s_o = Signal(32 * d), Signal(32 * d)
         with m.If(pp_q & ~pps_q):
             m.d.sync += m_o.eq(word)
         with m.If(pp_q & pps_q):
             m.d.sync += s_o.eq(word)
-        recip = Mux(den == 0, 0, quo)
         p1v, p1f = delay(m, pv_v, lat, "pv_v1"), delay(m, pv_first, lat, "pv_f1")
-        er = product(m, brd.data[:17], recip, "pv_er")
-        l_r = product_latency(brd.data[:17], recip)
+        er = product(m, c_data[:17], recip, "pv_er")
+        l_r = product_latency(c_data[:17], recip)
         vv = delay(m, qrd.data, l_r, "pv_v")
         p2v, p2f = delay(m, p1v, l_r, "pv_v2"), delay(m, p1f, l_r, "pv_f2")
         pr = rshift_round_const(er, numerics.RECIP_BITS - numerics.PROB_FRAC)
@@ -320,11 +426,13 @@ class AttentionEngine(Engine):
                    f"pv_out{n}", shape=signed(8))
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),
                                               strict=True))]
-        with m.If((phase == PVW) & (wait == C.ATTN_PV_DRAIN - 1)):
-            m.d.comb += [wr.addr.eq(ins.o_addr + joff + q), wr.data.eq(pack(out, 8)),
+        with m.If(c_write):
+            m.d.comb += [wr.addr.eq(ins.o_addr + joffc + slot - 2), wr.data.eq(pack(out, 8)),
                          wr.en.eq(1)]
 
         with m.If(self.start):
             m.d.sync += [ins_word.eq(self.instr), self.busy.eq(1), phase.eq(SCAN),
-                         scan_t.eq(0), bad_seen.eq(0), wait.eq(0)]
+                         scan_t.eq(0), bad_seen.eq(0), a_st.eq(A_OFF), b_st.eq(B_OFF),
+                         c_st.eq(C_OFF), wa.eq(0), wb.eq(0), wc.eq(0), ka.eq(0), ja.eq(0),
+                         joffa.eq(0), kb.eq(0), kc.eq(0), jc.eq(0), joffc.eq(0)]
         return m

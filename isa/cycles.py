@@ -259,13 +259,15 @@ def layernorm_cycles(rows: int, blocks: int) -> int:
     return total
 
 
-# ---- ATTN (hw/attention.py): sequential, one query row at a time ---------------------------
-#: Cycles from a phase's last read to the cycle after its last write / accumulation, i.e. the
-#: pipeline drain before the next phase may start: the read latency (the score buffer's too),
-#: then QK^T (products, adder tree, accumulate over
-#: head blocks, * m_s, round by s_s: the score buffer write), exp (d, z, r, square, * a, E: the
-#: E write and the row sum), PV (E * R, P, P * V, accumulate, * m_o, round by s_o: the output
-#: write).
+# ---- ATTN (hw/attention.py): three query rows in flight ------------------------------------
+#: Stages of the engine, each on its own query row in a slot: QK^T, exp + reciprocal, PV; also
+#: the number of score banks (a row's scores stay in theirs from QK^T to PV).
+ATTN_STAGES = 3
+#: Cycles from a stage's last read to the cycle after its last write / accumulation, i.e. the
+#: pipeline drain before the slot may end: the read latency (the score banks' too), then QK^T
+#: (products, adder tree, accumulate over head blocks, * m_s, round by s_s: the score write),
+#: exp (d, z, r, square, * a, E: the E write and the row sum), PV (E * R, P, P * V, accumulate,
+#: * m_o, round by s_o: the output write).
 ATTN_QK_DRAIN = SRAM_READ_LATENCY + 2 + ROUND_CYCLES + MUL_NARROW_CYCLES + MUL_WIDE_CYCLES
 ATTN_EXP_DRAIN = SRAM_READ_LATENCY + 5 + MUL_WIDE_CYCLES
 ATTN_PV_DRAIN = SRAM_READ_LATENCY + 2 + ROUND_CYCLES + 2 * MUL_WIDE_CYCLES + MUL_NARROW_CYCLES
@@ -282,22 +284,46 @@ def attn_scan_cycles(hd_blocks: int) -> int:
     return 1 + hd_blocks
 
 
+def attn_mask_cycles(seq: int, d: int) -> int:
+    """The key mask: one accumulator read per mask row, ``ceil(seq / d)``."""
+    return -(-seq // d)
+
+
 def attn_recip_cycles() -> int:
     return 1 + ATTN_RECIP_BITS // ATTN_RECIP_STEP
 
 
-def attn_row_cycles(seq: int, hd_blocks: int) -> int:
-    """One query row: QK^T (``seq * hd_blocks`` reads of Q and K), drain; exp (``seq`` score
-    reads), drain; the reciprocal; per head block its 2 parameter reads, ``seq`` reads of V and
-    E, drain."""
-    return (seq * hd_blocks + ATTN_QK_DRAIN + seq + ATTN_EXP_DRAIN + attn_recip_cycles()
-            + hd_blocks * (ATTN_PV_PARAM_READS + seq + ATTN_PV_DRAIN))
+def attn_q_fill_cycles(hd_blocks: int) -> int:
+    """QK^T's start: the query row's ``hd_blocks`` reads, and at least the read latency plus one
+    cycle before its first block is read back from the query RAM."""
+    return max(hd_blocks, SRAM_READ_LATENCY + 1)
 
 
-def attn_cycles(seq: int, hd_blocks: int) -> int:
-    """ATTN busy when the checks pass: the shift scan and its read latency, then ``seq`` query
-    rows one after another: ``hb + 3 + seq * (2*seq*hb + seq + 15*hb + 30)``."""
-    return check_cycles(Opcode.ATTN, hd_blocks) + seq * attn_row_cycles(seq, hd_blocks)
+def attn_stage_cycles(seq: int, hd_blocks: int) -> tuple[int, int, int]:
+    """Cycles of each stage on one query row: QK^T (the query fill, ``seq * hd_blocks`` reads of
+    K, drain); exp (``seq`` score reads, drain) and the reciprocal; PV (per head block its 2
+    parameter reads, ``seq`` reads of V and E, drain)."""
+    return (attn_q_fill_cycles(hd_blocks) + seq * hd_blocks + ATTN_QK_DRAIN,
+            seq + ATTN_EXP_DRAIN + attn_recip_cycles(),
+            hd_blocks * (ATTN_PV_PARAM_READS + seq + ATTN_PV_DRAIN))
+
+
+def attn_slots_cycles(seq: int, hd_blocks: int) -> int:
+    """The ``seq + 2`` slots: slot ``s`` runs QK^T of row ``s`` (if ``s < seq``), exp of row
+    ``s - 1`` and PV of row ``s - 2`` (where those rows exist) and lasts as long as the longest
+    of them: ``A + max(A, B) + (seq - 2) * max(A, B, C) + max(B, C) + C``, ``A + B + C`` for one
+    row."""
+    a, b, c = attn_stage_cycles(seq, hd_blocks)
+    if seq == 1:
+        return a + b + c
+    return a + max(a, b) + (seq - 2) * max(a, b, c) + max(b, c) + c
+
+
+def attn_cycles(seq: int, hd_blocks: int, d: int) -> int:
+    """ATTN busy when the checks pass: the shift scan and its read latency, the key mask, the
+    slots."""
+    return (check_cycles(Opcode.ATTN, hd_blocks) + attn_mask_cycles(seq, d)
+            + attn_slots_cycles(seq, hd_blocks))
 
 
 def compute_cycles(op: Opcode, f: dict, d: int) -> int:
@@ -309,7 +335,7 @@ def compute_cycles(op: Opcode, f: dict, d: int) -> int:
     if op == Opcode.LAYERNORM:
         return layernorm_cycles(f["rows"], f["blocks"])
     if op == Opcode.ATTN:
-        return attn_cycles(f["seq"], f["hd_blocks"])
+        return attn_cycles(f["seq"], f["hd_blocks"], d)
     return vector_cycles(op, f["rows"], f["blocks"])
 
 

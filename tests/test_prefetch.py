@@ -97,7 +97,9 @@ def test_next_kernels_weight_load_precedes_the_epilogue_and_cycles_drop(tiny_mod
     loaded before L0.proj_ln's LAYERNORM (moved to rows of its own: proj_ln's output tiles
     hold FFN1's weight slots in its tail), and the timing model's cycles drop."""
     off, on = _programs(tiny_model, 8, 4, 8, 16)
-    assert on.meta["prefetch"] == {"loads": 36, "relocated": 6, "boundaries": 8}
+    # how many LOADs fit in each kernel's tail is priced by isa/cycles.py (34 and 4 since the
+    # three-stage ATTN of 2026-12-04 shortened the attention kernels' tails; 36 and 6 before)
+    assert on.meta["prefetch"] == {"loads": 34, "relocated": 4, "boundaries": 8}
     w1 = on.tensor("L0.w1")
 
     def first_w1_load(prog):
@@ -111,7 +113,7 @@ def test_next_kernels_weight_load_precedes_the_epilogue_and_cycles_drop(tiny_mod
 
     assert first_w1_load(on) < last_ln(on)
     assert first_w1_load(off) > last_ln(off)
-    # the same instructions, only earlier: 5.2 % fewer cycles when measured (39,616 -> 37,575)
+    # the same instructions, only earlier: 5.3 % fewer cycles when measured (37,140 -> 35,171)
     before, after = sim.timing.estimate(off).cycles, sim.timing.estimate(on).cycles
     assert after < 0.96 * before, (before, after)
 

@@ -26,7 +26,8 @@ with one ``c`` is fitted and ``b`` is the slope of the stale reports' sizes if t
 reports of the family, the priors (source "analytic"); a Xilinx model without Xilinx reports
 takes the ECP5 fit with LUTs x ``LUT6_PER_LUT4`` (a guess for 6-input LUTs). Block RAM:
 ``hw.fpga.targets.bram_estimate`` (the replicated SRAM banks, as ``encore fpga`` checks before
-synthesis) plus the attention engine's score buffer (max-seq x 33 bits) and the LAYERNORM row
+synthesis) plus the attention engine's own memories (``hw.attention.buffer_shapes``: three
+score banks of max-seq x 33 bits, the query row, the key mask) and the LAYERNORM row
 buffer (``hw.vector.layernorm.row_buffer_shape``). fmax: the lowest measured one of the family,
 else a per-target prior (``FMAX_MHZ``; no Fmax has been measured yet).
 """
@@ -44,8 +45,6 @@ from isa import INSTR_BITS, MachineConfig
 RESOURCES = ("lut", "ff", "dsp", "bram")
 DEFAULT_PART = "ecp5-85k"
 PARTS = TARGETS
-#: Bits per entry of the attention engine's score buffer (hw/attention.py: {valid, F}).
-SCORE_BITS = 33
 
 #: Xilinx LUTs per ECP5 LUT4 of the same logic (a guess: no whole-accelerator Xilinx synthesis).
 LUT6_PER_LUT4 = 2 / 3
@@ -123,11 +122,14 @@ def memory_blocks(t: Target, depth: int, width: int) -> int:
 
 
 def bram_blocks(t: Target, point: dict) -> int:
-    """The SRAM banks (``bram_estimate``), the score buffer and the LAYERNORM row buffer."""
+    """The SRAM banks (``bram_estimate``), the attention engine's memories and the LAYERNORM
+    row buffer."""
+    from hw.attention import buffer_shapes
     from hw.vector.layernorm import row_buffer_shape
 
     cfg = MachineConfig(dim=point["dim"], sp_kib=point["sp-kib"], acc_kib=point["acc-kib"])
-    return (sum(bram_estimate(cfg, t).values()) + memory_blocks(t, point["max-seq"], SCORE_BITS)
+    return (sum(bram_estimate(cfg, t).values())
+            + sum(memory_blocks(t, *shape) for shape in buffer_shapes(cfg.dim, point["max-seq"]))
             + memory_blocks(t, *row_buffer_shape(cfg.dim, cfg.acc_rows)))
 
 

@@ -67,8 +67,8 @@ def gemm_macs(rows: int, kblocks: int, d: int) -> int:
 
 # ---- attention engine -------------------------------------------------------------------------
 def attn_cycles(seq: int, hd_blocks: int, d: int) -> int:
-    """ATTN busy (isa.cycles.attn_cycles: the sequential engine of hw/attention.py)."""
-    return isa_cycles.attn_cycles(seq, hd_blocks)
+    """ATTN busy (isa.cycles.attn_cycles: the three-stage engine of hw/attention.py)."""
+    return isa_cycles.attn_cycles(seq, hd_blocks, d)
 
 
 def attn_array_cycles(seq: int, hd_blocks: int, d: int) -> int:
