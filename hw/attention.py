@@ -1,9 +1,9 @@
-"""ATTN engine (docs/isa.md "ATTN"): three query rows in flight, DIM lanes.
+"""ATTN engine (docs/isa.md "ATTN"): four query rows in flight, DIM lanes.
 
 Ports: the shared compute-side ports (two scratchpad reads: ``k_rd`` for Q and K, ``q_rd`` for
 V; one scratchpad write: O; one accumulator read: parameters and the key mask) plus its own
 block RAMs, each with one read and one write port, read like the SRAMs
-(``hw.sram.staged_read_port``: data ``SRAM_READ_LATENCY`` cycles after the address): three score
+(``hw.sram.staged_read_port``: data ``SRAM_READ_LATENCY`` cycles after the address): four score
 banks (``max_seq x 33`` bits), the query row (``64 x 8*DIM``) and the key mask (``ceil(max_seq /
 DIM) x DIM`` bits); :func:`buffer_shapes` lists them. The control of every read travels beside
 it in as many registers. Schedule (``isa.cycles.attn_cycles``; tests/hw/test_attention.py
@@ -14,24 +14,26 @@ checks it cycle-exactly):
    ``checked`` and decides BAD_FIELD (any shift outside ``[0, 62]``), else the late word checks
    (Q, K, V, O ranges: SRAM_RANGE); on an error ``done`` at once, nothing written.
 2. **Mask**: the ``ceil(seq / DIM)`` mask rows, one bit per key (lane != 0) into the mask RAM.
-3. **Slots** ``s = 0 .. seq + 1``; in slot ``s`` three stages run side by side, each on its own
-   query row, and the slot ends when the longest of them has (``isa.cycles.attn_stage_cycles``):
+3. **Slots** ``s = 0 .. seq + 2``; in slot ``s`` four stages run side by side, stage ``i`` on
+   query row ``s - i`` (where it exists), and the slot ends when the longest of them has
+   (``isa.cycles.attn_stage_cycles``):
 
    A. row ``s``, **QK^T**: read ``Q[s]`` (its ``hd_blocks`` blocks, into the query RAM), then
       for every key ``k`` and head block ``j`` ``K[k]`` with the query block and the key's mask
       bit; DIM products, adder tree, accumulate over the blocks, ``* m_s``,
-      ``sat32(rshift_round(., s_s))``; write ``{valid, F}`` into score bank ``s mod 3`` and keep
+      ``sat32(rshift_round(., s_s))``; write ``{valid, F}`` into score bank ``s mod 4`` and keep
       the row maximum of the valid scores.
-   B. row ``s - 1``, **exp** and **reciprocal**: read each score of its bank: ``d = max(F - mx,
-      -2^16)``, ``z = floor(-d / 2839)`` (23 comparators), ``r``, ``(r + 5542)^2 * 5874``,
-      ``E``; write ``E`` back, sum the row; ``R = floor(2^32 / sum)`` by restoring division.
-   C. row ``s - 2``, **PV**, per head block: read its ``m_o`` and ``s_o`` rows, then for every
+   B. row ``s - 1``, **exp**: read each score of its bank: ``d = max(F - mx, -2^16)``, ``z =
+      floor(-d / 2839)`` (23 comparators), ``r``, ``(r + 5542)^2 * 5874``, ``E``; write ``E``
+      back, sum the row.
+   R. row ``s - 2``, **reciprocal**: ``R = floor(2^32 / sum)`` by restoring division.
+   C. row ``s - 3``, **PV**, per head block: read its ``m_o`` and ``s_o`` rows, then for every
       key ``V[k]`` and ``E[k]``: ``P = min(255, rshift_round(E * R, 24))``, ``P * V`` per lane,
-      accumulate; ``sat8(rshift_round(O * m_o, s_o))`` written to ``O[s - 2]`` of the block.
+      accumulate; ``sat8(rshift_round(O * m_o, s_o))`` written to ``O[s - 3]`` of the block.
 
    Each stage waits for its own pipeline to drain (``ATTN_*_DRAIN``) before the slot may end;
-   a row's maximum and reciprocal pass to the next stage at the slot's end, its scores stay in
-   their bank. ``done`` comes in the cycle of the last write.
+   a row's maximum, sum and reciprocal pass to the next stage at the slot's end, its scores stay
+   in their bank. ``done`` comes in the cycle of the last write.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ from .vector.common import (
 OP = Opcode.ATTN
 IDLE, SCAN, SCANW, MASK, RUN = range(5)
 A_OFF, A_FILL, A_QK, A_DRAIN = range(4)
-B_OFF, B_EXP, B_DRAIN, B_INIT, B_DIV = range(5)
+B_OFF, B_EXP, B_DRAIN = range(3)
+R_OFF, R_INIT, R_DIV = range(3)
 C_OFF, C_PARAM, C_PV, C_DRAIN = range(4)
 QB = C.ATTN_RECIP_BITS
 LN2, CLAMP = numerics.SOFTMAX_LN2, numerics.SOFTMAX_CLAMP
@@ -73,9 +76,9 @@ Q_DEPTH = 64
 
 
 def buffer_shapes(dim: int, max_seq: int) -> list[tuple[int, int]]:
-    """(depth, width in bits) of each of the engine's own block RAMs: the three score banks,
+    """(depth, width in bits) of each of the engine's own block RAMs: the four score banks,
     the query row, the key mask (encore/dse/area.py counts their blocks)."""
-    return [(max_seq, SCORE_BITS)] * C.ATTN_STAGES + [(Q_DEPTH, 8 * dim),
+    return [(max_seq, SCORE_BITS)] * C.ATTN_BANKS + [(Q_DEPTH, 8 * dim),
                                                        (-(-max_seq // dim), dim)]
 
 
@@ -132,7 +135,7 @@ class AttentionEngine(Engine):
 
         # -- the engine's own block RAMs ---------------------------------------------------------
         banks = []
-        for i in range(C.ATTN_STAGES):
+        for i in range(C.ATTN_BANKS):
             m.submodules[f"bank{i}"] = mem = Memory(shape=SCORE_BITS, depth=self._max_seq,
                                                     init=[])
             banks.append((staged_read_port(m, mem, f"bank{i}_rd"), mem.write_port()))
@@ -143,11 +146,13 @@ class AttentionEngine(Engine):
         m.d.comb += [qbrd.en.eq(1), mkrd.en.eq(1)] + [rd.en.eq(1) for rd, _ in banks]
 
         phase = Signal(range(5))
-        slot = Signal(13)      # 0 .. seq + 1
-        ba = Signal(range(3))  # stage A's bank; B's is ba - 1, C's ba - 2 (mod 3)
-        bb = Signal(range(3))
-        bc = Signal(range(3))
-        m.d.comb += [bb.eq(Mux(ba == 0, 2, ba - 1)), bc.eq(Mux(ba == 2, 0, ba + 1))]
+        nb = C.ATTN_BANKS
+        assert nb == 4, "the bank indices below count mod 4 in two bits"
+        slot = Signal(13)       # 0 .. seq + 2
+        ba = Signal(range(nb))  # stage A's bank; B's is ba - 1, C's ba - 3 (mod 4)
+        bb = Signal(range(nb))
+        bc = Signal(range(nb))
+        m.d.comb += [bb.eq(ba - 1), bc.eq(ba + 1)]  # two bits: mod 4
         mask0 = ins.param + 1 + (hb << 1)
 
         # -- sequencers ---------------------------------------------------------------------------
@@ -182,18 +187,13 @@ class AttentionEngine(Engine):
                 with m.If(wa == C.ATTN_QK_DRAIN - 1):
                     m.d.comb += a_end.eq(1)
                     m.d.sync += [wa.eq(0), a_st.eq(A_OFF)]
-        # stage B: exp reads, drain, reciprocal
-        b_st = Signal(range(5))
+        # stage B: exp reads, drain
+        b_st = Signal(range(3))
         kb = Signal(12)
         wb = Signal(range(C.ATTN_EXP_DRAIN + 1))
         ex_v = Signal()
         b_end = Signal()
         b_raddr = Signal(12)
-        rem, quo, den = Signal(29), Signal(QB), Signal(28)
-        cnt = Signal(range(QB // C.ATTN_RECIP_STEP + 1))
-        total = Signal(28)
-        recip_next = Signal(QB)  # B's reciprocal as it stands at the end of this cycle
-        m.d.comb += recip_next.eq(Mux(den == 0, 0, quo))
         with m.Switch(b_st):
             with m.Case(B_EXP):
                 m.d.comb += [b_raddr.eq(kb), ex_v.eq(1)]
@@ -203,19 +203,30 @@ class AttentionEngine(Engine):
             with m.Case(B_DRAIN):
                 m.d.sync += wb.eq(wb + 1)
                 with m.If(wb == C.ATTN_EXP_DRAIN - 1):
-                    m.d.sync += [wb.eq(0), b_st.eq(B_INIT)]
-            with m.Case(B_INIT):
-                m.d.sync += [rem.eq(1 << (numerics.RECIP_BITS - QB)), quo.eq(0), den.eq(total),
-                             cnt.eq(QB // C.ATTN_RECIP_STEP), b_st.eq(B_DIV)]
-            with m.Case(B_DIV):
+                    m.d.comb += b_end.eq(1)
+                    m.d.sync += [wb.eq(0), b_st.eq(B_OFF)]
+        # stage R: the reciprocal of the row sum B passed on
+        r_st = Signal(range(3))
+        r_end = Signal()
+        rem, quo, den = Signal(29), Signal(QB), Signal(28)
+        cnt = Signal(range(QB // C.ATTN_RECIP_STEP + 1))
+        total, total_next = Signal(28), Signal(28)  # B's row sum; as it stands after this cycle
+        sum_r = Signal(28)  # R's row sum
+        recip_next = Signal(QB)  # R's reciprocal as it stands at the end of this cycle
+        m.d.comb += recip_next.eq(Mux(den == 0, 0, quo))
+        with m.Switch(r_st):
+            with m.Case(R_INIT):
+                m.d.sync += [rem.eq(1 << (numerics.RECIP_BITS - QB)), quo.eq(0), den.eq(sum_r),
+                             cnt.eq(QB // C.ATTN_RECIP_STEP), r_st.eq(R_DIV)]
+            with m.Case(R_DIV):
                 rr, qq = rem, quo
                 for _ in range(C.ATTN_RECIP_STEP):
                     rr, qq = _div_step(rr, qq, den)
                 m.d.sync += [rem.eq(rr), quo.eq(qq), cnt.eq(cnt - 1)]
                 m.d.comb += recip_next.eq(Mux(den == 0, 0, qq))
                 with m.If(cnt == 1):
-                    m.d.comb += b_end.eq(1)
-                    m.d.sync += b_st.eq(B_OFF)
+                    m.d.comb += r_end.eq(1)
+                    m.d.sync += r_st.eq(R_OFF)
         # stage C: per head block its parameters, the V / E reads, drain and write
         c_st = Signal(range(4))
         kc, jc, joffc = Signal(12), Signal(6), Signal(18)
@@ -248,14 +259,17 @@ class AttentionEngine(Engine):
         # -- the slots: every stage of the slot ends, the next slot starts ----------------------
         slot_end = Signal()
         m.d.comb += slot_end.eq((phase == RUN) & ((a_st == A_OFF) | a_end)
-                                & ((b_st == B_OFF) | b_end) & ((c_st == C_OFF) | c_end))
+                                & ((b_st == B_OFF) | b_end) & ((r_st == R_OFF) | r_end)
+                                & ((c_st == C_OFF) | c_end))
         nxt = slot + 1
 
         def start_slot(s):
-            """Start the stages of slot ``s`` (a value) in the next cycle."""
+            """Start the stages of slot ``s`` (a value) in the next cycle: stage ``i`` on row
+            ``s - i`` where that row exists."""
             m.d.sync += [a_st.eq(Mux(s < seq, A_FILL, A_OFF)),
                          b_st.eq(Mux((s >= 1) & (s <= seq), B_EXP, B_OFF)),
-                         c_st.eq(Mux((s >= 2) & (s <= seq + 1), C_PARAM, C_OFF))]
+                         r_st.eq(Mux((s >= 2) & (s <= seq + 1), R_INIT, R_OFF)),
+                         c_st.eq(Mux((s >= 3) & (s <= seq + 2), C_PARAM, C_OFF))]
 
         with m.Switch(phase):
             with m.Case(SCAN):
@@ -272,9 +286,9 @@ class AttentionEngine(Engine):
                     start_slot(Const(0, 13))
             with m.Case(RUN):
                 with m.If(slot_end):
-                    m.d.sync += [slot.eq(nxt), ba.eq(Mux(ba == 2, 0, ba + 1))]
+                    m.d.sync += [slot.eq(nxt), ba.eq(ba + 1)]
                     start_slot(nxt)
-                    with m.If(slot == seq + 1):
+                    with m.If(slot == seq + 2):
                         m.d.comb += self.done.eq(1)
                         m.d.sync += [self.busy.eq(0), phase.eq(IDLE)]
 
@@ -383,10 +397,10 @@ class AttentionEngine(Engine):
         ev = (rshift_round_const(ta, numerics.EXP_SHIFT) + numerics.EXP_C) >> z6
         e_out = reg(m, Mux(e6[2], ev, 0), "ex_e", shape=17)
         e7v, e7k = reg(m, e6[0], "ex_v7"), reg(m, e6[1], "ex_k7")
-        with m.If(e7v):
-            m.d.sync += total.eq(total + e_out)
+        m.d.comb += total_next.eq(Mux(e7v, total + e_out, total))
+        m.d.sync += total.eq(Mux(slot_end, 0, total_next))
         with m.If(slot_end):
-            m.d.sync += total.eq(0)
+            m.d.sync += sum_r.eq(total_next)
 
         # bank writes: A's scores into bank ba, B's E into bank bb
         for i, (_, bwr) in enumerate(banks):
@@ -427,12 +441,13 @@ class AttentionEngine(Engine):
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),
                                               strict=True))]
         with m.If(c_write):
-            m.d.comb += [wr.addr.eq(ins.o_addr + joffc + slot - 2), wr.data.eq(pack(out, 8)),
+            m.d.comb += [wr.addr.eq(ins.o_addr + joffc + slot - 3), wr.data.eq(pack(out, 8)),
                          wr.en.eq(1)]
 
         with m.If(self.start):
             m.d.sync += [ins_word.eq(self.instr), self.busy.eq(1), phase.eq(SCAN),
                          scan_t.eq(0), bad_seen.eq(0), a_st.eq(A_OFF), b_st.eq(B_OFF),
-                         c_st.eq(C_OFF), wa.eq(0), wb.eq(0), wc.eq(0), ka.eq(0), ja.eq(0),
-                         joffa.eq(0), kb.eq(0), kc.eq(0), jc.eq(0), joffc.eq(0)]
+                         r_st.eq(R_OFF), c_st.eq(C_OFF), wa.eq(0), wb.eq(0), wc.eq(0),
+                         ka.eq(0), ja.eq(0), joffa.eq(0), kb.eq(0), kc.eq(0), jc.eq(0),
+                         joffc.eq(0)]
         return m

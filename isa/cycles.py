@@ -259,10 +259,11 @@ def layernorm_cycles(rows: int, blocks: int) -> int:
     return total
 
 
-# ---- ATTN (hw/attention.py): three query rows in flight ------------------------------------
-#: Stages of the engine, each on its own query row in a slot: QK^T, exp + reciprocal, PV; also
-#: the number of score banks (a row's scores stay in theirs from QK^T to PV).
-ATTN_STAGES = 3
+# ---- ATTN (hw/attention.py): four query rows in flight -------------------------------------
+#: Stages of the engine, each on its own query row in a slot: QK^T, exp, the reciprocal, PV.
+ATTN_STAGES = 4
+#: Score banks: a row's scores, then its E, stay in theirs from QK^T to PV (one per stage).
+ATTN_BANKS = ATTN_STAGES
 #: Cycles from a stage's last read to the cycle after its last write / accumulation, i.e. the
 #: pipeline drain before the slot may end: the read latency (the score banks' too), then QK^T
 #: (products, adder tree, accumulate over head blocks, * m_s, round by s_s: the score write),
@@ -274,7 +275,7 @@ ATTN_PV_DRAIN = SRAM_READ_LATENCY + 2 + ROUND_CYCLES + 2 * MUL_WIDE_CYCLES + MUL
 #: Quotient bits of the reciprocal R = floor(2^32 / sum E): sum E >= E(0) = 32779 > 2^15 when any
 #: key is valid, so R < 2^17 (docs/rtl.md); ATTN_RECIP_STEP bits per cycle after one set-up cycle.
 ATTN_RECIP_BITS = 18
-ATTN_RECIP_STEP = 2
+ATTN_RECIP_STEP = 1
 #: Parameter reads before each head block's PV pass: its output multipliers and shifts.
 ATTN_PV_PARAM_READS = 2
 
@@ -299,24 +300,23 @@ def attn_q_fill_cycles(hd_blocks: int) -> int:
     return max(hd_blocks, SRAM_READ_LATENCY + 1)
 
 
-def attn_stage_cycles(seq: int, hd_blocks: int) -> tuple[int, int, int]:
+def attn_stage_cycles(seq: int, hd_blocks: int) -> tuple[int, int, int, int]:
     """Cycles of each stage on one query row: QK^T (the query fill, ``seq * hd_blocks`` reads of
-    K, drain); exp (``seq`` score reads, drain) and the reciprocal; PV (per head block its 2
+    K, drain); exp (``seq`` score reads, drain); the reciprocal; PV (per head block its 2
     parameter reads, ``seq`` reads of V and E, drain)."""
     return (attn_q_fill_cycles(hd_blocks) + seq * hd_blocks + ATTN_QK_DRAIN,
-            seq + ATTN_EXP_DRAIN + attn_recip_cycles(),
+            seq + ATTN_EXP_DRAIN,
+            attn_recip_cycles(),
             hd_blocks * (ATTN_PV_PARAM_READS + seq + ATTN_PV_DRAIN))
 
 
 def attn_slots_cycles(seq: int, hd_blocks: int) -> int:
-    """The ``seq + 2`` slots: slot ``s`` runs QK^T of row ``s`` (if ``s < seq``), exp of row
-    ``s - 1`` and PV of row ``s - 2`` (where those rows exist) and lasts as long as the longest
-    of them: ``A + max(A, B) + (seq - 2) * max(A, B, C) + max(B, C) + C``, ``A + B + C`` for one
-    row."""
-    a, b, c = attn_stage_cycles(seq, hd_blocks)
-    if seq == 1:
-        return a + b + c
-    return a + max(a, b) + (seq - 2) * max(a, b, c) + max(b, c) + c
+    """The ``seq + ATTN_STAGES - 1`` slots: in slot ``s`` stage ``i`` works on row ``s - i``
+    where that row exists (``0 <= s - i < seq``), and the slot lasts as long as the longest of
+    its stages."""
+    stages = attn_stage_cycles(seq, hd_blocks)
+    return sum(max(n for i, n in enumerate(stages) if 0 <= s - i < seq)
+               for s in range(seq + ATTN_STAGES - 1))
 
 
 def attn_cycles(seq: int, hd_blocks: int, d: int) -> int:

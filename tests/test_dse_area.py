@@ -45,19 +45,19 @@ def test_block_ram_is_the_banks_score_buffer_and_row_buffer():
 
     ecp5 = area.part("ecp5-85k")
     # SP 64 KiB at DIM 8: 8192 rows x 64 bits = 32 EBR per bank, 8 banks (docs/rtl.md, XOR
-    # multi-port); ACC 64 KiB: 2048 rows x 256 bits = 29 EBR of 2048 x 9 per bank, 6; ATTN: three
+    # multi-port); ACC 64 KiB: 2048 rows x 256 bits = 29 EBR of 2048 x 9 per bank, 6; ATTN: four
     # score banks of 512 x 33 bits, one 512 x 36 EBR each, the query row 64 x 64 bits (two), the
     # key mask 64 x 8 bits (one); LAYERNORM's row buffer 24 x DIM bits wide
     assert area.memory_blocks(ecp5, 8192, 64) == 32
     assert area.memory_blocks(ecp5, 2048, 256) == 29
     assert area.memory_blocks(ecp5, 512, 33) == 1
-    assert buffer_shapes(8, 512) == [(512, 33)] * 3 + [(64, 64), (64, 8)]
-    assert [area.memory_blocks(ecp5, *s) for s in buffer_shapes(8, 512)] == [1, 1, 1, 2, 1]
+    assert buffer_shapes(8, 512) == [(512, 33)] * 4 + [(64, 64), (64, 8)]
+    assert [area.memory_blocks(ecp5, *s) for s in buffer_shapes(8, 512)] == [1, 1, 1, 1, 2, 1]
     depth, width = row_buffer_shape(8, 2048)
     assert width == 24 * 8
     row_buf = area.memory_blocks(ecp5, depth, width)
     assert area.AreaModel("ecp5-85k").resources(_pt(8, 64, 64))["bram"] == \
-        8 * 32 + 6 * 29 + 3 + 2 + 1 + row_buf
+        8 * 32 + 6 * 29 + 4 + 2 + 1 + row_buf
 
 
 def test_the_model_reproduces_the_measured_dim4_synthesis():
@@ -76,9 +76,9 @@ def test_the_model_reproduces_the_measured_dim4_synthesis():
     assert round(old["lut"]) == 7785 and round(old["ff"]) == 3168  # the probe's measurement
     assert res["lut"] == round(m4["lut"] - old["lut"] + new["lut"])
     assert res["ff"] == round(m4["ff"] - old["ff"] + new["ff"])
-    # XOR multi-port banks: 8 + 6 banks of 2 / 4 DP16KD; ATTN's three score banks, query row
-    # and key mask 5, the LAYERNORM row buffer 3
-    assert area.bram_blocks(model.part, _pt(4)) == 8 * 2 + 6 * 4 + 5 + 3
+    # XOR multi-port banks: 8 + 6 banks of 2 / 4 DP16KD; ATTN's four score banks, query row
+    # and key mask 6, the LAYERNORM row buffer 3
+    assert area.bram_blocks(model.part, _pt(4)) == 8 * 2 + 6 * 4 + 6 + 3
     # another SRAM size at DIM 4: the measured logic and multipliers, the SRAMs' rows term
     other = model.resources(_pt(4, 16, 16))
     big = area.sram_logic("xor", 4, 16, 16)

@@ -1,7 +1,8 @@
 """The two levels of the RTL build cache (.cache/rtl).
 
 1. The generated Verilog of a configuration, keyed by the RTL configuration and the source of
-   every hw/ module (subpackages included, not the bench or the FPGA flow) and of isa/:
+   every hw/ module (subpackages included, not the bench or the FPGA flow) and of isa/ as the
+   process first read them:
    ``verilog/dim<D>-<hash>.v``. Generating it (Amaranth, then yosys) takes about 24 CPU
    seconds at DIM 16, and the fast and the Python DRAM builds share it.
 2. Simulator builds, keyed by the Verilog text itself and everything else that goes into the
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,11 +32,21 @@ def rtl_sources() -> list[Path]:
     return sorted(rtl) + sorted((ROOT / "isa").glob("*.py"))
 
 
+@functools.cache
+def sources_digest() -> str:
+    """SHA-256 of :func:`rtl_sources`, read once per process: a process elaborates the modules
+    it imported, so a source edited while it runs (a test session during an edit) must not
+    key what it generates from the old modules under the new sources."""
+    h = hashlib.sha256()
+    for path in rtl_sources():
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def verilog_path(key: dict, dim: int) -> Path:
     """The cached Verilog file for the RTL configuration ``key`` (runner.rtl_key)."""
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
-    for path in rtl_sources():
-        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    h.update(sources_digest().encode())
     return VERILOG_CACHE / f"dim{dim}-{h.hexdigest()[:16]}.v"
 
 

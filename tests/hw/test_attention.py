@@ -2,7 +2,7 @@
 (sim/functional.py ``_attn``, isa.numerics.softmax_rows): random data and extremes (all keys
 masked, one valid key, saturating scores), seq 1, below DIM and not a multiple of DIM, one to
 four head blocks (the query fill shorter and longer than the read latency); the cycle count
-of isa.cycles.attn_cycles (three query rows in flight); and the data check (BAD_FIELD for a
+of isa.cycles.attn_cycles (four query rows in flight); and the data check (BAD_FIELD for a
 shift outside [0, 62], before the Q/K/V/O range checks) with nothing written on failure."""
 
 from __future__ import annotations

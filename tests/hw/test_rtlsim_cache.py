@@ -1,6 +1,6 @@
 """The RTL build caches of hw/rtlsim: the shared Verilator runtime objects (objcache.py) are
 reused only while every file their dependency list names is unchanged, and the Verilog cache
-(cache.py) generates once per source state."""
+(cache.py) generates once per source state, the sources read once per process."""
 
 from __future__ import annotations
 
@@ -59,3 +59,23 @@ def test_verilog_generated_once_per_source_state(tmp_path, monkeypatch):
     assert first == (generate(), True) and again == (generate(), False)
     assert len(calls) == 3  # two calls above for the comparison, one by the cache
     assert cache.cached_verilog({"dim": 8}, 8, generate)[1]  # another configuration
+
+
+def test_sources_read_once_per_process(tmp_path, monkeypatch):
+    """A source edited while a process runs does not change the key of what it generates: the
+    process elaborates the modules it imported before the edit (a test session that went on
+    during an edit once cached the old engine's Verilog under the new sources' key)."""
+    src = tmp_path / "hw" / "engine.py"
+    src.parent.mkdir()
+    src.write_text("A = 1\n")
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    monkeypatch.setattr(cache, "rtl_sources", lambda: [src])
+    cache.sources_digest.cache_clear()
+    try:
+        before = cache.verilog_path({"dim": 4}, 4)
+        src.write_text("A = 2\n")
+        assert cache.verilog_path({"dim": 4}, 4) == before
+        cache.sources_digest.cache_clear()  # a new process
+        assert cache.verilog_path({"dim": 4}, 4) != before
+    finally:
+        cache.sources_digest.cache_clear()
