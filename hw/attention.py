@@ -10,9 +10,10 @@ it in as many registers. Schedule (``isa.cycles.attn_cycles``; tests/hw/test_att
 checks it cycle-exactly):
 
 1. **Shift scan** (``attn_scan_cycles``): the header row (lane 0 ``m_s``, lane 1 ``s_s``), then
-   every block's output-shift row. The cycle the last one arrives the engine raises
-   ``checked`` and decides BAD_FIELD (any shift outside ``[0, 62]``), else the late word checks
-   (Q, K, V, O ranges: SRAM_RANGE); on an error ``done`` at once, nothing written.
+   every block's output-shift row, each row's shift compares registered
+   (``ATTN_CHECK_STAGES``). The cycle after the last one arrives the engine raises ``checked``
+   and decides BAD_FIELD (any shift outside ``[0, 62]``), else the late word checks (Q, K, V,
+   O ranges: SRAM_RANGE); on an error ``done`` at once, nothing written.
 2. **Mask**: the ``ceil(seq / DIM)`` mask rows, one bit per key (lane != 0) into the mask RAM.
 3. **Slots** ``s = 0 .. seq + 2``; in slot ``s`` four stages run side by side, stage ``i`` on
    query row ``s - i`` (where it exists), and the slot ends when the longest of them has
@@ -299,13 +300,17 @@ class AttentionEngine(Engine):
         scan_hdr_q = delay(m, scan_v & (scan_t == 0), lat, "scan_hdr_q")
         m_s = Signal(signed(32))
         s_s = Signal(SHIFT_BITS)
+        with m.If(scan_q & scan_hdr_q):
+            m.d.sync += [m_s.eq(word[:32].as_signed()), s_s.eq(word[32:32 + SHIFT_BITS])]
+        assert C.ATTN_CHECK_STAGES == 1, "one register: the row's compares"
+        row_bad = reg(m, scan_q & Mux(scan_hdr_q, word[32:64] > numerics.MAX_SHIFT,
+                                      shift_bad(word, d)), "scan_bad")
+        scan_q, scan_last_q = reg(m, scan_q, "scan_q2"), reg(m, scan_last_q, "scan_last_q2")
         bad_seen = Signal()
-        bad_now = bad_seen | Mux(scan_hdr_q, word[32:64] > numerics.MAX_SHIFT, shift_bad(word, d))
+        bad_now = bad_seen | row_bad
         late = self.late_error(m, OP, ins_word)
         with m.If(scan_q):
             m.d.sync += bad_seen.eq(bad_now)
-            with m.If(scan_hdr_q):
-                m.d.sync += [m_s.eq(word[:32].as_signed()), s_s.eq(word[32:32 + SHIFT_BITS])]
             with m.If(scan_last_q):
                 m.d.comb += self.checked.eq(1)
                 err = Mux(bad_now, ErrorCode.BAD_FIELD, late)

@@ -179,7 +179,7 @@ def check_cycles(op: Opcode, blocks: int) -> int:
     if op == Opcode.LAYERNORM:
         return LN_HEADER_READS + SRAM_READ_LATENCY
     if op == Opcode.ATTN:  # ``blocks`` is hd_blocks
-        return attn_scan_cycles(blocks) + SRAM_READ_LATENCY
+        return attn_scan_cycles(blocks) + SRAM_READ_LATENCY + ATTN_CHECK_STAGES
     return scan_cycles(op, blocks) + SRAM_READ_LATENCY
 
 
@@ -278,6 +278,12 @@ ATTN_RECIP_BITS = 18
 ATTN_RECIP_STEP = 1
 #: Parameter reads before each head block's PV pass: its output multipliers and shifts.
 ATTN_PV_PARAM_READS = 2
+
+
+#: Register stages between a shift row's arrival and the check decision: each row's shift
+#: compares are registered, then merged (the compares, the error priority and the next phase's
+#: start in one cycle were the block's critical path, 89.5 MHz: docs/rtl.md "FPGA").
+ATTN_CHECK_STAGES = 1
 
 
 def attn_scan_cycles(hd_blocks: int) -> int:
