@@ -136,10 +136,13 @@ MUL_NARROW_CYCLES = 2
 MUL_WIDE_CYCLES = 3
 #: Register stages of a rounding shift by a variable amount and what follows it in the same
 #: stage (``numerics.rshift_round`` then a saturation / output plane; hw/vector/common.py
-#: ``round_shift``): the arithmetic shift and the rounding bit, then the rounding add on a
-#: value clamped to the output's width and the saturation. One stage for all of it was the
-#: compute engines' critical path (REQUANT alone: 45.3 MHz, 22 ns, 81 levels; docs/rtl.md).
-ROUND_CYCLES = 2
+#: ``round_shift``): the arithmetic shift by the shift's multiple of 8 (and the bit below it),
+#: the shift by the rest and the rounding bit, then the rounding add on a value clamped to the
+#: output's width and the saturation. One stage for all of it was the compute engines'
+#: critical path (REQUANT alone: 45.3 MHz, 22 ns, 81 levels); with the whole shift in one stage
+#: (2 stages in all, 2026-12-03) still the longest path of REQUANT, RESADD, GELU and ATTN at
+#: 85-89 MHz (docs/rtl.md "FPGA").
+ROUND_CYCLES = 3
 
 # ---- vector epilogues (hw/vector/): REQUANT, GELU, RESADD ------------------------------------
 #: Instructions whose checks depend on data (parameters in the accumulator): the engine decides
@@ -151,13 +154,13 @@ PARAM_ROWS = {op: PARAM_ROWS_PER_BLOCK[op] for op in (Opcode.REQUANT, Opcode.GEL
 SHIFT_ROWS = {Opcode.REQUANT: (2,), Opcode.GELU: (2, 4), Opcode.RESADD: (2, 4)}
 #: Cycles from a source row's accumulator read to its write (SRAM latency + arithmetic stages).
 #: REQUANT: bias, ``* m`` (wide), round (ROUND_CYCLES); RESADD: bias, both products (wide),
-#: round (one stage: the shift alone), add; GELU: bias, ``* m_in`` (wide), round, segment,
-#: ``t * c2`` and ``t * inner`` (narrow), ``x * phi`` and ``* m_out`` (wide), round (docs/rtl.md
-#: "Vector epilogues").
+#: round (its last stage the add of the two and sat32); GELU: bias, ``* m_in`` (wide), round,
+#: segment, ``t * c2`` and ``t * inner`` (narrow), ``x * phi`` and ``* m_out`` (wide), round
+#: (docs/rtl.md "Vector epilogues").
 VECTOR_PIPELINE = {Opcode.REQUANT: SRAM_READ_LATENCY + 1 + MUL_WIDE_CYCLES + ROUND_CYCLES,
                    Opcode.GELU: SRAM_READ_LATENCY + 2 + 2 * ROUND_CYCLES + 3 * MUL_WIDE_CYCLES
                    + 2 * MUL_NARROW_CYCLES,
-                   Opcode.RESADD: SRAM_READ_LATENCY + 3 + MUL_WIDE_CYCLES}
+                   Opcode.RESADD: SRAM_READ_LATENCY + 1 + ROUND_CYCLES + MUL_WIDE_CYCLES}
 
 
 def scan_cycles(op: Opcode, blocks: int) -> int:

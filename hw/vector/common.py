@@ -78,25 +78,32 @@ def rshift_round(v, s):
 
 def round_shift(m, v, s, name: str, *, bits: int | None = None):
     """``numerics.rshift_round`` of signed ``v`` by the unsigned value ``s`` (0..MAX_SHIFT),
-    pipelined (``isa.cycles.ROUND_CYCLES``): registers ``h = v >> s`` and the rounding bit
-    ``c = v[s - 1]`` (0 for ``s = 0``; ``rshift_round = h + c``), and returns the value of the
-    last stage for the caller to register with what it does next (a saturation, the output
-    plane). With ``bits``, the first stage registers instead ``h + c`` on ``h``'s low ``bits``
-    bits and whether ``h`` fits the signed ``bits`` range; the second selects it, or the range
-    end on ``h``'s side: exact for any saturation to at most ``bits - 1`` signed bits afterwards
-    (an ``h`` that does not fit lies beyond that range, and so does ``h + c``)."""
-    assert ROUND_CYCLES == 2, "one register stage here, the caller's after it"
+    pipelined (``isa.cycles.ROUND_CYCLES``): (1) registers ``v >> (8 * (s >> 3))`` (an
+    arithmetic shift by a multiple of 8: one 8-to-1 select per bit), the bit just below it and
+    ``s mod 8``; (2) registers ``h = v >> s`` from it and the rounding bit ``c = v[s - 1]`` (0
+    for ``s = 0``; ``rshift_round = h + c``), and returns the value of the last stage for the
+    caller to register with what it does next (a saturation, the output plane). With ``bits``,
+    the second stage registers instead ``h + c`` on ``h``'s low ``bits`` bits and whether ``h``
+    fits the signed ``bits`` range; the last selects it, or the range end on ``h``'s side:
+    exact for any saturation to at most ``bits - 1`` signed bits afterwards (an ``h`` that does
+    not fit lies beyond that range, and so does ``h + c``)."""
+    assert ROUND_CYCLES == 3, "two register stages here, the caller's after them"
     sh = s[:SHIFT_BITS]
-    hv = v >> sh
-    cv = Mux(sh == 0, 0, v.bit_select((sh - 1)[:SHIFT_BITS], 1))
+    coarse = Cat(Const(0, 3), sh[3:])  # 8 * (s >> 3)
+    v1 = reg(m, v >> coarse, f"{name}_v1", shape=signed(len(v)))
+    b1 = reg(m, Mux(sh[3:] == 0, 0, v.bit_select((coarse - 1)[:SHIFT_BITS], 1)), f"{name}_b1")
+    lo = reg(m, sh[:3], f"{name}_lo")
+    hv = v1 >> lo
+    cv = Mux(lo == 0, b1, v1.bit_select((lo - 1)[:3], 1))
     if bits is None or bits >= len(v):
         return reg(m, hv, f"{name}_h", shape=signed(len(v))) + reg(m, cv, f"{name}_c", shape=1)
     top = hv[bits - 1:]
     fits = reg(m, ~top.any() | top.all(), f"{name}_fits")
-    neg = reg(m, v[-1], f"{name}_neg")
+    neg = reg(m, v1[-1], f"{name}_neg")
     hc = reg(m, hv[:bits].as_signed() + cv, f"{name}_hc", shape=signed(bits + 1))
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(fits, hc, Mux(neg, Const(lo, signed(bits + 1)), Const(hi, signed(bits + 1))))
+    lo_end, hi_end = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(fits, hc, Mux(neg, Const(lo_end, signed(bits + 1)),
+                             Const(hi_end, signed(bits + 1))))
 
 
 #: ``round_shift``'s ``bits`` for ``out_plane`` (it saturates to at most 16 signed bits).
