@@ -154,34 +154,54 @@ class AttentionEngine(Engine):
         bb = Signal(range(nb))
         bc = Signal(range(nb))
         m.d.comb += [bb.eq(ba - 1), bc.eq(ba + 1)]  # two bits: mod 4
-        mask0 = ins.param + 1 + (hb << 1)
+        # Per instruction, from the word at ``start``: the loop bounds less one (equality
+        # compares with registers, no adder on the sequencers' paths) and the query fill.
+        iv = self.view(OP, self.instr)
+        seq_m1, hb_m1 = Signal(12), Signal(6)
+        qfill_m1 = Signal(7)  # isa.cycles.attn_q_fill_cycles - 1
+        nmask_m1 = Signal(12)  # isa.cycles.attn_mask_cycles - 1
+        with m.If(self.start):
+            m.d.sync += [seq_m1.eq(iv.seq - 1), hb_m1.eq(iv.hd_blocks - 1),
+                         qfill_m1.eq(Mux(iv.hd_blocks > lat + 1, iv.hd_blocks, lat + 1) - 1),
+                         nmask_m1.eq(((iv.seq + d - 1) >> lg) - 1)]
+        # The engine's SRAM addresses, each a register stepped by a constant or by ``seq``.
+        acc_a = Signal(18)    # ACC: shift scan, mask rows, PV parameters
+        a_addr = Signal(18)   # SP k_rd: A's query fill, then K
+        k_base = Signal(18)   # K row of A's key ka, block 0
+        q_next = Signal(18)   # Q row of A's next row, block 0
+        c_addr = Signal(18)   # SP q_rd: C's V reads
+        v_base = Signal(18)   # V row 0 of C's block
+        o_row = Signal(18)    # O row of C's row, block 0
+        o_wr = Signal(18)     # O row of C's row in its block
 
         # -- sequencers ---------------------------------------------------------------------------
         scan_t = Signal(7)
         scan_v, scan_last = Signal(), Signal()
-        mk_t = Signal(range(-(-self._max_seq // d) + 1))
+        mk_t = Signal(12)
         mk_v = Signal()
         # stage A: Q fill, QK^T reads, drain
         a_st = Signal(range(4))
-        ka, ja, joffa = Signal(12), Signal(6), Signal(18)  # key, head block, ja * seq
+        ka, ja = Signal(12), Signal(6)  # key, head block
         wa = Signal(range(max(C.ATTN_QK_DRAIN, 64 + lat + 1) + 1))
-        qf_v, qk_v, qk_first, qk_last = Signal(), Signal(), Signal(), Signal()
+        qf_on = Signal()  # the query fill's reads (``wa < hd_blocks``)
+        qk_v, qk_first, qk_last = Signal(), Signal(), Signal()
         a_end = Signal()
-        q_fill = Mux(hb > lat + 1, hb, lat + 1)  # isa.cycles.attn_q_fill_cycles
+        m.d.comb += krd.addr.eq(a_addr)
         with m.Switch(a_st):
             with m.Case(A_FILL):
-                m.d.comb += [krd.addr.eq(ins.q_addr + joffa + slot), qf_v.eq(wa < hb)]
-                m.d.sync += [wa.eq(wa + 1), ja.eq(ja + 1), joffa.eq(joffa + seq)]
-                with m.If(wa + 1 == q_fill):
-                    m.d.sync += [wa.eq(0), ja.eq(0), joffa.eq(0), a_st.eq(A_QK)]
+                m.d.sync += [wa.eq(wa + 1), ja.eq(ja + 1), a_addr.eq(a_addr + seq)]
+                with m.If(ja == hb_m1):
+                    m.d.sync += qf_on.eq(0)
+                with m.If(wa == qfill_m1):
+                    m.d.sync += [wa.eq(0), ja.eq(0), a_addr.eq(k_base), a_st.eq(A_QK)]
             with m.Case(A_QK):
-                m.d.comb += [krd.addr.eq(ins.k_addr + joffa + ka), qbrd.addr.eq(ja),
-                             mkrd.addr.eq(ka >> lg), qk_v.eq(1), qk_first.eq(ja == 0),
-                             qk_last.eq(ja + 1 == hb)]
-                m.d.sync += [ja.eq(ja + 1), joffa.eq(joffa + seq)]
-                with m.If(ja + 1 == hb):
-                    m.d.sync += [ja.eq(0), joffa.eq(0), ka.eq(ka + 1)]
-                    with m.If(ka + 1 == seq):
+                m.d.comb += [qbrd.addr.eq(ja), mkrd.addr.eq(ka >> lg), qk_v.eq(1),
+                             qk_first.eq(ja == 0), qk_last.eq(ja == hb_m1)]
+                m.d.sync += [ja.eq(ja + 1), a_addr.eq(a_addr + seq)]
+                with m.If(ja == hb_m1):
+                    m.d.sync += [ja.eq(0), ka.eq(ka + 1), a_addr.eq(k_base + 1),
+                                 k_base.eq(k_base + 1)]
+                    with m.If(ka == seq_m1):
                         m.d.sync += [ka.eq(0), a_st.eq(A_DRAIN)]
             with m.Case(A_DRAIN):
                 m.d.sync += wa.eq(wa + 1)
@@ -199,7 +219,7 @@ class AttentionEngine(Engine):
             with m.Case(B_EXP):
                 m.d.comb += [b_raddr.eq(kb), ex_v.eq(1)]
                 m.d.sync += kb.eq(kb + 1)
-                with m.If(kb + 1 == seq):
+                with m.If(kb == seq_m1):
                     m.d.sync += [kb.eq(0), b_st.eq(B_DRAIN)]
             with m.Case(B_DRAIN):
                 m.d.sync += wb.eq(wb + 1)
@@ -230,66 +250,76 @@ class AttentionEngine(Engine):
                     m.d.sync += r_st.eq(R_OFF)
         # stage C: per head block its parameters, the V / E reads, drain and write
         c_st = Signal(range(4))
-        kc, jc, joffc = Signal(12), Signal(6), Signal(18)
+        kc, jc = Signal(12), Signal(6)
         wc = Signal(range(C.ATTN_PV_DRAIN + 1))
         pp_v, pp_s, pv_v, pv_first = Signal(), Signal(), Signal(), Signal()
         c_end, c_write = Signal(), Signal()
         c_raddr = Signal(12)
+        m.d.comb += qrd.addr.eq(c_addr)
         with m.Switch(c_st):
             with m.Case(C_PARAM):
-                m.d.comb += [ard.addr.eq(ins.param + 1 + (jc << 1) + wc[0]), pp_v.eq(1),
-                             pp_s.eq(wc[0])]
-                m.d.sync += wc.eq(wc + 1)
+                m.d.comb += [pp_v.eq(1), pp_s.eq(wc[0])]
+                m.d.sync += [wc.eq(wc + 1), acc_a.eq(acc_a + 1)]
                 with m.If(wc == C.ATTN_PV_PARAM_READS - 1):
-                    m.d.sync += [wc.eq(0), c_st.eq(C_PV)]
+                    m.d.sync += [wc.eq(0), c_addr.eq(v_base), c_st.eq(C_PV)]
             with m.Case(C_PV):
-                m.d.comb += [qrd.addr.eq(ins.v_addr + joffc + kc), c_raddr.eq(kc), pv_v.eq(1),
-                             pv_first.eq(kc == 0)]
-                m.d.sync += kc.eq(kc + 1)
-                with m.If(kc + 1 == seq):
+                m.d.comb += [c_raddr.eq(kc), pv_v.eq(1), pv_first.eq(kc == 0)]
+                m.d.sync += [kc.eq(kc + 1), c_addr.eq(c_addr + 1)]
+                with m.If(kc == seq_m1):
                     m.d.sync += [kc.eq(0), c_st.eq(C_DRAIN)]
             with m.Case(C_DRAIN):
                 m.d.sync += wc.eq(wc + 1)
                 with m.If(wc == C.ATTN_PV_DRAIN - 1):
                     m.d.comb += c_write.eq(1)
-                    m.d.sync += [wc.eq(0), jc.eq(jc + 1), joffc.eq(joffc + seq), c_st.eq(C_PARAM)]
-                    with m.If(jc + 1 == hb):
+                    m.d.sync += [wc.eq(0), jc.eq(jc + 1), v_base.eq(v_base + seq),
+                                 o_wr.eq(o_wr + seq), c_st.eq(C_PARAM)]
+                    with m.If(jc == hb_m1):
                         m.d.comb += c_end.eq(1)
-                        m.d.sync += [jc.eq(0), joffc.eq(0), c_st.eq(C_OFF)]
+                        m.d.sync += [jc.eq(0), c_st.eq(C_OFF)]
 
         # -- the slots: every stage of the slot ends, the next slot starts ----------------------
+        # ``act``: the stages working in this slot (stage i on row slot - i); in the next slot
+        # stage i works iff stage i - 1 does in this one, and A iff its row was not the last.
+        act = Signal(C.ATTN_STAGES)
         slot_end = Signal()
         m.d.comb += slot_end.eq((phase == RUN) & ((a_st == A_OFF) | a_end)
                                 & ((b_st == B_OFF) | b_end) & ((r_st == R_OFF) | r_end)
                                 & ((c_st == C_OFF) | c_end))
-        nxt = slot + 1
 
-        def start_slot(s):
-            """Start the stages of slot ``s`` (a value) in the next cycle: stage ``i`` on row
-            ``s - i`` where that row exists."""
-            m.d.sync += [a_st.eq(Mux(s < seq, A_FILL, A_OFF)),
-                         b_st.eq(Mux((s >= 1) & (s <= seq), B_EXP, B_OFF)),
-                         r_st.eq(Mux((s >= 2) & (s <= seq + 1), R_INIT, R_OFF)),
-                         c_st.eq(Mux((s >= 3) & (s <= seq + 2), C_PARAM, C_OFF))]
+        def start_slot(act_next, q_row):
+            """Start the stages of the next slot (their ``act`` bits) in the next cycle, A on
+            the row whose Q starts at ``q_row``."""
+            m.d.sync += [act.eq(act_next),
+                         a_st.eq(Mux(act_next[0], A_FILL, A_OFF)),
+                         b_st.eq(Mux(act_next[1], B_EXP, B_OFF)),
+                         r_st.eq(Mux(act_next[2], R_INIT, R_OFF)),
+                         c_st.eq(Mux(act_next[3], C_PARAM, C_OFF)),
+                         a_addr.eq(q_row), q_next.eq(q_row + 1), k_base.eq(ins.k_addr),
+                         qf_on.eq(1), acc_a.eq(ins.param + 1), v_base.eq(ins.v_addr),
+                         o_wr.eq(Mux(act[3], o_row + 1, o_row))]
 
+        m.d.comb += ard.addr.eq(acc_a)
         with m.Switch(phase):
             with m.Case(SCAN):
-                m.d.comb += [ard.addr.eq(ins.param + (scan_t << 1)), scan_v.eq(1),
-                             scan_last.eq(scan_t == hb)]
-                m.d.sync += scan_t.eq(scan_t + 1)
+                m.d.comb += [scan_v.eq(1), scan_last.eq(scan_t == hb)]
+                m.d.sync += [scan_t.eq(scan_t + 1), acc_a.eq(acc_a + 2)]
                 with m.If(scan_t == hb):
-                    m.d.sync += phase.eq(SCANW)
+                    m.d.sync += [phase.eq(SCANW), acc_a.eq(acc_a + 1)]  # the first mask row
             with m.Case(MASK):
-                m.d.comb += [ard.addr.eq(mask0 + mk_t), mk_v.eq(1)]
-                m.d.sync += mk_t.eq(mk_t + 1)
-                with m.If(mk_t + 1 == (seq + d - 1) >> lg):
-                    m.d.sync += [phase.eq(RUN), slot.eq(0), ba.eq(0)]
-                    start_slot(Const(0, 13))
+                m.d.comb += mk_v.eq(1)
+                m.d.sync += [mk_t.eq(mk_t + 1), acc_a.eq(acc_a + 1)]
+                with m.If(mk_t == nmask_m1):
+                    m.d.sync += [phase.eq(RUN), slot.eq(0), ba.eq(0), o_row.eq(ins.o_addr)]
+                    start_slot(Const(1, C.ATTN_STAGES), ins.q_addr)
+                    m.d.sync += o_wr.eq(ins.o_addr)
             with m.Case(RUN):
                 with m.If(slot_end):
-                    m.d.sync += [slot.eq(nxt), ba.eq(ba + 1)]
-                    start_slot(nxt)
-                    with m.If(slot == seq + 2):
+                    nxt = Cat(act[0] & (slot != seq_m1), act[:-1])
+                    m.d.sync += [slot.eq(slot + 1), ba.eq(ba + 1)]
+                    with m.If(act[3]):
+                        m.d.sync += o_row.eq(o_row + 1)
+                    start_slot(nxt, q_next)
+                    with m.If(act == 1 << (C.ATTN_STAGES - 1)):  # only PV of the last row
                         m.d.comb += self.done.eq(1)
                         m.d.sync += [self.busy.eq(0), phase.eq(IDLE)]
 
@@ -318,7 +348,7 @@ class AttentionEngine(Engine):
                     m.d.comb += [self.error.eq(err), self.done.eq(1)]
                     m.d.sync += [self.busy.eq(0), phase.eq(IDLE)]
                 with m.Else():
-                    m.d.sync += [phase.eq(MASK), mk_t.eq(0)]
+                    m.d.sync += phase.eq(MASK)
 
         # -- mask rows: one bit per key into the mask RAM ----------------------------------------
         mk_q, mk_tq = delay(m, mk_v, lat, "mk_q"), delay(m, mk_t, lat, "mk_tq")
@@ -326,6 +356,7 @@ class AttentionEngine(Engine):
                      mkwr.data.eq(Cat(*[ln != 0 for ln in lanes(word, 32, d)]))]
 
         # -- stage A: the query row into its RAM ------------------------------------------------
+        qf_v = (a_st == A_FILL) & qf_on
         qf_q, qf_j = delay(m, qf_v, lat, "qf_q"), delay(m, ja, lat, "qf_j")
         m.d.comb += [qbwr.addr.eq(qf_j), qbwr.en.eq(qf_q), qbwr.data.eq(krd.data)]
 
@@ -446,13 +477,13 @@ class AttentionEngine(Engine):
                for n, (x, s) in enumerate(zip(oprod, lanes(s_o, 32, d, sign=False),
                                               strict=True))]
         with m.If(c_write):
-            m.d.comb += [wr.addr.eq(ins.o_addr + joffc + slot - 3), wr.data.eq(pack(out, 8)),
+            m.d.comb += [wr.addr.eq(o_wr), wr.data.eq(pack(out, 8)),
                          wr.en.eq(1)]
 
         with m.If(self.start):
             m.d.sync += [ins_word.eq(self.instr), self.busy.eq(1), phase.eq(SCAN),
                          scan_t.eq(0), bad_seen.eq(0), a_st.eq(A_OFF), b_st.eq(B_OFF),
                          r_st.eq(R_OFF), c_st.eq(C_OFF), wa.eq(0), wb.eq(0), wc.eq(0),
-                         ka.eq(0), ja.eq(0), joffa.eq(0), kb.eq(0), kc.eq(0), jc.eq(0),
-                         joffc.eq(0)]
+                         ka.eq(0), ja.eq(0), kb.eq(0), kc.eq(0), jc.eq(0), mk_t.eq(0),
+                         acc_a.eq(iv.param), act.eq(0)]
         return m
