@@ -172,7 +172,7 @@ def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
     """REQUANT / GELU / RESADD busy, when the checks pass: the shift scan, then per block its
     parameter rows and ``rows`` source rows at one read per cycle, then the pipeline drains:
     ``scan + blocks * (PARAM_ROWS + rows) + VECTOR_PIPELINE`` (REQUANT: ``blocks * (rows + 4)
-    + 8``)."""
+    + 9``)."""
     return scan_cycles(op, blocks) + blocks * (PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
 
 
@@ -253,8 +253,8 @@ def ln_group_cycles(g: int, blocks: int) -> int:
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (g*blocks + 7 + 76*g + blocks*ln_norm_reads(g)) + 13``, i.e.
-    ``3*blocks + 97`` for one row."""
+    ``1 + sum over groups (g*blocks + 7 + 76*g + blocks*ln_norm_reads(g)) + 14``, i.e.
+    ``3*blocks + 98`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
