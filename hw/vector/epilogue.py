@@ -243,15 +243,18 @@ class ResaddEngine(EpilogueEngine):
         s1b, s2b = (delay(m, v, self.mul_cycles(0), nm) for v, nm in ((s1a, "s1_b"),
                                                                           (s2a, "s2_b")))
         # C: the two rounding shifts' first stages (hw.vector.common.round_shift; D is its
-        # last, the add and sat32 in it). |r * m2| <= 2^16 * 2^31, so the second term fits
+        # last, the add in it). |r * m2| <= 2^16 * 2^31, so the second term fits
         # RES_BITS signed bits exactly; the first is clamped to RES_BITS + 1 bits: beyond them
         # it outweighs the second by more than 2^31, and the sum saturates as it would exact.
         q1 = [round_shift(m, v, s, f"q1_{n}", bits=_RES_BITS + 1)
               for n, (v, s) in enumerate(zip(p1, _shift_lanes(s1b, d), strict=True))]
         q2 = [round_shift(m, v, s, f"q2_{n}", bits=_RES_BITS)
               for n, (v, s) in enumerate(zip(p2, _shift_lanes(s2b, d), strict=True))]
-        out = lanewise(m, "o", lambda a1, a2: saturate(a1 + a2, 32), q1, q2)
-        return pack(out, 32), 1 + C.ROUND_CYCLES + self.mul_cycles(0)
+        # D: the rounding's last stage and the add; E: sat32 (the add and the saturation in one
+        # stage were the engine's longest routed path, 97.5 MHz: docs/rtl.md "FPGA")
+        total = lanewise(m, "t", lambda a1, a2: a1 + a2, q1, q2)
+        out = lanewise(m, "o", lambda t: saturate(t, 32), total)
+        return pack(out, 32), 2 + C.ROUND_CYCLES + self.mul_cycles(0)
 
 
 #: Signed bits of RESADD's second term ``rshift_round(r * m2, s2)``: |r| <= 2^16 (a 16-bit
