@@ -155,10 +155,10 @@ SHIFT_ROWS = {Opcode.REQUANT: (2,), Opcode.GELU: (2, 4), Opcode.RESADD: (2, 4)}
 #: Cycles from a source row's accumulator read to its write (SRAM latency + arithmetic stages).
 #: REQUANT: bias, ``* m`` (wide), round (ROUND_CYCLES); RESADD: bias, both products (wide),
 #: round (its last stage the add of the two), sat32; GELU: bias, ``* m_in`` (wide), round,
-#: segment, ``t * c2`` and ``t * inner`` (narrow), ``x * phi`` and ``* m_out`` (wide), round
-#: (docs/rtl.md "Vector epilogues").
+#: ``|x|``, segment, ``t * c2`` and ``t * inner`` (narrow), ``x * phi`` and ``* m_out``
+#: (wide), round (docs/rtl.md "Vector epilogues").
 VECTOR_PIPELINE = {Opcode.REQUANT: SRAM_READ_LATENCY + 1 + MUL_WIDE_CYCLES + ROUND_CYCLES,
-                   Opcode.GELU: SRAM_READ_LATENCY + 2 + 2 * ROUND_CYCLES + 3 * MUL_WIDE_CYCLES
+                   Opcode.GELU: SRAM_READ_LATENCY + 3 + 2 * ROUND_CYCLES + 3 * MUL_WIDE_CYCLES
                    + 2 * MUL_NARROW_CYCLES,
                    Opcode.RESADD: SRAM_READ_LATENCY + 2 + ROUND_CYCLES + MUL_WIDE_CYCLES}
 

@@ -292,14 +292,19 @@ class GeluEngine(EpilogueEngine):
         c0t = Array(Const(c[0], signed(17)) for c in coeffs)
         c1t = Array(Const(c[1], signed(17)) for c in coeffs)
         c2t = Array(Const(c[2], signed(17)) for c in coeffs)
-        # D: |x|, segment, coefficients
+        # D0: |x| and whether it is beyond the segments; D: segment, coefficients (|x|, the
+        # clamp and the table lookup in one stage were the engine's longest routed path, 89.6
+        # MHz: docs/rtl.md "FPGA")
         x_d, big_d, t_d, c0_d, c1_d, c2_d = ([] for _ in range(6))
+        lim = numerics.GELU_LIMIT
         for n, xv in enumerate(xf):
-            ax = Mux(xv < 0, -xv, xv)
-            v = Mux(ax >= numerics.GELU_LIMIT, numerics.GELU_LIMIT - 1, ax)[:14]
+            x0 = reg(m, xv, f"x_d0{n}")
+            ax = reg(m, Mux(xv < 0, -xv, xv), f"ax_d0{n}", shape=33)
+            big = reg(m, (xv >= lim) | (xv <= -lim), f"big_d0{n}")
+            v = Mux(big, lim - 1, ax)[:14]
             seg = v >> numerics.GELU_SEG_BITS
-            x_d.append(reg(m, xv, f"x_d{n}"))
-            big_d.append(reg(m, ax >= numerics.GELU_LIMIT, f"big_d{n}"))
+            x_d.append(reg(m, x0, f"x_d{n}"))
+            big_d.append(reg(m, big, f"big_d{n}"))
             t_d.append(reg(m, v[:numerics.GELU_SEG_BITS], f"t_d{n}"))
             for tab, nm, col in ((c0t, "c0", c0_d), (c1t, "c1", c1_d), (c2t, "c2", c2_d)):
                 col.append(reg(m, tab[seg], f"{nm}_d{n}"))
@@ -326,7 +331,7 @@ class GeluEngine(EpilogueEngine):
             phi.append(Mux(xv > 0, half + e, Mux(xv < 0, half - e, half))[:17].as_signed())
         # G: x * phi
         outs = self.mul(m, 2, x_f, phi, "g")
-        carry = {k: delay(m, v, 1 + self.mul_cycles(3) + self.mul_cycles(4), f"{k}_def")
+        carry = {k: delay(m, v, 2 + self.mul_cycles(3) + self.mul_cycles(4), f"{k}_def")
                  for k, v in carry.items()}
         carry = {k: delay(m, v, self.mul_cycles(2), f"{k}_g") for k, v in carry.items()}
         # H: gelu = rshift_round(g, 15); * m_out
@@ -338,5 +343,5 @@ class GeluEngine(EpilogueEngine):
         out = [reg(m, out_plane(round_shift(m, hv, s, f"or{n}", bits=PLANE_BITS), ins.plane),
                    f"o{n}")
                for n, (hv, s) in enumerate(zip(h, _shift_lanes(s_out_h, d), strict=True))]
-        return pack(out, 8), 2 + 2 * C.ROUND_CYCLES + sum(self.mul_cycles(k) for k in self.MULS)
+        return pack(out, 8), 3 + 2 * C.ROUND_CYCLES + sum(self.mul_cycles(k) for k in self.MULS)
 
