@@ -4,7 +4,8 @@ Dataflow: PE(r, n) holds weight W[r][n]. Input row ``A[i]`` enters unskewed; lan
 by r cycles so it meets PE(r, 0) at cycle t + r and PE(r, n) at t + r + n. Partial sums flow
 down the columns, and column n leaves the bottom at t + DIM + n; the outputs are deskewed (column
 n delayed by DIM - 1 - n) so a whole result row ``C[i] = A[i] @ W`` appears at once,
-``LATENCY = 2*DIM - 1`` cycles after ``A[i]`` entered, with the tag that entered beside it.
+``isa.cycles.array_fill_drain(DIM) = 2*DIM`` cycles after ``A[i]`` entered (each PE's product
+registered before its add: one more), with the tag that entered beside it.
 
 Weights: ``w_en`` writes ``w_row`` into buffer ``w_buf`` of PE row ``w_idx`` at the clock edge.
 Each activation carries a ``sel`` bit choosing the buffer it multiplies with, so a tile can be
@@ -23,6 +24,8 @@ import contextvars
 from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from isa.cycles import array_fill_drain
 
 from .pe import PE
 
@@ -97,8 +100,9 @@ class SystolicArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a row at ``a_row`` to its result at ``c_row``."""
-        return 2 * self._dim - 1
+        """Cycles from a row at ``a_row`` to its result at ``c_row``
+        (``isa.cycles.array_fill_drain``)."""
+        return array_fill_drain(self._dim)
 
     def elaborate(self, platform):
         m = Module()

@@ -2,8 +2,10 @@
 
 Holds two weights (double buffering: the ``sel`` bit travelling with each activation chooses the
 weight it meets, so the next tile can be written into the other buffer while the current one
-computes). Every cycle: ``psum_out <= psum_in + a_in * w[sel_in]``, and the activation and its
-``sel`` bit move one PE to the right.
+computes). Every cycle: ``prod <= a_in * w[sel_in]`` and ``psum_out <= psum_in + prod``
+(``isa.cycles.PE_PRODUCT_STAGES``: the product registered before its add, for Fmax), and the
+activation and its ``sel`` bit move one PE to the right. Every PE delays its product alike, so
+a partial sum from above meets the product of the same row.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from isa.cycles import PE_PRODUCT_STAGES
 
 
 class PE(wiring.Component):
@@ -42,8 +46,11 @@ class PE(wiring.Component):
             with m.Else():
                 m.d.sync += w0.eq(self.w_data)
         w = Mux(self.sel_in, w1, w0)
+        assert PE_PRODUCT_STAGES == 1, "one product register"
+        prod = Signal(signed(16))
         m.d.sync += [
-            self.psum_out.eq(self.psum_in + self.a_in * w),
+            prod.eq(self.a_in * w),
+            self.psum_out.eq(self.psum_in + prod),
             self.a_out.eq(self.a_in),
             self.sel_out.eq(self.sel_in),
         ]

@@ -112,17 +112,24 @@ def store_cycles(rows: int, row_bytes: int, dram_addr: int, dram_stride: int, bw
 GEMM_ACCUMULATE_CYCLES = SRAM_READ_LATENCY
 
 
+#: Register stages of a PE's product before its add into the partial sum (hw/pe.py): the
+#: multiply, the weight select before it and the partial-sum add in one stage were the GEMM
+#: block's longest routed path (88.8 MHz, docs/rtl.md "FPGA"). Every PE delays alike, so the
+#: array's latency grows by this, not by it per PE.
+PE_PRODUCT_STAGES = 1
+
+
 def array_fill_drain(d: int) -> int:
     """Skew fill plus drain of a d x d weight-stationary array: a row's last partial sum leaves
-    the bottom ``2d - 1`` cycles after the row entered."""
-    return 2 * d - 1
+    the bottom ``2d - 1 + PE_PRODUCT_STAGES`` cycles after the row entered."""
+    return 2 * d - 1 + PE_PRODUCT_STAGES
 
 
 def gemm_cycles(rows: int, kblocks: int, d: int) -> int:
     """GEMM busy: K-block k owns ``P = max(rows, d)`` cycles (weight row t and A row t - 1 read in
     its cycle t); the last K-block issues its ``rows`` A rows after one weights-only cycle, then
-    SRAM latency ``L``, ``2d - 1`` through the array and the accumulate (``L`` again):
-    ``(kblocks - 1) * P + rows + 2d + 2L`` (``+ 2d + 4`` with ``L = 2``)."""
+    SRAM latency ``L``, ``2d`` through the array (``array_fill_drain``) and the accumulate
+    (``L`` again): ``(kblocks - 1) * P + rows + 2d + 1 + 2L`` (``+ 2d + 5`` with ``L = 2``)."""
     return ((kblocks - 1) * max(rows, d) + rows + 1 + SRAM_READ_LATENCY + array_fill_drain(d)
             + GEMM_ACCUMULATE_CYCLES)
 
@@ -199,7 +206,7 @@ LN_HEADER_READS = 1
 #: blocks once for the group, reading gamma and beta once per block for all its rows.
 LN_GROUP_ROWS = 4
 #: Quotient / root bits the iterative divider and square root produce per cycle.
-LN_BITS_PER_CYCLE = 2
+LN_BITS_PER_CYCLE = 1
 #: Quotient bits of the three divisions (mean, variance, reciprocal) and root bits of isqrt
 #: (each a multiple of LN_BITS_PER_CYCLE and enough for every admitted input: docs/rtl.md).
 LN_MEAN_BITS = LN_IN_BITS

@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 
 from hw.array import SystolicArray, psum_width
 from hw.pe import PE
+from isa.cycles import PE_PRODUCT_STAGES
 
 
 def run(dut, bench):
@@ -31,7 +32,9 @@ def test_pe_double_buffer_and_mac():
             ctx.set(pe.w_data, w)
             await ctx.tick()
         ctx.set(pe.w_en, 0)
-        for a, sel, psum in ((-128, 0, 5), (-128, 1, -3), (3, 0, 0)):
+        # the product of an activation meets the partial sum of the next cycle
+        # (isa.cycles.PE_PRODUCT_STAGES = 1); the activation and sel move on at once
+        for a, sel, psum in ((-128, 0, 11), (-128, 1, 5), (3, 0, -3), (0, 0, 0)):
             ctx.set(pe.a_in, a)
             ctx.set(pe.sel_in, sel)
             ctx.set(pe.psum_in, psum)
@@ -39,7 +42,8 @@ def test_pe_double_buffer_and_mac():
             seen.append((ctx.get(pe.psum_out), ctx.get(pe.a_out), ctx.get(pe.sel_out)))
 
     run(pe, bench)
-    assert seen == [(5 + 896, -128, 0), (-3 - 16256, -128, 1), (-21, 3, 0)]
+    assert PE_PRODUCT_STAGES == 1
+    assert seen == [(11, -128, 0), (5 + 896, -128, 1), (-3 - 16256, 3, 0), (-21, 0, 0)]
 
 
 def test_pe_rejects_narrow_psum():

@@ -109,9 +109,9 @@ def _formula(ins, cfg):
                     for i in range(ins.rows))
         return lat + beats + (0 if ins.op == Opcode.LOAD else 6)
     if ins.op == Opcode.GEMM:
-        return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 4
+        return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 5
     if ins.op == Opcode.REQUANT:
-        return ins.blocks * (ins.rows + 4) + 8  # read 2, bias, product 3, round 2
+        return ins.blocks * (ins.rows + 4) + 9  # read 2, bias, product 3, round 3
     # GELU, RESADD, LAYERNORM, ATTN: the RTL's formulas (isa/cycles.py, derived in docs/rtl.md)
     return isa_cycles.compute_cycles(ins.op, ins.f, d)
 

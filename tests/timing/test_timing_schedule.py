@@ -22,14 +22,14 @@ def test_load_gemm_store_chain_is_timed_exactly():
     # (3 check stages and the 2-cycle buffer: 70, 71, 72) and can start 2 after its dispatch.
     # Each takes 1 start cycle + its busy time.
     # LOAD: 64 latency + 16 rows of 16 bytes = 80, so it finishes at 72 + 1 + 80 = 153.
-    # GEMM of 16 rows, 1 K-block at DIM 16 (SRAM read latency 2): 16 + 2*16 + 4 = 52 cycles:
-    # 153 + 53 = 206.
-    # STORE: 16 beats + 64 write latency + 6 = 86: 206 + 87 = 293.
+    # GEMM of 16 rows, 1 K-block at DIM 16 (SRAM read latency 2, a product stage per PE):
+    # 16 + 2*16 + 5 = 53 cycles: 153 + 54 = 207.
+    # STORE: 16 beats + 64 write latency + 6 = 86: 207 + 87 = 294.
     assert s.fetch.tolist() == [70, 71, 72]
-    assert s.start.tolist() == [72, 153, 206]
-    assert s.finish.tolist() == [153, 206, 293]
-    assert s.token_wait.tolist() == [0, 80, 132]
-    assert s.cycles == 293
+    assert s.start.tolist() == [72, 153, 207]
+    assert s.finish.tolist() == [153, 207, 294]
+    assert s.token_wait.tolist() == [0, 80, 133]
+    assert s.cycles == 294
 
 
 def test_independent_queues_overlap():
@@ -47,7 +47,7 @@ def test_requant_holds_the_dispatcher_until_its_shift_check():
     # 1 + 3 + 2 cycles after that (start cycle, 3 shift rows, SRAM latency 2), not at 72.
     assert s.start[1] == s.finish[0]
     assert s.fetch[2] == s.start[1] + 6
-    assert s.finish[1] - s.start[1] == 1 + 3 * (4 + 4) + 8  # VECTOR_PIPELINE: 2 + 1 + 3 + 2
+    assert s.finish[1] - s.start[1] == 1 + 3 * (4 + 4) + 9  # VECTOR_PIPELINE: 2 + 1 + 3 + 3
 
 
 def _matching_pairs(instrs):
