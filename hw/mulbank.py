@@ -8,9 +8,10 @@ product, and each engine declares in ``MULS`` which slots it uses (each at most 
 from the engine that started last (``active``, registered at its start, so valid from its first
 busy cycle on), the product goes to every engine that uses the slot. Every product is pipelined
 (:func:`product`): the operands are registered after the select, then the product of a narrow
-slot, or a wide slot's four 17-bit partial products and their sum: ``slot_cycles`` after the
-engine presents its operands (``isa.cycles.MUL_NARROW_CYCLES``, ``MUL_WIDE_CYCLES``), the same
-whether the slot is shared or the engine's own (``shared_mul=False``).
+slot, or a wide slot's four 17-bit partial products, a first sum and the product:
+``slot_cycles`` after the engine presents its operands (``isa.cycles.MUL_NARROW_CYCLES``,
+``MUL_WIDE_CYCLES``), the same whether the slot is shared or the engine's own
+(``shared_mul=False``).
 
 Slot widths: three 32 x 32 (REQUANT ``x*m``; RESADD ``x*m1``, ``r*m2``; GELU ``x*m_in``,
 ``gelu*m_out``, ``x*phi``; LAYERNORM ``x^2``, ``d*inv``, ``n*gamma``; ATTN ``O*m_o``) and two
@@ -88,17 +89,27 @@ def product(m: Module, a, b, name: str) -> Signal:
             m.d.sync += pp.eq(pa * pb)
             terms.append(pp << (oa + ob))
             pps[i, j] = pp
+    assert MUL_WIDE_CYCLES == 4, "operands, partial products, a first sum, the product"
     if len(pieces_a) == len(pieces_b) == 2:
         # Two pieces each: the low x low product (unsigned, 2*PIECE_BITS bits) and the
         # high x high one (at 2*PIECE_BITS) do not overlap: one value, no adder; the two
-        # cross products are summed, then added at PIECE_BITS. Two carry chains in series
-        # instead of three.
+        # cross products are summed (registered: the two carry chains in series were the
+        # longest path of LAYERNORM's statistics, 90.4 MHz), then added at PIECE_BITS.
         k = PIECE_BITS
-        outer = Cat(pps[0, 0][:2 * k], pps[1, 1]).as_signed()
-        cross = pps[0, 1] + pps[1, 0]
+        outer = Signal(signed(len(pps[1, 1]) + 2 * k), name=f"{name}_outer")
+        cross = Signal(signed(max(len(pps[0, 1]), len(pps[1, 0])) + 1), name=f"{name}_cross")
+        m.d.sync += [outer.eq(Cat(pps[0, 0][:2 * k], pps[1, 1]).as_signed()),
+                     cross.eq(pps[0, 1] + pps[1, 0])]
         m.d.sync += p.eq(Cat(outer[:k], (outer[k:] + cross)[:len(p) - k]).as_signed())
     else:
-        m.d.sync += p.eq(sum(terms))
+        # the terms summed in pairs (registered), then the pair sums
+        pairs = []
+        for n in range(0, len(terms), 2):
+            t = terms[n] if n + 1 == len(terms) else terms[n] + terms[n + 1]
+            r = Signal(signed(len(p) + 1), name=f"{name}_s{n // 2}")
+            m.d.sync += r.eq(t)
+            pairs.append(r)
+        m.d.sync += p.eq(sum(pairs))
     return p
 
 

@@ -111,7 +111,7 @@ def _formula(ins, cfg):
     if ins.op == Opcode.GEMM:
         return (ins.kblocks - 1) * max(ins.rows, d) + ins.rows + 2 * d + 5
     if ins.op == Opcode.REQUANT:
-        return ins.blocks * (ins.rows + 4) + 9  # read 2, bias, product 3, round 3
+        return ins.blocks * (ins.rows + 4) + 10  # read 2, bias, product 4, round 3
     # GELU, RESADD, LAYERNORM, ATTN: the RTL's formulas (isa/cycles.py, derived in docs/rtl.md)
     return isa_cycles.compute_cycles(ins.op, ins.f, d)
 

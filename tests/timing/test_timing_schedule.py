@@ -47,7 +47,7 @@ def test_requant_holds_the_dispatcher_until_its_shift_check():
     # 1 + 3 + 2 cycles after that (start cycle, 3 shift rows, SRAM latency 2), not at 72.
     assert s.start[1] == s.finish[0]
     assert s.fetch[2] == s.start[1] + 6
-    assert s.finish[1] - s.start[1] == 1 + 3 * (4 + 4) + 9  # VECTOR_PIPELINE: 2 + 1 + 3 + 3
+    assert s.finish[1] - s.start[1] == 1 + 3 * (4 + 4) + 10  # VECTOR_PIPELINE: 2 + 1 + 4 + 3
 
 
 def _matching_pairs(instrs):
