@@ -118,3 +118,4 @@ def test_per_module_synthesis_matches_the_whole_design(tmp_path):
         (SHELL_NAME, 1), (f"{SHELL_NAME}.core", 1), (pe_module_name(SHELL_NAME, 4), 16)]
     assert cells == expected
     assert cells["DSP48E2"] == 16
+    assert all(r["peak_rss_mib"] > 0 for r in runs)  # each run's own (os.wait4)

