@@ -119,3 +119,22 @@ def test_per_module_synthesis_matches_the_whole_design(tmp_path):
     assert cells == expected
     assert cells["DSP48E2"] == 16
     assert all(r["peak_rss_mib"] > 0 for r in runs)  # each run's own (os.wait4)
+
+
+def test_report_names_the_per_module_synthesis_and_its_longest_runs():
+    from hw.fpga import report
+
+    x = TARGETS["xilinx-xcup"]
+    used = {"lut": 10, "ff": 20, "dsp": 1, "bram": 0, "lutram": 0, "io": 6}
+    r = {"config": {"dim": 4, "sp_kib": 4, "acc_kib": 4, "dram_bytes": 16},
+         "target": {"name": x.name, "family": "xilinx", "device": x.device,
+                    "place_and_route": False},
+         "lut_mapper": "abc9", "flatten": False, "shared_pe": True, "per_module": True,
+         "resources": report.utilisation_rows(used, x), "resources_from": "yosys synthesis",
+         "wall_s": {"synth": 9.0}, "cpu_s": {"synth": 8.0},
+         "modules": [{"module": "a", "instances": 1, "wall_s": 2.5, "peak_rss_mib": 300},
+                     {"module": "pe", "instances": 16, "wall_s": 4.0, "peak_rss_mib": 200}]}
+    text = report.format_report(r)
+    assert "Synthesis: abc9, per module, shared PE." in text
+    assert ("per module: 2 yosys runs; the longest: pe (x16) 4 s, a (x1) 2.5 s; peak memory "
+            "of a run 300 MiB") in text.splitlines()
