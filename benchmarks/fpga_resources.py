@@ -6,6 +6,8 @@
     .venv/bin/python benchmarks/fpga_resources.py --from-json A.json B.json  # no synthesis
     .venv/bin/python benchmarks/fpga_resources.py --only 16 32 --target xilinx-xcup \\
         --shared-pe --no-flatten          # the Xilinx rows as measured (README)
+    .venv/bin/python benchmarks/fpga_resources.py --only 32 --target xilinx-xcup \\
+        --shared-pe --per-module          # DIM 32: one yosys run per module (README)
     .venv/bin/python benchmarks/fpga_resources.py --array-check 4 8   # the array alone:
         # flat against --shared-pe --no-flatten
 
@@ -61,8 +63,8 @@ def bert_latency(cfg, clock_mhz):
 
 
 def run_one(dim, sp, acc, bus, target_name, out_root, latency, options=None):
-    """``options``: run_flow's synthesis options (lut_mapper, flatten, shared_pe) for the
-    Xilinx rows; ECP5 rows take none."""
+    """``options``: run_flow's synthesis options (lut_mapper, flatten, shared_pe,
+    per_module) for the Xilinx rows; ECP5 rows take none."""
     from hw.fpga.flow import run_flow
     from hw.fpga.report import DoesNotFit
     from hw.fpga.targets import get_target
@@ -258,6 +260,9 @@ def main() -> int:
     ap.add_argument("--no-flatten", action="store_true", help="Xilinx rows: not flattened")
     ap.add_argument("--shared-pe", action="store_true",
                     help="Xilinx rows: the PEs as one shared module (encore fpga --shared-pe)")
+    ap.add_argument("--per-module", action="store_true",
+                    help="Xilinx rows: every module in its own yosys run, totals summed per "
+                    "instance (encore fpga --per-module; implies --no-flatten)")
     ap.add_argument("--array-check", type=int, nargs="+", metavar="DIM",
                     help="only synthesize the systolic array alone at these DIMs, flat and "
                     "with --shared-pe --no-flatten, and compare the counts (xilinx-xcup)")
@@ -281,7 +286,7 @@ def main() -> int:
             continue
         print(f"DIM {dim}, SP {sp} KiB, ACC {acc} KiB on {target}", file=sys.stderr)
         options = {"lut_mapper": args.lut_mapper, "flatten": not args.no_flatten,
-                   "shared_pe": args.shared_pe}
+                   "shared_pe": args.shared_pe, "per_module": args.per_module}
         rows.append(run_one(dim, sp, acc, bus, target, Path(args.out), not args.no_latency,
                             options))
         (results / "fpga_resources.json").write_text(json.dumps(rows, indent=2))

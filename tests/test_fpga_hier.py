@@ -87,14 +87,15 @@ def test_options_of_the_xilinx_flow_only():
     with pytest.raises(ValueError) as e:
         check_options(TARGETS["ecp5-85k"], "abc", True, True)
     assert str(e.value) == ("a LUT mapper and a shared PE module: options of the Xilinx "
-                            "estimate flow only, not of ecp5-85k (synth_ecp5 + nextpnr)")
+                            "estimate flow only (xilinx-xc7, xilinx-xcup), not of ecp5-85k "
+                            "(synth_ecp5 + nextpnr, which places and routes the flat design)")
 
 
 def test_cli_rejects_xilinx_options_for_ecp5(capsys, tmp_path):
     rc = main(["fpga", "--target", "ecp5-25k", "--no-flatten", "--out", str(tmp_path)])
     assert rc == BAD_INPUT
-    assert ("no flattening: options of the Xilinx estimate flow only, not of ecp5-25k"
-            in capsys.readouterr().err)
+    assert ("no flattening: options of the Xilinx estimate flow only (xilinx-xc7, "
+            "xilinx-xcup), not of ecp5-25k" in capsys.readouterr().err)
     assert not (tmp_path / "top.v").exists()
     with pytest.raises(SystemExit) as e:  # argparse's own error
         main(["fpga", "--target", "xilinx-xcup", "--lut-mapper", "abc8"])

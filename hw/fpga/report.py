@@ -118,7 +118,9 @@ def synthesis_of(r: dict) -> str:
     """How a report's netlist was synthesized: the Xilinx flow's options, or synth_ecp5."""
     if r["target"]["place_and_route"]:
         return "synth_ecp5"
-    parts = [r.get("lut_mapper", "abc9"), "flat" if r.get("flatten", True) else "not flattened"]
+    parts = [r.get("lut_mapper", "abc9"),
+             "per module" if r.get("per_module") else
+             "flat" if r.get("flatten", True) else "not flattened"]
     if r.get("shared_pe"):
         parts.append("shared PE")
     return ", ".join(parts)
@@ -152,6 +154,12 @@ def format_report(r: dict) -> str:
     for p in r.get("critical_paths", [])[:1]:
         lines.append(f"critical path: {p['start']} -> {p['end']} ({p['delay_ns']} ns, "
                      f"{p['logic_levels']} logic levels)")
+    runs = sorted(r.get("modules", []), key=lambda m: -m["wall_s"])
+    if runs:
+        lines.append(f"per module: {len(runs)} yosys runs; the longest: " + ", ".join(
+            f"{m['module']} (x{m['instances']}) {m['wall_s']:g} s" for m in runs[:3])
+            + (f"; peak memory of a run {max(m['peak_rss_mib'] for m in runs):,} MiB"
+               if all("peak_rss_mib" in m for m in runs) else ""))
     lines.append("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["wall_s"].items()))
     if r.get("cpu_s"):
         lines.append("CPU time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu_s"].items()))
