@@ -39,7 +39,7 @@ checks it cycle-exactly):
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
 from isa import ErrorCode, MachineConfig, Opcode, numerics
@@ -419,9 +419,15 @@ class AttentionEngine(Engine):
         z = reg(m, tree_sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
         nd3 = reg(m, nd, "ex_nd3")
         e3 = [reg(m, s, f"ex3_{i}") for i, s in enumerate(e2)]
-        rb = reg(m, numerics.EXP_B - (nd3 - z * LN2), "ex_rb", shape=signed(14))
-        e4 = [reg(m, s, f"ex4_{i}") for i, s in enumerate(e3)]
-        z4 = reg(m, z, "ex_z4")
+        # z * ln2 from a table, registered (the product by the constant and the subtractions in
+        # one stage were the engine's longest routed path, 95.0 MHz: docs/rtl.md "FPGA")
+        zl = reg(m, Array(Const(i * LN2, 17) for i in range(Z_MAX + 1))[z], "ex_zl", shape=17)
+        nd3b = reg(m, nd3, "ex_nd3b")
+        e3b = [reg(m, s, f"ex3b_{i}") for i, s in enumerate(e3)]
+        z3b = reg(m, z, "ex_z3b")
+        rb = reg(m, numerics.EXP_B - (nd3b - zl), "ex_rb", shape=signed(14))
+        e4 = [reg(m, s, f"ex4_{i}") for i, s in enumerate(e3b)]
+        z4 = reg(m, z3b, "ex_z4")
         sq = reg(m, rb * rb, "ex_sq", shape=26)
         e5 = [reg(m, s, f"ex5_{i}") for i, s in enumerate(e4)]
         z5 = reg(m, z4, "ex_z5")
