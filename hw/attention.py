@@ -410,11 +410,13 @@ class AttentionEngine(Engine):
                 m.d.comb += b_data.eq(rd.data)
             with m.If(bc == i):
                 m.d.comb += c_data.eq(rd.data)
-        bval = b_data[32]
-        diff = b_data[:32].as_signed() - mx_b
+        # d = F - mx registered before its clamp (together they were the block's longest routed
+        # path, 98.0 MHz: docs/rtl.md "FPGA")
+        bval = reg(m, b_data[32], "ex_bval")
+        diff = reg(m, b_data[:32].as_signed() - mx_b, "ex_diff", shape=signed(33))
         nd = reg(m, Mux(~bval | (diff >= 0), 0, Mux(diff < -CLAMP, CLAMP, -diff)), "ex_nd",
                  shape=17)
-        e1v, e1k = delay(m, ex_v, lat, "ex_v1"), delay(m, kb, lat, "ex_k1")
+        e1v, e1k = delay(m, ex_v, lat + 1, "ex_v1"), delay(m, kb, lat + 1, "ex_k1")
         e2 = [reg(m, s, f"ex2_{i}") for i, s in enumerate((e1v, e1k, bval))]
         z = reg(m, tree_sum(nd >= LN2 * i for i in range(1, Z_MAX + 1)), "ex_z", shape=5)
         nd3 = reg(m, nd, "ex_nd3")

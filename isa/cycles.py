@@ -279,10 +279,10 @@ ATTN_BANKS = ATTN_STAGES
 #: Cycles from a stage's last read to the cycle after its last write / accumulation, i.e. the
 #: pipeline drain before the slot may end: the read latency (the score banks' too), then QK^T
 #: (products, adder tree, accumulate over head blocks, * m_s, round by s_s: the score write),
-#: exp (d, z, z * ln2, r, square, * a, E: the E write and the row sum), PV (E * R, P, P * V,
-#: accumulate, * m_o, round by s_o: the output write).
+#: exp (F - mx, d, z, z * ln2, r, square, * a, E: the E write and the row sum), PV (E * R, P,
+#: P * V, accumulate, * m_o, round by s_o: the output write).
 ATTN_QK_DRAIN = SRAM_READ_LATENCY + 2 + ROUND_CYCLES + MUL_NARROW_CYCLES + MUL_WIDE_CYCLES
-ATTN_EXP_DRAIN = SRAM_READ_LATENCY + 6 + MUL_WIDE_CYCLES
+ATTN_EXP_DRAIN = SRAM_READ_LATENCY + 7 + MUL_WIDE_CYCLES
 ATTN_PV_DRAIN = SRAM_READ_LATENCY + 2 + ROUND_CYCLES + 2 * MUL_WIDE_CYCLES + MUL_NARROW_CYCLES
 #: Quotient bits of the reciprocal R = floor(2^32 / sum E): sum E >= E(0) = 32779 > 2^15 when any
 #: key is valid, so R < 2^17 (docs/rtl.md); ATTN_RECIP_STEP bits per cycle after one set-up cycle.

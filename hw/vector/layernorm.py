@@ -131,6 +131,8 @@ class LayerNormEngine(Engine):
         gs = Signal(range(G + 1))         # rows in the group
         r = Signal(range(G))              # row within the group
         j = Signal(10)                    # block
+        blocks_m1 = Signal(10)            # blocks - 1: equality compares, no adder (Fmax)
+        left = Signal(16)                 # rows after the current group
         joff = Signal(26)                 # j * rows
         t = Signal(range(G + 2))          # normalise: 0 gamma, 1 beta, 2.. rows
         kind = Signal(3)
@@ -150,7 +152,7 @@ class LayerNormEngine(Engine):
             with m.Case(SREAD):
                 m.d.comb += [rd.addr.eq(ins.src + joff + g0 + r), kind.eq(K_STAT)]
                 m.d.sync += [j.eq(j + 1), joff.eq(joff + ins.rows)]
-                with m.If(j + 1 == ins.blocks):
+                with m.If(j == blocks_m1):
                     m.d.sync += [j.eq(0), joff.eq(0), r.eq(r + 1)]
                     with m.If(r + 1 == gs):
                         m.d.sync += [r.eq(0), phase.eq(SWAIT), wait.eq(0)]
@@ -169,15 +171,15 @@ class LayerNormEngine(Engine):
                 m.d.sync += t.eq(t + 1)
                 with m.If(t == t_end):
                     m.d.sync += [t.eq(0), j.eq(j + 1), joff.eq(joff + ins.rows)]
-                    with m.If(j + 1 == ins.blocks):
+                    with m.If(j == blocks_m1):
                         m.d.sync += [j.eq(0), joff.eq(0)]
-                        with m.If(g0 + gs == ins.rows):
+                        with m.If(left == 0):
                             m.d.comb += last.eq(1)
                             m.d.sync += phase.eq(DRAIN)
                         with m.Else():
-                            rest = ins.rows - g0 - gs
-                            m.d.sync += [g0.eq(g0 + gs), phase.eq(SREAD),
-                                         gs.eq(Mux(rest > G, G, rest))]
+                            nxt = Mux(left > G, G, left)
+                            m.d.sync += [g0.eq(g0 + gs), phase.eq(SREAD), gs.eq(nxt),
+                                         left.eq(left - nxt)]
 
         # -- read data, SRAM_READ_LATENCY cycles later (the row buffer's too) -----------------
         lat = C.SRAM_READ_LATENCY
@@ -187,7 +189,7 @@ class LayerNormEngine(Engine):
         r_q = delay(m, Mux(phase == NREAD, ri, r)[:len(r)], lat, "r_q")
         j_q = delay(m, j, lat, "j_q")
         first_q = delay(m, j == 0, lat, "first_q")
-        end_q = delay(m, j + 1 == ins.blocks, lat, "end_q")
+        end_q = delay(m, j == blocks_m1, lat, "end_q")
         off_q = delay(m, (joff + g0 + ri)[:26], lat, "off_q")
         word = rd.data
         x = lanes(word, 32, d)
@@ -364,6 +366,8 @@ class LayerNormEngine(Engine):
             m.d.sync += [
                 ins_word.eq(self.instr), self.busy.eq(1), phase.eq(HDR), g0.eq(0),
                 gs.eq(Mux(start.rows > G, G, start.rows)), r.eq(0), j.eq(0), joff.eq(0),
+                blocks_m1.eq(start.blocks - 1),
+                left.eq(start.rows - Mux(start.rows > G, G, start.rows)),
                 t.eq(0), sub.eq(M_INIT),
             ]
         return m
