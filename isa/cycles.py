@@ -181,7 +181,7 @@ def vector_cycles(op: Opcode, rows: int, blocks: int) -> int:
     """REQUANT / GELU / RESADD busy, when the checks pass: the shift scan, then per block its
     parameter rows and ``rows`` source rows at one read per cycle, then the pipeline drains:
     ``scan + blocks * (PARAM_ROWS + rows) + VECTOR_PIPELINE`` (REQUANT: ``blocks * (rows + 4)
-    + 9``)."""
+    + 10``)."""
     return scan_cycles(op, blocks) + blocks * (PARAM_ROWS[op] + rows) + VECTOR_PIPELINE[op]
 
 
@@ -241,7 +241,7 @@ def _steps(bits: int) -> int:
 
 def ln_stats_cycles() -> int:
     """Cycles of one row's statistics: mean divide, S2, variance divide, isqrt, reciprocal
-    (76 with 2 bits per cycle)."""
+    (142 at 1 bit per cycle)."""
     return (_steps(LN_MEAN_BITS) + _steps(LN_VAR_BITS) + _steps(LN_ROOT_BITS)
             + _steps(LN_RECIP_BITS) + LN_STATS_FIXED)
 
@@ -262,8 +262,8 @@ def ln_group_cycles(g: int, blocks: int) -> int:
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (g*blocks + 7 + 76*g + blocks*ln_norm_reads(g)) + 14``, i.e.
-    ``3*blocks + 98`` for one row."""
+    ``1 + sum over groups (g*blocks + 8 + 142*g + blocks*ln_norm_reads(g)) + 16``, i.e.
+    ``3*blocks + 167`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
