@@ -230,9 +230,9 @@ LN_SUM_PIPELINE = SRAM_READ_LATENCY + 2 + MUL_WIDE_CYCLES
 LN_BUFFER_ROWS = 1
 #: Parameter reads per block of the normalise pass (gamma, beta).
 LN_PARAM_READS = PARAM_ROWS_PER_BLOCK[Opcode.LAYERNORM]
-#: Cycles from a normalise read to its scratchpad write (read latency; d; d*inv (wide); round;
-#: n*gamma (wide); + beta; round and write).
-LN_NORM_PIPELINE = SRAM_READ_LATENCY + 3 + ROUND_CYCLES + 2 * MUL_WIDE_CYCLES
+#: Cycles from a normalise read to its scratchpad write (read latency; d; d*inv (wide); the
+#: rounding add; saturate; n*gamma (wide); + beta; round and write).
+LN_NORM_PIPELINE = SRAM_READ_LATENCY + 4 + ROUND_CYCLES + 2 * MUL_WIDE_CYCLES
 
 
 def _steps(bits: int) -> int:
@@ -262,8 +262,8 @@ def ln_group_cycles(g: int, blocks: int) -> int:
 def layernorm_cycles(rows: int, blocks: int) -> int:
     """LAYERNORM busy when the checks pass: the header, the groups of LN_GROUP_ROWS rows (the
     last one may be smaller) one after another, the normalise pipeline once:
-    ``1 + sum over groups (g*blocks + 8 + 142*g + blocks*ln_norm_reads(g)) + 16``, i.e.
-    ``3*blocks + 167`` for one row."""
+    ``1 + sum over groups (g*blocks + 8 + 142*g + blocks*ln_norm_reads(g)) + 17``, i.e.
+    ``3*blocks + 168`` for one row."""
     whole, rest = divmod(rows, LN_GROUP_ROWS)
     total = LN_HEADER_READS + whole * ln_group_cycles(LN_GROUP_ROWS, blocks) + LN_NORM_PIPELINE
     if rest:
