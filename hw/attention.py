@@ -63,7 +63,7 @@ from .vector.common import (
 
 OP = Opcode.ATTN
 IDLE, SCAN, SCANW, MASK, RUN = range(5)
-A_OFF, A_FILL, A_QK, A_DRAIN = range(4)
+A_OFF, A_FILL, A_QK, A_DRAIN = range(4)  # every stage's OFF is 0 (_drain)
 B_OFF, B_EXP, B_DRAIN = range(3)
 R_OFF, R_INIT, R_DIV = range(3)
 C_OFF, C_PARAM, C_PV, C_DRAIN = range(4)
@@ -81,6 +81,15 @@ def buffer_shapes(dim: int, max_seq: int) -> list[tuple[int, int]]:
     the query row, the key mask (encore/dse/area.py counts their blocks)."""
     return [(max_seq, SCORE_BITS)] * C.ATTN_BANKS + [(Q_DEPTH, 8 * dim),
                                                        (-(-max_seq // dim), dim)]
+
+
+def _drain(m, count, cycles, state, end):
+    """A stage's drain: ``cycles`` cycles counted in ``count``; in the last one ``end`` is high
+    and the stage goes off (state 0) with its counter cleared."""
+    m.d.sync += count.eq(count + 1)
+    with m.If(count == cycles - 1):
+        m.d.comb += end.eq(1)
+        m.d.sync += [count.eq(0), state.eq(0)]
 
 
 def _div_step(rem, quo, den):
@@ -204,10 +213,7 @@ class AttentionEngine(Engine):
                     with m.If(ka == seq_m1):
                         m.d.sync += [ka.eq(0), a_st.eq(A_DRAIN)]
             with m.Case(A_DRAIN):
-                m.d.sync += wa.eq(wa + 1)
-                with m.If(wa == C.ATTN_QK_DRAIN - 1):
-                    m.d.comb += a_end.eq(1)
-                    m.d.sync += [wa.eq(0), a_st.eq(A_OFF)]
+                _drain(m, wa, C.ATTN_QK_DRAIN, a_st, a_end)
         # stage B: exp reads, drain
         b_st = Signal(range(3))
         kb = Signal(12)
@@ -222,10 +228,7 @@ class AttentionEngine(Engine):
                 with m.If(kb == seq_m1):
                     m.d.sync += [kb.eq(0), b_st.eq(B_DRAIN)]
             with m.Case(B_DRAIN):
-                m.d.sync += wb.eq(wb + 1)
-                with m.If(wb == C.ATTN_EXP_DRAIN - 1):
-                    m.d.comb += b_end.eq(1)
-                    m.d.sync += [wb.eq(0), b_st.eq(B_OFF)]
+                _drain(m, wb, C.ATTN_EXP_DRAIN, b_st, b_end)
         # stage R: the reciprocal of the row sum B passed on
         r_st = Signal(range(3))
         r_end = Signal()

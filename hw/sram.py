@@ -72,8 +72,8 @@ def staged_read_port(m: Module, memory: Memory, name: str):
     """A read port of the simple-dual-port block RAM ``memory`` with the SRAMs' read contract:
     its synchronous read, then the read stages, so data comes ``SRAM_READ_LATENCY`` cycles
     after the address and holds while ``en`` is low (the module docstring). The engines'
-    internal buffers (ATTN's score buffer, LAYERNORM's row buffer) and :class:`Sram`'s
-    single-writer banks read through it."""
+    internal buffers (ATTN's score banks, query row and key mask, LAYERNORM's row buffer) and
+    :class:`Sram`'s single-writer banks read through it."""
     rp = memory.read_port()
     port = ReadPort.Signature(addr_width=len(rp.addr), shape=memory.shape).create(
         path=(name,))

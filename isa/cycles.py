@@ -45,7 +45,8 @@ FETCH_BUFFER_CYCLES = FETCH_CHECK_STAGES + 2
 #: Cycles of SRAM read latency: address (and ``en``) in cycle ``t``, data in ``t + 2``: the
 #: block RAM's synchronous read, then a register behind every bank ahead of the XOR of the banks
 #: (hw/sram.py; docs/rtl.md "Memories": Fmax). The engines' internal block RAMs (the ATTN score
-#: buffer, the LAYERNORM row buffer) are built the same way and have the same latency.
+#: banks, query row and key mask, the LAYERNORM row buffer) are built the same way and have the
+#: same latency.
 SRAM_READ_LATENCY = 2
 
 # ---- DMA (hw/dma.py) -------------------------------------------------------------------------

@@ -38,7 +38,7 @@ class MachineConfig:
     dram_bytes_per_cycle: int = 16
     #: Cycles from a DMA request to its first data beat.
     dram_latency: int = 64
-    #: Longest key sequence the attention engine's score buffer holds (keys per query row).
+    #: Longest key sequence the attention engine's score banks hold (keys per query row).
     max_seq: int = 512
     #: Depth of each of the load / compute / store instruction queues.
     queue_depth: int = 16

@@ -26,7 +26,7 @@ with one ``c`` is fitted and ``b`` is the slope of the stale reports' sizes if t
 reports of the family, the priors (source "analytic"); a Xilinx model without Xilinx reports
 takes the ECP5 fit with LUTs x ``LUT6_PER_LUT4`` (a guess for 6-input LUTs). Block RAM:
 ``hw.fpga.targets.bram_estimate`` (the replicated SRAM banks, as ``encore fpga`` checks before
-synthesis) plus the attention engine's own memories (``hw.attention.buffer_shapes``: three
+synthesis) plus the attention engine's own memories (``hw.attention.buffer_shapes``: four
 score banks of max-seq x 33 bits, the query row, the key mask) and the LAYERNORM row
 buffer (``hw.vector.layernorm.row_buffer_shape``). fmax: the lowest measured one of the family,
 else a per-target prior (``FMAX_MHZ``; no Fmax has been measured yet).
