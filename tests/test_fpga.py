@@ -172,3 +172,14 @@ def test_zero_memory_init_dropped_nonzero_kept():
     assert removed == 16 and out.count("initial begin") == 1
     assert "8'h07;" in out and "8'h03;" in out  # the table's contents stay
     assert drop_zero_memory_init(out) == (out, 0)
+
+
+def test_unknown_router_is_a_clear_error(tmp_path, capsys):
+    from hw.fpga.flow import run_flow
+
+    with pytest.raises(ValueError, match="unknown router 'router3'; one of: router1, router2"):
+        run_flow(MachineConfig(), get_target("ecp5-85k"), tmp_path, router="router3")
+    assert not any(tmp_path.iterdir())  # nothing was built
+    with pytest.raises(SystemExit):
+        main(["fpga", "--target", "ecp5-85k", "--router", "router3"])
+    assert "invalid choice: 'router3'" in capsys.readouterr().err

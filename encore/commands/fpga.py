@@ -13,7 +13,7 @@ from isa import MachineConfig
 
 
 def add_parser(subparsers) -> None:
-    from hw.fpga.targets import LUT_MAPPERS, TARGETS
+    from hw.fpga.targets import LUT_MAPPERS, ROUTERS, TARGETS
 
     p = subparsers.add_parser(
         "fpga", help="synthesize + place and route for an FPGA; resource and Fmax report",
@@ -30,6 +30,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--freq-mhz", type=float, default=100.0,
                    help="clock requested from place and route (default 100)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--router", choices=ROUTERS, default="router1",
+                   help="ECP5 only: nextpnr's router (default router1)")
     p.add_argument("--lut-mapper", choices=LUT_MAPPERS, default="abc9",
                    help="Xilinx only: synth_xilinx's abc9 (default) or yosys' abc")
     p.add_argument("--no-flatten", action="store_true",
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_flow(cfg, target, Path(args.out), freq_mhz=args.freq_mhz, seed=args.seed,
                           lut_mapper=args.lut_mapper, flatten=not args.no_flatten,
                           shared_pe=args.shared_pe, per_module=args.per_module,
-                          progress=progress)
+                          router=args.router, progress=progress)
     except report.DoesNotFit as e:
         print(f"encore fpga: error: {e}", file=sys.stderr)
         return 3

