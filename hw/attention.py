@@ -148,11 +148,14 @@ class AttentionEngine(Engine):
         for i in range(C.ATTN_BANKS):
             m.submodules[f"bank{i}"] = mem = Memory(shape=SCORE_BITS, depth=self._max_seq,
                                                     init=[])
-            banks.append((staged_read_port(m, mem, f"bank{i}_rd"), mem.write_port()))
+            bank_wr = mem.write_port()
+            banks.append((staged_read_port(m, mem, f"bank{i}_rd"), bank_wr))
         m.submodules.qbuf = qmem = Memory(shape=8 * d, depth=Q_DEPTH, init=[])
-        qbrd, qbwr = staged_read_port(m, qmem, "qbuf_rd"), qmem.write_port()
+        qbwr = qmem.write_port()
+        qbrd = staged_read_port(m, qmem, "qbuf_rd")
         m.submodules.mask = mmem = Memory(shape=d, depth=-(-self._max_seq // d), init=[])
-        mkrd, mkwr = staged_read_port(m, mmem, "mask_rd"), mmem.write_port()
+        mkwr = mmem.write_port()
+        mkrd = staged_read_port(m, mmem, "mask_rd")
         m.d.comb += [qbrd.en.eq(1), mkrd.en.eq(1)] + [rd.en.eq(1) for rd, _ in banks]
 
         phase = Signal(range(5))

@@ -25,13 +25,54 @@ banks, so no path runs from a block RAM's clock-to-out through logic (Fmax, docs
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from amaranth.hdl import Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 
 from isa.cycles import SRAM_READ_LATENCY
 
 __all__ = ["Sram", "owner_select", "bank_count", "staged_read_port", "MULTIPORT_KIND",
-           "SRAM_READ_LATENCY"]
+           "SRAM_READ_LATENCY", "for_synthesis"]
+
+#: Whether a block RAM read of the row written in the same cycle returns that row inverted
+#: (the simulation model: every simulation of the design) or the old row (``for_synthesis``).
+#: Synthesis for ECP5 declares those reads don't-care (hw/fpga/bram.py ``COLLISION_X``), so
+#: the block RAM needs no read-first emulation behind its output; the poisoned simulations
+#: (Amaranth's, Verilator's, Icarus') show that no result depends on such a read.
+_POISON = ContextVar("encore_sram_poison_collisions", default=True)
+
+
+@contextmanager
+def for_synthesis():
+    """Elaborate inside this for synthesis: a same-cycle read of a written row is not
+    poisoned (``_POISON``)."""
+    token = _POISON.set(False)
+    try:
+        yield
+    finally:
+        _POISON.reset(token)
+
+
+#: The attribute that marks a memory whose same-cycle read of a written row is don't-care
+#: (its reads go through ``_read_data``); hw/fpga/bram.py ``COLLISION_X`` selects by it.
+COLLISION_X_ATTR = "encore_collision_x"
+
+
+def _read_data(m: Module, memory: Memory, rp, write_ports, name: str):
+    """The data of ``memory``'s block RAM read port ``rp`` (one cycle after its address),
+    inverted in the simulation model when a port of ``write_ports`` wrote that row in the
+    read's cycle; ``memory`` is marked with ``COLLISION_X_ATTR``."""
+    memory.attrs[COLLISION_X_ATTR] = 1
+    if not _POISON.get():
+        return rp.data
+    hit = 0
+    for wp in write_ports:
+        hit = hit | (wp.en.any() & (wp.addr == rp.addr))
+    collided = Signal(name=f"{name}_collided")
+    m.d.sync += collided.eq(rp.en & hit)
+    return Mux(collided, ~rp.data, rp.data)
 
 #: How an SRAM with several writers is built: "xor" (:func:`_xor_multiport`). Earlier RTL:
 #: "ff" (a bank per writer and reader, a live-value table of flip-flops choosing between them).
@@ -61,7 +102,8 @@ def _read_stages(m: Module, name: str, en) -> list:
 def _staged(m: Module, value, enables: list, name: str):
     """``value`` (a block RAM's read data, or a register loaded with it) through the stages."""
     for k, en in enumerate(enables, start=1):
-        q = Signal(value.shape(), name=f"{name}_s{k}")
+        # no reset: the register is a block RAM's output register on ECP5 (hw/fpga/bram.py)
+        q = Signal(value.shape(), name=f"{name}_s{k}", reset_less=True)
         with m.If(en):
             m.d.sync += q.eq(value)
         value = q
@@ -78,8 +120,9 @@ def staged_read_port(m: Module, memory: Memory, name: str):
     port = ReadPort.Signature(addr_width=len(rp.addr), shape=memory.shape).create(
         path=(name,))
     stages = _read_stages(m, name, port.en)
+    data = _read_data(m, memory, rp, memory.write_ports, name)
     m.d.comb += [rp.en.eq(port.en), rp.addr.eq(port.addr),
-                 port.data.eq(_staged(m, rp.data, stages, f"{name}_q"))]
+                 port.data.eq(_staged(m, data, stages, f"{name}_q"))]
     return port
 
 
@@ -175,17 +218,10 @@ class Sram(Elaboratable):
         m = Module()
         writers = [self._merged(m, "w", w) for w in self.writes]
         readers = [self._merged(m, "r", r) for r in self.reads]
-        if len(writers) > 1:
-            _xor_multiport(m, self.name, self.addr_width, self.depth, self.width, self.writes,
-                           writers, self.reads, readers)
-            return m
-        (wrole,), (wr,) = self.writes, writers
-        for role, rd in zip(self.reads, readers, strict=True):
-            bank = Memory(shape=self.width, depth=self.depth, init=[])
-            m.submodules[f"{self.name}_{wrole}_to_{role}"] = bank
-            bw, br = bank.write_port(), staged_read_port(m, bank, f"{self.name}_r_{role}")
-            m.d.comb += [bw.en.eq(wr.en), bw.addr.eq(wr.addr), bw.data.eq(wr.data),
-                         br.en.eq(rd.en), br.addr.eq(rd.addr), rd.data.eq(br.data)]
+        # one writer too: its writes' pipeline forwards a row written in the read's cycle, so
+        # the banks' collisions are don't-care (hw/fpga/bram.py), as with several
+        _xor_multiport(m, self.name, self.addr_width, self.depth, self.width, self.writes,
+                       writers, self.reads, readers)
         return m
 
 
@@ -239,7 +275,7 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
         wp, rp = mem.write_port(), mem.read_port()
         m.d.comb += [wp.en.eq(d2[j][0]), wp.addr.eq(d2[j][1]), wp.data.eq(stored[j]),
                      rp.en.eq(en), rp.addr.eq(addr)]
-        return rp.data
+        return _read_data(m, mem, rp, (wp,), f"{name}_{wroles[j]}_to_{user}")
 
     for i, wr in enumerate(writers):
         value = d2[i][2]

