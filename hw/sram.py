@@ -233,21 +233,24 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
     alike); once a write is committed, a row's value is the XOR of every ``B_j`` at that row.
     A write of row ``a`` with data ``d`` by writer ``i`` in cycle ``c`` reads every other
     ``B_j[a]`` in cycle ``c`` (the block RAM's output goes straight into a register in
-    ``c + 1``) and commits ``B_i[a] = d ^ XOR(B_j[a], j != i)`` in cycle ``c + 2``; the two
-    writes of each writer not yet committed when a bank is read (cycles ``c - 1``, ``c - 2``)
-    are bypassed by address compares against the pipeline's registers. A later-numbered writer
+    ``c + 1``), computes ``d ^ XOR(B_j[a], j != i)`` in cycle ``c + 2`` and commits it to
+    ``B_i[a]`` from a register in cycle ``c + 3``; the three writes of each writer not yet
+    committed when a bank is read (cycles ``c - 1`` to ``c - 3``; the last one's bank read
+    collides with its commit and is don't-care, hw/fpga/bram.py) are bypassed by address
+    compares against the pipeline's registers. A later-numbered writer
     of the same row in the same cycle XORs in the earlier one's new value, so it wins, as in a
     multi-ported ``Memory``. A read of row ``a`` in cycle ``t`` returns, in
-    ``t + SRAM_READ_LATENCY``, the data of the latest write of ``a`` of cycles ``t - 1`` /
-    ``t - 2`` if there is one (selected in cycle ``t`` into a register, then down the read
+    ``t + SRAM_READ_LATENCY``, the data of the latest write of ``a`` of cycles ``t - 1`` to
+    ``t - 3`` if there is one (selected in cycle ``t`` into a register, then down the read
     stages), else the XOR of its banks, each bank's data registered by the read stages first
     (:func:`_read_stages`): one LUT per bit behind flip-flops, each fed by the same bit of
     each writer's bank (no wide select signal), and no logic behind a block RAM's output.
     """
     n = len(writers)
 
-    def reg(value, name, en=None, like=None):
-        q = Signal.like(like, name=name) if like is not None else Signal(value.shape(), name=name)
+    def reg(value, name, en=None, like=None, reset_less=False):
+        q = Signal.like(like, name=name) if like is not None else \
+            Signal(value.shape(), name=name, reset_less=reset_less)
         if en is None:
             m.d.sync += q.eq(value)
         else:
@@ -255,25 +258,32 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
                 m.d.sync += q.eq(value)
         return q
 
-    # The write pipeline: d1 = the write of the previous cycle, d2 = of two cycles ago (being
-    # committed now with stored[i]); sv1 / sv2 = stored[i] of one / two cycles ago.
-    d1 = [(reg(wr.en, f"{name}_w{i}_en1"), reg(wr.addr, f"{name}_w{i}_addr1"),
-           reg(wr.data, f"{name}_w{i}_data1")) for i, wr in enumerate(writers)]
-    d2 = [(reg(en, f"{name}_w{i}_en2"), reg(addr, f"{name}_w{i}_addr2"),
-           reg(data, f"{name}_w{i}_data2")) for i, (en, addr, data) in enumerate(d1)]
+    # The write pipeline: d1 / d2 / d3 = the write of one / two / three cycles ago; stored[i]
+    # is computed from d2 (its data XOR the other writers' banks), registered (sv1) and
+    # committed with d3, so that no logic sits between the XOR and the block RAMs' data inputs,
+    # which are spread over the device (Fmax: docs/rtl.md "Memories"); sv2 / sv3 = stored[i]
+    # of two / three cycles ago.
+    ds = [[(wr.en, wr.addr, wr.data) for wr in writers]]
+    for age in (1, 2, 3):
+        ds.append([(reg(en, f"{name}_w{i}_en{age}"), reg(addr, f"{name}_w{i}_addr{age}"),
+                    reg(data, f"{name}_w{i}_data{age}"))
+                   for i, (en, addr, data) in enumerate(ds[-1])])
+    d2, d3 = ds[2], ds[3]
     stored = [Signal(width, name=f"{name}_w{i}_stored") for i in range(n)]
-    sv1 = [reg(v, f"{name}_w{i}_sv1") for i, v in enumerate(stored)]
-    sv2 = [reg(v, f"{name}_w{i}_sv2") for i, v in enumerate(sv1)]
+    svs = [stored]
+    for age in (1, 2, 3):
+        svs.append([reg(v, f"{name}_w{i}_sv{age}") for i, v in enumerate(svs[-1])])
+    ages = (1, 2, 3)  # the writes not yet committed when a bank is read
 
     def pending(j, addr):
-        """(row written by writer j in the last cycle, in the one before), not yet committed."""
-        return (d1[j][0] & (d1[j][1] == addr), d2[j][0] & (d2[j][1] == addr))
+        """age -> row ``addr`` written by writer j ``age`` cycles ago, not yet committed."""
+        return {age: ds[age][j][0] & (ds[age][j][1] == addr) for age in ages}
 
     def bank(j: int, user: str, en, addr):
         mem = Memory(shape=width, depth=depth, init=[])
         m.submodules[f"{name}_{wroles[j]}_to_{user}"] = mem
         wp, rp = mem.write_port(), mem.read_port()
-        m.d.comb += [wp.en.eq(d2[j][0]), wp.addr.eq(d2[j][1]), wp.data.eq(stored[j]),
+        m.d.comb += [wp.en.eq(d3[j][0]), wp.addr.eq(d3[j][1]), wp.data.eq(svs[1][j]),
                      rp.en.eq(en), rp.addr.eq(addr)]
         return _read_data(m, mem, rp, (wp,), f"{name}_{wroles[j]}_to_{user}")
 
@@ -282,11 +292,13 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
         for j in range(n):
             if j == i:
                 continue
-            ram = reg(bank(j, f"w_{wroles[i]}", wr.en, wr.addr), f"{name}_w{i}_old{j}")
-            h1, h2 = pending(j, wr.addr)
-            h1 = reg(reg(h1, f"{name}_w{i}_h1_{j}"), f"{name}_w{i}_h1_{j}_q")
-            h2 = reg(reg(h2, f"{name}_w{i}_h2_{j}"), f"{name}_w{i}_h2_{j}_q")
-            old = Mux(h1, sv1[j], Mux(h2, sv2[j], ram))
+            # the bank's read data registered: the block RAM's output register on ECP5
+            old = reg(bank(j, f"w_{wroles[i]}", wr.en, wr.addr), f"{name}_w{i}_old{j}",
+                      reset_less=True)
+            hits = pending(j, wr.addr)
+            for age in reversed(ages):  # the newest pending write last: it wins
+                h = reg(reg(hits[age], f"{name}_w{i}_h{age}_{j}"), f"{name}_w{i}_h{age}_{j}_q")
+                old = Mux(h, svs[age][j], old)
             if j < i:  # the same row written by an earlier writer in the same cycle
                 same = d2[j][0] & (d2[j][1] == d2[i][1])
                 old = Mux(same, stored[j], old)
@@ -301,10 +313,10 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
                                             f"{name}_{wroles[j]}_to_r_{role}_q")
         hits = [pending(j, rd.addr) for j in range(n)]
         forced, latest = 0, 0
-        for age in (1, 0):  # the older pending writes first: a newer one overrides them
+        for age in reversed(ages):  # the older pending writes first: a newer one overrides them
             for j in range(n):  # the same cycle: the highest-numbered writer last
                 forced = forced | hits[j][age]
-                latest = Mux(hits[j][age], (d1, d2)[age][j][2], latest)
+                latest = Mux(hits[j][age], ds[age][j][2], latest)
         forced_q = reg(forced, f"{name}_r_{role}_forced", en=rd.en, like=Signal())
         latest_q = reg(latest, f"{name}_r_{role}_latest", en=rd.en, like=Signal(width))
         forced_q = _staged(m, forced_q, stages, f"{name}_r_{role}_forced")
