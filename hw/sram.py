@@ -241,8 +241,8 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
     of the same row in the same cycle XORs in the earlier one's new value, so it wins, as in a
     multi-ported ``Memory``. A read of row ``a`` in cycle ``t`` returns, in
     ``t + SRAM_READ_LATENCY``, the data of the latest write of ``a`` of cycles ``t - 1`` to
-    ``t - 3`` if there is one (selected in cycle ``t`` into a register, then down the read
-    stages), else the XOR of its banks, each bank's data registered by the read stages first
+    ``t - 3`` if there is one (selected in cycle ``t + 1`` from the registered address, then
+    down the read stages), else the XOR of its banks, each bank's data registered by the read stages first
     (:func:`_read_stages`): one LUT per bit behind flip-flops, each fed by the same bit of
     each writer's bank (no wide select signal), and no logic behind a block RAM's output.
     """
@@ -264,7 +264,7 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
     # which are spread over the device (Fmax: docs/rtl.md "Memories"); sv2 / sv3 = stored[i]
     # of two / three cycles ago.
     ds = [[(wr.en, wr.addr, wr.data) for wr in writers]]
-    for age in (1, 2, 3):
+    for age in (1, 2, 3, 4):  # d4: what d3 was when a registered address is compared
         ds.append([(reg(en, f"{name}_w{i}_en{age}"), reg(addr, f"{name}_w{i}_addr{age}"),
                     reg(data, f"{name}_w{i}_data{age}"))
                    for i, (en, addr, data) in enumerate(ds[-1])])
@@ -275,9 +275,11 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
         svs.append([reg(v, f"{name}_w{i}_sv{age}") for i, v in enumerate(svs[-1])])
     ages = (1, 2, 3)  # the writes not yet committed when a bank is read
 
-    def pending(j, addr):
-        """age -> row ``addr`` written by writer j ``age`` cycles ago, not yet committed."""
-        return {age: ds[age][j][0] & (ds[age][j][1] == addr) for age in ages}
+    def pending(j, addr_q):
+        """age -> the row of a read of the previous cycle (its address registered: ``addr_q``,
+        so no address logic of an engine sits in front of the compare) was written by writer
+        j ``age`` cycles before that read, not yet committed then."""
+        return {age: ds[age + 1][j][0] & (ds[age + 1][j][1] == addr_q) for age in ages}
 
     def bank(j: int, user: str, en, addr):
         mem = Memory(shape=width, depth=depth, init=[])
@@ -295,9 +297,9 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
             # the bank's read data registered: the block RAM's output register on ECP5
             old = reg(bank(j, f"w_{wroles[i]}", wr.en, wr.addr), f"{name}_w{i}_old{j}",
                       reset_less=True)
-            hits = pending(j, wr.addr)
+            hits = pending(j, ds[1][i][1])  # in c + 1, against the write's address of c
             for age in reversed(ages):  # the newest pending write last: it wins
-                h = reg(reg(hits[age], f"{name}_w{i}_h{age}_{j}"), f"{name}_w{i}_h{age}_{j}_q")
+                h = reg(hits[age], f"{name}_w{i}_h{age}_{j}_q")
                 old = Mux(h, svs[age][j], old)
             if j < i:  # the same row written by an earlier writer in the same cycle
                 same = d2[j][0] & (d2[j][1] == d2[i][1])
@@ -311,14 +313,15 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
         for j in range(n):
             committed = committed ^ _staged(m, bank(j, f"r_{role}", rd.en, rd.addr), stages,
                                             f"{name}_{wroles[j]}_to_r_{role}_q")
-        hits = [pending(j, rd.addr) for j in range(n)]
+        # the pending writes of the read of cycle t, decided in t + 1 from its registered
+        # address (each write then one cycle older), then down the read stages
+        addr_q = reg(rd.addr, f"{name}_r_{role}_addr_q")
+        hits = [pending(j, addr_q) for j in range(n)]
         forced, latest = 0, 0
         for age in reversed(ages):  # the older pending writes first: a newer one overrides them
             for j in range(n):  # the same cycle: the highest-numbered writer last
                 forced = forced | hits[j][age]
-                latest = Mux(hits[j][age], ds[age][j][2], latest)
-        forced_q = reg(forced, f"{name}_r_{role}_forced", en=rd.en, like=Signal())
-        latest_q = reg(latest, f"{name}_r_{role}_latest", en=rd.en, like=Signal(width))
-        forced_q = _staged(m, forced_q, stages, f"{name}_r_{role}_forced")
-        latest_q = _staged(m, latest_q, stages, f"{name}_r_{role}_latest")
+                latest = Mux(hits[j][age], ds[age + 1][j][2], latest)
+        forced_q = _staged(m, forced, stages, f"{name}_r_{role}_forced")
+        latest_q = _staged(m, latest, stages, f"{name}_r_{role}_latest")
         m.d.comb += rd.data.eq(Mux(forced_q, latest_q, committed))
