@@ -97,3 +97,18 @@ def test_a_stage_with_a_reset_stays(netlists):
     stats = fold_output_registers(net)
     assert stats == {"brams": 0, "ffs": 0,
                      "skipped": {"a stage flip-flop with a reset": 1}}
+
+
+def test_a_stage_without_an_enable_folds_with_the_output_always_enabled(netlists):
+    # the writer-side reads of hw/sram.py's banks: a register with no enable, which yosys
+    # writes as CEMUX "1 " (padded)
+    net = copy.deepcopy(netlists["masked"])
+    (ram,) = _cells(net, "DP16KD").values()
+    stage = [c for c in _cells(net, "TRELLIS_FF").values()
+             if c["connections"]["DI"][0] in {ram["connections"][f"DO{p}{i}"][0]
+                                              for p in "AB" for i in range(18)}]
+    for ff in stage:
+        ff["parameters"]["CEMUX"] = "1 "
+        del ff["connections"]["CE"]
+    assert fold_output_registers(net) == {"brams": 1, "ffs": WIDTH, "skipped": {}}
+    assert ram["connections"]["OCEB"] == ["1"]

@@ -62,14 +62,19 @@ def _port_bits(cell: dict, port: str) -> list:
 
 
 def _width(cell: dict, port: str) -> int:
-    v = cell["parameters"].get(f"DATA_WIDTH_{port}", "18")
+    v = str(cell["parameters"].get(f"DATA_WIDTH_{port}", "18")).strip()
     return int(v, 2) if set(v) <= {"0", "1"} and len(v) > 8 else int(v)
+
+
+def _params(cell: dict) -> dict:
+    """The cell's string parameters, stripped (yosys writes some padded: ``"1 "``)."""
+    return {k: v.strip() if isinstance(v, str) else v for k, v in cell["parameters"].items()}
 
 
 def _is_plain_ff(ff: dict, clk) -> str | None:
     """Why the flip-flop ``ff`` cannot be a block RAM's output register clocked by ``clk``, or
     None if it can: clocked by ``clk`` on the rising edge, no set/reset."""
-    p, c = ff["parameters"], ff["connections"]
+    p, c = _params(ff), ff["connections"]
     if p.get("CLKMUX", "CLK") != "CLK" or c.get("CLK") != clk:
         return "another clock"
     lsr = c.get("LSR", ["0"])
@@ -81,7 +86,7 @@ def _is_plain_ff(ff: dict, clk) -> str | None:
 
 
 def _enable(ff: dict) -> list:
-    if ff["parameters"].get("CEMUX", "CE") == "1" or "CE" not in ff["connections"]:
+    if _params(ff).get("CEMUX", "CE") == "1" or "CE" not in ff["connections"]:
         return ["1"]
     return ff["connections"]["CE"]
 
@@ -136,9 +141,10 @@ def _stage_of(cell: dict, port: str, pins: list, cells: dict, loads: dict, remov
     """(None, [(pin, flip-flop)]) if every used data output ``pins`` of ``cell``'s read port
     ``port`` drives exactly one flip-flop's data input and those can be its output register;
     else (the reason, [])."""
-    if cell["parameters"].get(f"REGMODE_{port}", "NOREG") != "NOREG":
+    params = _params(cell)
+    if params.get(f"REGMODE_{port}", "NOREG") != "NOREG":
         return "already registered", []
-    if cell["parameters"].get(f"CLK{port}MUX", f"CLK{port}") != f"CLK{port}":
+    if params.get(f"CLK{port}MUX", f"CLK{port}") != f"CLK{port}":
         return "an inverted clock", []
     if cell["connections"].get(f"OCE{port}", ["1"]) != ["1"]:
         return "an output enable in use", []
