@@ -234,10 +234,7 @@ def probe(block: str, cfg, *, freq_mhz: float, seed: int, out: Path | None, prog
         result["resources"] = rep.pnr_resources(pnr)
         result["fmax"] = rep.fmax(pnr)
         if not route:  # report.json has no timing without routing: the log's estimate
-            est = re.findall(r"Max frequency for clock '([^']*)': ([\d.]+) MHz",
-                             (t / "pnr.log").read_text())
-            result["fmax"] = {clk: {"achieved_mhz": float(f), "placed": True}
-                              for clk, f in est}
+            result["fmax"] = rep.placed_fmax((t / "pnr.log").read_text(), freq_mhz)
         achieved = [f["achieved_mhz"] for f in result["fmax"].values()]
         result["fmax_mhz"] = min(achieved) if achieved else None
         result["critical_paths"] = rep.critical_paths(pnr)

@@ -81,7 +81,9 @@ def clock_from_fpga_report(path: Path, config: MachineConfig | None) -> Clock:
     fmax = r.get("fmax_mhz")
     if not isinstance(fmax, (int, float)) or fmax <= 0:
         why = ("synthesis estimate only: no place and route ran"
-               if target.get("place_and_route") is False else "no routed Fmax in it")
+               if target.get("place_and_route") is False else
+               "placed only (--place-only): its Fmax is nextpnr's post-placement estimate"
+               if r.get("placed_fmax_mhz") else "no routed Fmax in it")
         raise ValueError(f"--fpga-report {path}: {name} has no measured Fmax ({why}); "
                          "give the clock with --clock-mhz")
     if config is not None and (bad := _config_mismatch(r["config"], config)):

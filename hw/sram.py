@@ -242,9 +242,10 @@ def _xor_multiport(m: Module, name: str, addr_width: int, depth: int, width: int
     multi-ported ``Memory``. A read of row ``a`` in cycle ``t`` returns, in
     ``t + SRAM_READ_LATENCY``, the data of the latest write of ``a`` of cycles ``t - 1`` to
     ``t - 3`` if there is one (selected in cycle ``t + 1`` from the registered address, then
-    down the read stages), else the XOR of its banks, each bank's data registered by the read stages first
-    (:func:`_read_stages`): one LUT per bit behind flip-flops, each fed by the same bit of
-    each writer's bank (no wide select signal), and no logic behind a block RAM's output.
+    down the read stages), else the XOR of its banks, each bank's data registered by the read
+    stages first (:func:`_read_stages`): one LUT per bit behind flip-flops, each fed by the
+    same bit of each writer's bank (no wide select signal), and no logic behind a block RAM's
+    output.
     """
     n = len(writers)
 

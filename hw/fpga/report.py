@@ -63,6 +63,14 @@ def fmax(report: dict) -> dict[str, dict]:
             for clk, v in report.get("fmax", {}).items()}
 
 
+def placed_fmax(log_text: str, requested_mhz: float) -> dict[str, dict]:
+    """Clock -> {"achieved_mhz", "requested_mhz", "placed": True}: nextpnr's post-placement
+    estimate, from its log (its ``--report`` has no timing when it did not route)."""
+    est = re.findall(r"Max frequency for clock '([^']*)': ([\d.]+) MHz", log_text)
+    return {clk: {"achieved_mhz": float(f), "requested_mhz": requested_mhz, "placed": True}
+            for clk, f in est}
+
+
 def critical_paths(report: dict) -> list[dict]:
     """Each critical path's clocks, start and end cell and total delay (ns)."""
     out = []
@@ -149,8 +157,9 @@ def format_report(r: dict) -> str:
         lines.append("memories: " + ", ".join(f"{k} -> {v}" for k, v in mems.items()))
     for clk, f in r.get("fmax", {}).items():
         ok = "meets" if f["achieved_mhz"] >= f["requested_mhz"] else "FAILS"
+        est = ", nextpnr's post-placement estimate: no routing ran" if f.get("placed") else ""
         lines.append(f"Fmax {clk}: {f['achieved_mhz']:.2f} MHz (requested "
-                     f"{f['requested_mhz']:g} MHz: {ok})")
+                     f"{f['requested_mhz']:g} MHz: {ok}{est})")
     for p in r.get("critical_paths", [])[:1]:
         lines.append(f"critical path: {p['start']} -> {p['end']} ({p['delay_ns']} ns, "
                      f"{p['logic_levels']} logic levels)")

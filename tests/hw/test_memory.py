@@ -14,8 +14,14 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hw.sram import (SRAM_READ_LATENCY, Sram, bank_count, for_synthesis, owner_select,
-                     staged_read_port)
+from hw.sram import (
+    SRAM_READ_LATENCY,
+    Sram,
+    bank_count,
+    for_synthesis,
+    owner_select,
+    staged_read_port,
+)
 
 DEPTH, WIDTH = 16, 12
 
