@@ -97,7 +97,8 @@ def test_smallest_configuration_maps_srams_to_block_ram(tmp_path):
              if ".sp_" in name or ".acc_" in name}
     assert len(banks) == 8 + 6
     assert not [n for n, v in banks.items() if v == "FF"]
-    assert r["synth_resources"]["bram"] == sum(r["bram_estimate"].values())
+    # the SRAM banks as estimated, plus the engines' own buffers (ATTN, LAYERNORM)
+    assert r["synth_resources"]["bram"] > sum(r["bram_estimate"].values())
     # every block RAM's read stage is its output register (hw/fpga/bram.py)
     assert r["bram_output_registers"]["skipped"] == {}
     assert r["bram_output_registers"]["brams"] == r["synth_resources"]["bram"]
